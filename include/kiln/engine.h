@@ -1,0 +1,120 @@
+// kiln — Engine, Runtime and ExecutionContext: running a compiled network.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/network.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+class ExecutionContext;
+class Stream;
+struct EngineData;
+
+/// Description of an engine input or output.
+struct IOTensorInfo {
+  std::string name;
+  DataType dtype = DataType::kFloat32;
+  Dims dims;           ///< the shape the engine was built for
+  Shape sourceShape;   ///< the shape the model declared (symbols kept)
+  size_t bytes() const { return static_cast<size_t>(volume(dims)) * dataTypeSize(dtype); }
+};
+
+/// One executed layer of an engine, for `kiln inspect`.
+struct LayerInfo {
+  std::string name;
+  std::string kind;
+  std::string attributes;  ///< "name=value, ..." text
+  std::string tactic;      ///< the chosen tactic's name
+  std::vector<std::string> inputs;   ///< tensor names ("" for absent optional inputs)
+  std::vector<std::string> outputs;
+  std::vector<std::string> inputShapes;   ///< "f32[2, 64, 256]"
+  std::vector<std::string> outputShapes;
+  std::vector<std::string> origins;  ///< source (ONNX) nodes folded into this layer
+};
+
+/// Memory figures of an engine.
+struct MemoryInfo {
+  uint64_t arenaBytes = 0;        ///< activation arena (what a context allocates)
+  uint64_t activationBytes = 0;   ///< sum of all activation tensor sizes (no sharing)
+  uint64_t weightBytes = 0;       ///< constants stored in the plan
+  size_t activationCount = 0;     ///< number of tensors placed in the arena
+};
+
+/// An optimized, immutable network bound to one backend. Share it between any number of
+/// ExecutionContexts (and threads).
+class Engine : public std::enable_shared_from_this<Engine> {
+ public:
+  explicit Engine(std::shared_ptr<const EngineData> data);
+  ~Engine();
+
+  const std::vector<IOTensorInfo>& inputs() const;
+  const std::vector<IOTensorInfo>& outputs() const;
+  /// Input or output by name; nullptr when there is none.
+  const IOTensorInfo* findIO(const std::string& name) const;
+  const std::string& backend() const;
+  std::vector<LayerInfo> layers() const;
+  MemoryInfo memory() const;
+  /// Lines written while building (passes that fired, tactics chosen).
+  const std::vector<std::string>& buildLog() const;
+
+  /// A new context with its own activation arena.
+  Expected<std::unique_ptr<ExecutionContext>> createExecutionContext() const;
+  /// The plan file bytes (versioned, checksummed, 64-byte aligned weights).
+  Expected<std::vector<uint8_t>> serialize() const;
+  /// Writes serialize() to `path`.
+  Status serializeToFile(const std::string& path) const;
+
+  const EngineData& data() const { return *data_; }
+
+ private:
+  std::shared_ptr<const EngineData> data_;
+};
+
+/// Loads plan files.
+class Runtime {
+ public:
+  /// Reads and checks a plan. A truncated, corrupted, wrong-version or wrong-device plan is
+  /// refused with a message that says which.
+  static Expected<std::shared_ptr<Engine>> deserializeFile(const std::string& path);
+  static Expected<std::shared_ptr<Engine>> deserialize(const void* data, size_t size,
+                                                       const std::string& source = "<buffer>");
+};
+
+/// Per-inference state of an engine: shapes, bound buffers, the activation arena. Use one per
+/// thread; not thread-safe itself.
+class ExecutionContext {
+ public:
+  ~ExecutionContext();
+
+  /// Sets an input's shape; error naming the input and the expected shape if it does not fit.
+  Status setInputShape(const std::string& name, const Dims& dims);
+  /// Binds the buffer of an input or output. `bytes` is the buffer's size and `dtype` its
+  /// element type: both are checked against the engine, so a wrong buffer is an error rather
+  /// than an out-of-bounds access.
+  Status setTensorAddress(const std::string& name, void* data, size_t bytes, DataType dtype);
+  /// Input overload (read-only buffer).
+  Status setInputTensor(const std::string& name, const void* data, size_t bytes, DataType dtype);
+  /// Runs the network on `stream` (the backend's stream). Checks that every input and output
+  /// is bound first.
+  Status enqueue(Stream& stream);
+  /// enqueue() on the context's own stream, then waits.
+  Status execute();
+
+  const Engine& engine() const { return *engine_; }
+
+ private:
+  friend class Engine;
+  struct Impl;
+  ExecutionContext(std::shared_ptr<const Engine> engine, std::unique_ptr<Impl> impl);
+  std::shared_ptr<const Engine> engine_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,25 @@
+// kiln — reading and writing tensors as ONNX TensorProto files (the test_data_set_N layout).
+#pragma once
+
+#include <string>
+
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+/// A tensor with its name, as stored in an input_K.pb / output_K.pb file.
+struct NamedTensor {
+  std::string name;
+  Weights value;
+};
+
+/// Reads one onnx.TensorProto file. Errors name the file (missing, truncated, unsupported dtype,
+/// external data).
+Expected<NamedTensor> readTensorFile(const std::string& path);
+/// Parses an onnx.TensorProto from memory; `source` names it in errors.
+Expected<NamedTensor> parseTensorProto(const void* data, size_t size, const std::string& source);
+/// Writes `value` as an onnx.TensorProto named `name`.
+Status writeTensorFile(const std::string& path, const std::string& name, const Weights& value);
+
+}  // namespace kiln

@@ -1,0 +1,108 @@
+// kiln — element types, shapes and weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/status.h"
+
+namespace kiln {
+
+/// Element type of a tensor. The numeric values are stored in plan files: append only.
+enum class DataType : int32_t {
+  kFloat32 = 0,
+  kFloat16 = 1,
+  kBFloat16 = 2,
+  kFloat64 = 3,
+  kInt8 = 4,
+  kUInt8 = 5,
+  kInt32 = 6,
+  kInt64 = 7,
+  kBool = 8,
+};
+
+/// Bytes per element.
+size_t dataTypeSize(DataType t);
+/// Short name: "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64", "bool".
+const char* dataTypeName(DataType t);
+/// Parses a name produced by dataTypeName().
+std::optional<DataType> parseDataType(std::string_view name);
+
+/// Concrete dimensions, outermost first.
+using Dims = std::vector<int64_t>;
+
+/// Number of elements of a concrete shape (1 for a scalar).
+int64_t volume(const Dims& dims);
+/// "[2, 64, 256]"
+std::string dimsToString(const Dims& dims);
+
+/// One dimension of a symbolic shape: a constant, or a named symbol ("batch", "seq") whose value
+/// is chosen when an engine is built (optimization profile).
+struct Dim {
+  int64_t value = -1;   ///< the size when static; -1 when symbolic
+  std::string symbol;   ///< non-empty when symbolic
+
+  static Dim fixed(int64_t v) { return Dim{v, {}}; }
+  static Dim named(std::string s) { return Dim{-1, std::move(s)}; }
+  bool isStatic() const { return symbol.empty() && value >= 0; }
+  bool operator==(const Dim& o) const { return value == o.value && symbol == o.symbol; }
+};
+
+/// A possibly symbolic shape.
+using Shape = std::vector<Dim>;
+
+/// "[batch, 3, 224, 224]"
+std::string shapeToString(const Shape& shape);
+/// Static shape from concrete dims.
+Shape shapeFromDims(const Dims& dims);
+/// The concrete dims of a shape, or nothing when a dim is symbolic.
+std::optional<Dims> staticDims(const Shape& shape);
+
+/// An immutable host buffer of typed elements (weights, constants). Copies share the storage.
+/// The data pointer is 64-byte aligned.
+class Weights {
+ public:
+  Weights() = default;
+
+  /// Copies `bytes` bytes from `data`.
+  static Weights copyFrom(DataType dtype, Dims dims, const void* data, size_t bytes);
+  /// Zero-filled weights of the given type and shape.
+  static Weights zeros(DataType dtype, Dims dims);
+  /// Wraps memory owned by `owner` (for example a mapped plan file) without copying.
+  static Weights borrow(DataType dtype, Dims dims, const void* data,
+                        std::shared_ptr<const void> owner);
+  /// A scalar or vector of int64 values (shape [n], or [] when `scalar`).
+  static Weights fromInts(const std::vector<int64_t>& values, bool scalar = false);
+  /// A scalar or vector of float32 values.
+  static Weights fromFloats(const std::vector<float>& values, bool scalar = false);
+
+  DataType dtype() const { return dtype_; }
+  const Dims& dims() const { return dims_; }
+  int64_t count() const { return volume(dims_); }
+  size_t bytes() const { return static_cast<size_t>(count()) * dataTypeSize(dtype_); }
+  const void* data() const { return data_; }
+  template <class T>
+  const T* as() const { return static_cast<const T*>(data_); }
+  bool empty() const { return data_ == nullptr && bytes() == 0 && dims_.empty(); }
+
+  /// Mutable access for a freshly created buffer (only valid for copyFrom/zeros results).
+  void* mutableData() { return const_cast<void*>(data_); }
+
+  /// Elements converted to int64 (for integer, bool and float types); error for other types.
+  Expected<std::vector<int64_t>> toInts() const;
+  /// Elements converted to double.
+  Expected<std::vector<double>> toDoubles() const;
+
+ private:
+  DataType dtype_ = DataType::kFloat32;
+  Dims dims_;
+  const void* data_ = nullptr;
+  std::shared_ptr<const void> owner_;
+};
+
+}  // namespace kiln

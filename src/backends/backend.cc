@@ -1,0 +1,93 @@
+#include "backends/backend.h"
+
+#include <mutex>
+
+#include "backends/reference/reference.h"
+
+namespace kiln {
+
+Expected<std::vector<int64_t>> LayerDesc::intsInput(size_t k) const {
+  std::string what = "layer '" + layer->name + "' (" + layerKindName(layer->kind()) + "): input " +
+                     std::to_string(k);
+  if (!hasInput(k)) return invalidModel(what + " is required but absent");
+  if (k >= constantInputs.size() || constantInputs[k] == nullptr)
+    return unsupported(what +
+                       " must be a build-time constant (shapes that depend on runtime data are "
+                       "not supported yet)");
+  auto v = constantInputs[k]->toInts();
+  if (!v) return v.status().withContext(what);
+  return v;
+}
+
+Status Kernel::reshape(const std::vector<TensorDesc>& inputs,
+                       const std::vector<TensorDesc>& outputs) {
+  workspaceBytes_ = 0;
+  KILN_RETURN_IF_ERROR(onReshape(inputs, outputs));
+  state_ = State::kReshaped;
+  return Status::ok();
+}
+
+Status Kernel::setup(const std::vector<const void*>& inputs, const std::vector<void*>& outputs,
+                     void* workspace) {
+  if (state_ == State::kCreated)
+    return internalError("kernel setup() called before reshape()");
+  KILN_RETURN_IF_ERROR(onSetup(inputs, outputs, workspace));
+  state_ = State::kReady;
+  return Status::ok();
+}
+
+Status Kernel::run(Stream& stream) {
+  if (state_ != State::kReady)
+    return internalError(state_ == State::kCreated ? "kernel run() called before reshape()"
+                                                   : "kernel run() called before setup()");
+  return onRun(stream);
+}
+
+Status Backend::supports(const LayerDesc& layer) const {
+  std::string reasons;
+  for (const auto& t : allTactics()) {
+    if (t->kind() != layer.kind()) continue;
+    Status s = t->supports(layer);
+    if (s.isOk()) return s;
+    if (!reasons.empty()) reasons += "; ";
+    reasons += t->name() + ": " + s.message();
+  }
+  if (reasons.empty())
+    reasons = "no " + name() + " tactic implements " + layerKindName(layer.kind()) + " layers";
+  return unsupported("layer '" + layer.name() + "' (" + layerKindName(layer.kind()) +
+                     ") cannot run on backend '" + name() + "': " + reasons);
+}
+
+std::vector<const Tactic*> Backend::tactics(const LayerDesc& layer) const {
+  std::vector<const Tactic*> out;
+  for (const auto& t : allTactics())
+    if (t->kind() == layer.kind() && t->supports(layer).isOk()) out.push_back(t.get());
+  return out;
+}
+
+const Tactic* Backend::findTactic(std::string_view name) const {
+  for (const auto& t : allTactics())
+    if (t->name() == name) return t.get();
+  return nullptr;
+}
+
+Expected<const Backend*> findBackend(std::string_view name) {
+  if (name == "reference") return &referenceBackend();
+  std::string known;
+  for (const auto& n : backendNames()) known += (known.empty() ? "" : ", ") + n;
+  return notFound("unknown backend '" + std::string(name) + "' (available: " + known + ")");
+}
+
+std::vector<std::string> backendNames() { return {"reference"}; }
+
+Status HostStream::synchronize() {
+  Status s = firstError_;
+  firstError_ = Status::ok();
+  return s;
+}
+
+void HostStream::recordError(const Status& s) {
+  if (firstError_.isOk() && !s.isOk()) firstError_ = s;
+}
+
+}  // namespace kiln

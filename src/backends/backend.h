@@ -1,0 +1,147 @@
+// kiln — the backend / tactic / kernel interface.
+//
+// A backend answers questions; the builder decides (DESIGN.md "Backends and tactics"):
+//   supports(layer)  -> ok, or a Status whose message is the reason
+//   tactics(layer)   -> candidate Tactics, each with a stable name
+//   findTactic(name) -> the tactic a plan names
+// A Tactic creates a Kernel for one layer. A Kernel goes through
+//   create (constructor; pack weights, read constant params) -> reshape (once per shape)
+//   -> setup (bind pointers) -> run (per inference)
+// and calling these out of order is an error (never undefined behaviour).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/network.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+/// Concrete type and dims of one tensor.
+struct TensorDesc {
+  DataType dtype = DataType::kFloat32;
+  Dims dims;
+  size_t bytes() const { return static_cast<size_t>(volume(dims)) * dataTypeSize(dtype); }
+  bool operator==(const TensorDesc& o) const { return dtype == o.dtype && dims == o.dims; }
+};
+
+/// Everything a tactic needs to know about one layer at build or load time.
+struct LayerDesc {
+  const Layer* layer = nullptr;
+  std::vector<TensorDesc> inputs;   ///< dtype kFloat32 / empty dims for absent inputs
+  std::vector<bool> inputPresent;   ///< false for absent optional inputs
+  std::vector<TensorDesc> outputs;
+  /// Values of constant inputs (weights, and the "param" inputs of layers.def); nullptr when
+  /// the input is not a constant. Valid for the life of the engine.
+  std::vector<const Weights*> constantInputs;
+
+  const std::string& name() const { return layer->name; }
+  LayerKind kind() const { return layer->kind(); }
+  bool hasInput(size_t k) const { return k < inputPresent.size() && inputPresent[k]; }
+  /// Integer values of constant input k (error naming the layer if it is not constant).
+  Expected<std::vector<int64_t>> intsInput(size_t k) const;
+};
+
+/// Where a backend's tensors live.
+enum class MemorySpace { kHost, kDevice };
+
+/// An ordered queue of work. The host stream runs work inline.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  /// Waits until all enqueued work is done; returns the first error of that work.
+  virtual Status synchronize() = 0;
+};
+
+/// A kernel bound to one layer. Subclasses implement the on* hooks; the public methods enforce
+/// the lifecycle order.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+
+  /// Fixes the shapes. May be called again with new shapes; setup() must follow.
+  Status reshape(const std::vector<TensorDesc>& inputs, const std::vector<TensorDesc>& outputs);
+  /// Scratch bytes the kernel needs after reshape() (host or device, per the backend).
+  size_t workspaceBytes() const { return workspaceBytes_; }
+  /// Binds pointers. `inputs[k]` is nullptr for absent optional inputs.
+  Status setup(const std::vector<const void*>& inputs, const std::vector<void*>& outputs,
+               void* workspace);
+  /// Runs the layer once on `stream`.
+  Status run(Stream& stream);
+
+ protected:
+  virtual Status onReshape(const std::vector<TensorDesc>& inputs,
+                           const std::vector<TensorDesc>& outputs) = 0;
+  virtual Status onSetup(const std::vector<const void*>& inputs, const std::vector<void*>& outputs,
+                         void* workspace) = 0;
+  virtual Status onRun(Stream& stream) = 0;
+  void setWorkspaceBytes(size_t b) { workspaceBytes_ = b; }
+
+ private:
+  enum class State { kCreated, kReshaped, kReady };
+  State state_ = State::kCreated;
+  size_t workspaceBytes_ = 0;
+};
+
+/// One way to run a layer. The name is a contract: it says backend, op, algorithm, dtype and
+/// variant ("reference.convolution.direct"), and appears verbatim in logs, caches and plans.
+class Tactic {
+ public:
+  virtual ~Tactic() = default;
+  virtual const std::string& name() const = 0;
+  /// The one layer kind this tactic implements.
+  virtual LayerKind kind() const = 0;
+  /// Whether this tactic can run `layer` (ok, or the reason it cannot). Only called for layers
+  /// of kind().
+  virtual Status supports(const LayerDesc& layer) const = 0;
+  /// Creates a kernel for `layer` (the "create" step: pack weights, read params).
+  virtual Expected<std::unique_ptr<Kernel>> create(const LayerDesc& layer) const = 0;
+};
+
+/// A set of tactics for one kind of machine.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  /// "reference", "cpu", "cuda"
+  virtual const std::string& name() const = 0;
+  virtual MemorySpace memorySpace() const = 0;
+  /// Ok when some tactic can run the layer; else the reason (for logs and `kiln inspect`).
+  Status supports(const LayerDesc& layer) const;
+  /// Tactics that can run `layer`, best guess first.
+  std::vector<const Tactic*> tactics(const LayerDesc& layer) const;
+  /// The tactic with this exact name, or nullptr.
+  const Tactic* findTactic(std::string_view name) const;
+  /// A stream for this backend (host backends run inline).
+  virtual std::unique_ptr<Stream> createStream() const = 0;
+  /// Allocates / frees backend memory for arenas and workspaces (64-byte aligned at least).
+  virtual Expected<void*> allocate(size_t bytes) const = 0;
+  virtual void deallocate(void* p) const = 0;
+  /// Device signature for plan headers ("x86_64", "sm_90").
+  virtual std::string deviceSignature() const = 0;
+
+ protected:
+  /// All tactics of this backend.
+  virtual const std::vector<std::unique_ptr<Tactic>>& allTactics() const = 0;
+};
+
+/// The backend registered under `name`, or a NotFound error listing the known ones.
+Expected<const Backend*> findBackend(std::string_view name);
+/// Names of all registered backends.
+std::vector<std::string> backendNames();
+
+/// The host stream: runs work inline, so synchronize() only reports the first error.
+class HostStream : public Stream {
+ public:
+  Status synchronize() override;
+  /// Records an error from inline work (the first one wins).
+  void recordError(const Status& s);
+ private:
+  Status firstError_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,278 @@
+// kiln — reference Elementwise (binary ops with numpy broadcasting) and Select (where).
+//
+// dtypes: arithmetic and ordering comparisons on f32, f64, i32, i64; And/Or/Xor on bool; Equal
+// on those and bool; Pow takes any mix of the arithmetic types (result: the base's type). Integer
+// arithmetic wraps, integer division truncates toward zero, and x / 0 on integers gives 0 (ONNX
+// leaves it undefined; we refuse to trap). Max/Min on floats propagate NaN. Select moves elements
+// of any dtype.
+#include <cmath>
+#include <limits>
+
+#include "backends/reference/kernel_util.h"
+#include "backends/reference/reference.h"
+
+namespace kiln {
+namespace {
+
+using ref::Strides;
+
+constexpr std::initializer_list<DataType> kArithTypes = {DataType::kFloat32, DataType::kFloat64,
+                                                         DataType::kInt32, DataType::kInt64};
+constexpr std::initializer_list<DataType> kEqualTypes = {
+    DataType::kFloat32, DataType::kFloat64, DataType::kInt32, DataType::kInt64, DataType::kBool};
+
+bool isLogical(ElementwiseKind k) {
+  return k == ElementwiseKind::kAnd || k == ElementwiseKind::kOr || k == ElementwiseKind::kXor;
+}
+
+bool isComparison(ElementwiseKind k) {
+  return k == ElementwiseKind::kEqual || k == ElementwiseKind::kLess ||
+         k == ElementwiseKind::kLessOrEqual || k == ElementwiseKind::kGreater ||
+         k == ElementwiseKind::kGreaterOrEqual;
+}
+
+/// Two's complement wrapping +, -, * for integers (signed overflow is undefined in C++).
+template <class T>
+T wrapAdd(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(x) + static_cast<U>(y));
+  } else {
+    return x + y;
+  }
+}
+template <class T>
+T wrapSub(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(x) - static_cast<U>(y));
+  } else {
+    return x - y;
+  }
+}
+template <class T>
+T wrapMul(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(x) * static_cast<U>(y));
+  } else {
+    return x * y;
+  }
+}
+
+template <class T>
+T divide(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    if (y == 0) return 0;
+    if (y == -1) return wrapSub<T>(0, x);  // avoids the trap of INT_MIN / -1
+    return x / y;                          // C++ truncates toward zero, as ONNX requires
+  } else {
+    return x / y;
+  }
+}
+
+template <class T>
+T maximum(T x, T y) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(x) || std::isnan(y)) return std::numeric_limits<T>::quiet_NaN();
+  }
+  return x < y ? y : x;
+}
+
+template <class T>
+T minimum(T x, T y) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(x) || std::isnan(y)) return std::numeric_limits<T>::quiet_NaN();
+  }
+  return y < x ? y : x;
+}
+
+/// A double result stored as T: saturating and NaN -> 0 for integers.
+template <class T>
+T fromDouble(double v) {
+  if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(v)) return 0;
+    if (v <= static_cast<double>(std::numeric_limits<T>::min())) return std::numeric_limits<T>::min();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+  }
+  return static_cast<T>(v);
+}
+
+/// x^e in the base's type; f32^f32 in float, everything else through double.
+template <class A, class B>
+A power(A x, B e) {
+  if constexpr (std::is_same_v<A, float> && std::is_same_v<B, float>) {
+    return std::pow(x, e);
+  } else {
+    return fromDouble<A>(std::pow(static_cast<double>(x), static_cast<double>(e)));
+  }
+}
+
+class ElementwiseKernel final : public ref::ReferenceKernel {
+ public:
+  using ReferenceKernel::ReferenceKernel;
+
+ private:
+  Status reshaped() override {
+    const Dims& y = out_[0].dims;
+    for (size_t k = 0; k < 2; ++k)
+      if (!ref::broadcastsTo(in_[k].dims, y))
+        return layerError(desc_, "input " + std::to_string(k) + " dims " +
+                                     dimsToString(in_[k].dims) + " do not broadcast to " +
+                                     dimsToString(y));
+    strides_ = {ref::contiguousStrides(y), ref::broadcastStrides(in_[0].dims, y),
+                ref::broadcastStrides(in_[1].dims, y)};
+    return Status::ok();
+  }
+
+  /// y[i] = op(a[i], b[i]) over the broadcast index space.
+  template <class Y, class A, class B, class Op>
+  Status apply(Op op) {
+    const A* a = in<A>(0);
+    const B* b = in<B>(1);
+    Y* y = out<Y>(0);
+    ref::forEachRow<3>(out_[0].dims, strides_, [&](const auto& off, int64_t len, const auto& st) {
+      for (int64_t i = 0; i < len; ++i)
+        y[off[0] + i * st[0]] = op(a[off[1] + i * st[1]], b[off[2] + i * st[2]]);
+    });
+    return Status::ok();
+  }
+
+  /// T op T -> T over the arithmetic types.
+  template <class Op>
+  Status arith(Op op) {
+    return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return apply<T, T, T>([&](T x, T y) { return op(x, y); });
+    });
+  }
+
+  /// T op T -> bool.
+  template <class Op>
+  Status compare(Op op) {
+    return ref::dispatchType<float, double, int32_t, int64_t, bool>(in_[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return apply<bool, T, T>([&](T x, T y) { return op(x, y); });
+    });
+  }
+
+  Status powerAll() {
+    return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[0].dtype, [&](auto baseTag) {
+      using A = decltype(baseTag);
+      return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[1].dtype, [&](auto expTag) {
+        using B = decltype(expTag);
+        return apply<A, A, B>([](A x, B e) { return power<A, B>(x, e); });
+      });
+    });
+  }
+
+  Status compute() override {
+    switch (attrs<ElementwiseAttrs>().kind) {
+      case ElementwiseKind::kAdd: return arith([](auto x, auto y) { return wrapAdd(x, y); });
+      case ElementwiseKind::kSub: return arith([](auto x, auto y) { return wrapSub(x, y); });
+      case ElementwiseKind::kMul: return arith([](auto x, auto y) { return wrapMul(x, y); });
+      case ElementwiseKind::kDiv: return arith([](auto x, auto y) { return divide(x, y); });
+      case ElementwiseKind::kMax: return arith([](auto x, auto y) { return maximum(x, y); });
+      case ElementwiseKind::kMin: return arith([](auto x, auto y) { return minimum(x, y); });
+      case ElementwiseKind::kPow: return powerAll();
+      case ElementwiseKind::kAnd: return apply<bool, bool, bool>([](bool x, bool y) { return x && y; });
+      case ElementwiseKind::kOr: return apply<bool, bool, bool>([](bool x, bool y) { return x || y; });
+      case ElementwiseKind::kXor: return apply<bool, bool, bool>([](bool x, bool y) { return x != y; });
+      case ElementwiseKind::kEqual: return compare([](auto x, auto y) { return x == y; });
+      case ElementwiseKind::kLess: return compare([](auto x, auto y) { return x < y; });
+      case ElementwiseKind::kLessOrEqual: return compare([](auto x, auto y) { return x <= y; });
+      case ElementwiseKind::kGreater: return compare([](auto x, auto y) { return x > y; });
+      case ElementwiseKind::kGreaterOrEqual: return compare([](auto x, auto y) { return x >= y; });
+    }
+    return layerError(desc_, "unknown elementwise kind");
+  }
+
+  std::array<Strides, 3> strides_;
+};
+
+class SelectKernel final : public ref::ReferenceKernel {
+ public:
+  using ReferenceKernel::ReferenceKernel;
+
+ private:
+  Status reshaped() override {
+    const Dims& y = out_[0].dims;
+    strides_[0] = ref::contiguousStrides(y);
+    for (size_t k = 0; k < 3; ++k) {
+      if (!ref::broadcastsTo(in_[k].dims, y))
+        return layerError(desc_, "input " + std::to_string(k) + " dims " +
+                                     dimsToString(in_[k].dims) + " do not broadcast to " +
+                                     dimsToString(y));
+      strides_[k + 1] = ref::broadcastStrides(in_[k].dims, y);
+    }
+    return Status::ok();
+  }
+
+  Status compute() override {
+    return ref::dispatchElementSize(dataTypeSize(out_[0].dtype), [&](auto word) {
+      using W = decltype(word);
+      const bool* c = in<bool>(0);
+      const W* x = in<W>(1);
+      const W* z = in<W>(2);
+      W* y = out<W>(0);
+      ref::forEachRow<4>(out_[0].dims, strides_, [&](const auto& off, int64_t len, const auto& st) {
+        for (int64_t i = 0; i < len; ++i)
+          y[off[0] + i * st[0]] =
+              c[off[1] + i * st[1]] ? x[off[2] + i * st[2]] : z[off[3] + i * st[3]];
+      });
+      return Status::ok();
+    });
+  }
+
+  std::array<Strides, 4> strides_;
+};
+
+}  // namespace
+
+Status supportsReferenceElementwise(const LayerDesc& desc) {
+  KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 2));
+  KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
+  const ElementwiseKind kind = desc.layer->as<ElementwiseAttrs>().kind;
+  const DataType a = desc.inputs[0].dtype;
+  if (kind == ElementwiseKind::kPow) {
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kArithTypes));
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 1, kArithTypes));
+    return ref::requireOutputType(desc, 0, {a});
+  }
+  if (desc.inputs[1].dtype != a)
+    return layerError(desc, std::string("inputs have different dtypes (") + dataTypeName(a) +
+                                " and " + dataTypeName(desc.inputs[1].dtype) + ")");
+  if (isLogical(kind)) {
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, {DataType::kBool}));
+    return ref::requireOutputType(desc, 0, {DataType::kBool});
+  }
+  if (isComparison(kind)) {
+    KILN_RETURN_IF_ERROR(ref::requireInputType(
+        desc, 0, kind == ElementwiseKind::kEqual ? kEqualTypes : kArithTypes));
+    return ref::requireOutputType(desc, 0, {DataType::kBool});
+  }
+  KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kArithTypes));
+  return ref::requireOutputType(desc, 0, {a});
+}
+
+Expected<std::unique_ptr<Kernel>> createReferenceElementwise(const LayerDesc& desc) {
+  return ref::makeKernel<ElementwiseKernel>(desc);
+}
+
+Status supportsReferenceSelect(const LayerDesc& desc) {
+  KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 3));
+  KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
+  KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, {DataType::kBool}));
+  const DataType x = desc.inputs[1].dtype;
+  if (desc.inputs[2].dtype != x || desc.outputs[0].dtype != x)
+    return layerError(desc, std::string("x, y and the output must share a dtype (got ") +
+                                dataTypeName(x) + ", " + dataTypeName(desc.inputs[2].dtype) +
+                                ", " + dataTypeName(desc.outputs[0].dtype) + ")");
+  return Status::ok();
+}
+
+Expected<std::unique_ptr<Kernel>> createReferenceSelect(const LayerDesc& desc) {
+  return ref::makeKernel<SelectKernel>(desc);
+}
+
+}  // namespace kiln

@@ -1,0 +1,155 @@
+// ONNX activations (-> Activation), parameter-free elementwise functions (-> Unary), Clip, and
+// the ops that are the identity at inference (Identity, Dropout).
+#include <limits>
+
+#include "importer/onnx/importer.h"
+#include "onnx.pb.h"
+
+namespace kiln::onnx_import {
+
+namespace {
+
+Status importActivation(NodeContext& ctx, ActivationKind kind, float alpha = 0, float beta = 0) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  return ctx.addOutputLayer(ActivationAttrs{kind, alpha, beta}, {x});
+}
+
+Status importUnary(NodeContext& ctx, UnaryKind kind) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  return ctx.addOutputLayer(UnaryAttrs{kind}, {x});
+}
+
+/// The value of a one-element constant input, or nothing when the input is not a constant.
+Expected<std::optional<double>> scalarInput(NodeContext& ctx, int i) {
+  const Weights* w = ctx.constantInput(i);
+  if (!w) return std::optional<double>();
+  if (w->count() != 1)
+    return invalidModel("input #" + std::to_string(i) + " must hold one value, it has shape " +
+                        dimsToString(w->dims()));
+  KILN_ASSIGN_OR_RETURN(std::vector<double> v, w->toDoubles());
+  return std::optional<double>(v[0]);
+}
+
+}  // namespace
+
+#define KILN_ACTIVATION_IMPORTER(Op, Kind) \
+  Status import##Op(NodeContext& ctx) { return importActivation(ctx, ActivationKind::k##Kind); }
+KILN_ACTIVATION_IMPORTER(Relu, Relu)
+KILN_ACTIVATION_IMPORTER(Sigmoid, Sigmoid)
+KILN_ACTIVATION_IMPORTER(Tanh, Tanh)
+KILN_ACTIVATION_IMPORTER(Softplus, Softplus)
+KILN_ACTIVATION_IMPORTER(HardSwish, HardSwish)
+#undef KILN_ACTIVATION_IMPORTER
+
+#define KILN_UNARY_IMPORTER(Op) \
+  Status import##Op(NodeContext& ctx) { return importUnary(ctx, UnaryKind::k##Op); }
+KILN_UNARY_IMPORTER(Neg)
+KILN_UNARY_IMPORTER(Abs)
+KILN_UNARY_IMPORTER(Exp)
+KILN_UNARY_IMPORTER(Log)
+KILN_UNARY_IMPORTER(Sqrt)
+KILN_UNARY_IMPORTER(Reciprocal)
+KILN_UNARY_IMPORTER(Erf)
+KILN_UNARY_IMPORTER(Not)
+KILN_UNARY_IMPORTER(IsNaN)
+KILN_UNARY_IMPORTER(Ceil)
+KILN_UNARY_IMPORTER(Floor)
+KILN_UNARY_IMPORTER(Round)
+KILN_UNARY_IMPORTER(Sign)
+KILN_UNARY_IMPORTER(Sin)
+KILN_UNARY_IMPORTER(Cos)
+#undef KILN_UNARY_IMPORTER
+
+// IsInf detects both signs in the IR; one-sided detection has no layer.
+Status importIsInf(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(int64_t neg, ctx.getInt("detect_negative", 1));
+  KILN_ASSIGN_OR_RETURN(int64_t pos, ctx.getInt("detect_positive", 1));
+  if (neg == 0 || pos == 0)
+    return unsupported("IsInf with detect_negative=" + std::to_string(neg) +
+                       " detect_positive=" + std::to_string(pos) +
+                       " is not supported (only both signs)");
+  return importUnary(ctx, UnaryKind::kIsInf);
+}
+
+Status importLeakyRelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 0.01f));
+  return importActivation(ctx, ActivationKind::kLeakyRelu, alpha);
+}
+
+Status importElu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1.0f));
+  return importActivation(ctx, ActivationKind::kElu, alpha);
+}
+
+Status importHardSigmoid(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 0.2f));
+  KILN_ASSIGN_OR_RETURN(float beta, ctx.getFloat("beta", 0.5f));
+  return importActivation(ctx, ActivationKind::kHardSigmoid, alpha, beta);
+}
+
+// Selu: gamma * (x < 0 ? alpha * (exp(x) - 1) : x); the IR calls gamma beta.
+Status importSelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1.67326319217681884765625f));
+  KILN_ASSIGN_OR_RETURN(float gamma, ctx.getFloat("gamma", 1.05070102214813232421875f));
+  return importActivation(ctx, ActivationKind::kSelu, alpha, gamma);
+}
+
+// Gelu (opset 20): approximate = "none" (erf form) or "tanh".
+Status importGelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(std::string approx, ctx.getString("approximate", "none"));
+  if (approx == "none") return importActivation(ctx, ActivationKind::kGeluErf);
+  if (approx == "tanh") return importActivation(ctx, ActivationKind::kGeluTanh);
+  return invalidModel("attribute 'approximate' is '" + approx + "', expected 'none' or 'tanh'");
+}
+
+// Clip: bounds are attributes before opset 11 and optional inputs from 11. Constant (or absent)
+// bounds give one Activation kClip(alpha=min, beta=max), absent ones as -inf/+inf; a computed
+// bound gives min(max(x, lo), hi) as Elementwise layers.
+Status importClip(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  if (ctx.opset() < 11) {
+    KILN_ASSIGN_OR_RETURN(float lo, ctx.getFloat("min", -kInf));
+    KILN_ASSIGN_OR_RETURN(float hi, ctx.getFloat("max", kInf));
+    return ctx.addOutputLayer(ActivationAttrs{ActivationKind::kClip, lo, hi}, {x});
+  }
+  TensorId lo = ctx.optionalInput(1);
+  TensorId hi = ctx.optionalInput(2);
+  KILN_ASSIGN_OR_RETURN(std::optional<double> loValue, scalarInput(ctx, 1));
+  KILN_ASSIGN_OR_RETURN(std::optional<double> hiValue, scalarInput(ctx, 2));
+  if ((lo == kNoTensor || loValue) && (hi == kNoTensor || hiValue)) {
+    float a = loValue ? static_cast<float>(*loValue) : -kInf;
+    float b = hiValue ? static_cast<float>(*hiValue) : kInf;
+    return ctx.addOutputLayer(ActivationAttrs{ActivationKind::kClip, a, b}, {x});
+  }
+  if (hi == kNoTensor) return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kMax}, {x, lo});
+  TensorId t = x;
+  if (lo != kNoTensor) {
+    KILN_ASSIGN_OR_RETURN(t, ctx.addInternal("max", ElementwiseAttrs{ElementwiseKind::kMax}, {x, lo}));
+  }
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kMin}, {t, hi});
+}
+
+Status importIdentity(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  return ctx.setOutput(0, x);
+}
+
+// Dropout at inference is the identity and its mask is all true (expand(true, shape(x))).
+// Training mode has no inference meaning, so a model that may enable it is refused.
+Status importDropout(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  if (ctx.hasInput(2)) {
+    KILN_ASSIGN_OR_RETURN(std::optional<double> mode, scalarInput(ctx, 2));
+    if (!mode || *mode != 0)
+      return unsupported("training_mode must be a constant false for inference");
+  }
+  KILN_RETURN_IF_ERROR(ctx.setOutput(0, x));
+  if (!ctx.outputUsed(1)) return Status::ok();
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
+  KILN_ASSIGN_OR_RETURN(TensorId yes, ctx.addScalarConstant("true", 1, DataType::kBool));
+  KILN_ASSIGN_OR_RETURN(TensorId mask, ctx.addInternal("mask", ExpandAttrs{}, {yes, shape}));
+  return ctx.setOutput(1, mask);
+}
+
+}  // namespace kiln::onnx_import

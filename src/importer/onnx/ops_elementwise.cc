@@ -1,0 +1,82 @@
+// ONNX binary elementwise ops (numpy broadcasting; opset >= 7 has no `broadcast` attribute),
+// variadic Max/Min/Sum/Mean, Pow and Where.
+#include "importer/onnx/importer.h"
+#include "onnx.pb.h"
+
+namespace kiln::onnx_import {
+
+namespace {
+
+Status importBinary(NodeContext& ctx, ElementwiseKind kind) {
+  KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId b, ctx.input(1));
+  return ctx.addOutputLayer(ElementwiseAttrs{kind}, {a, b});
+}
+
+/// f(x0, x1, ..., xn-1) as a left-to-right chain of binary layers; the last one carries the
+/// node's output name. One input: the output is that input.
+Status importVariadic(NodeContext& ctx, ElementwiseKind kind, bool mean) {
+  std::vector<TensorId> xs;
+  for (TensorId t : ctx.inputs())
+    if (t != kNoTensor) xs.push_back(t);
+  if (xs.empty()) return invalidModel(ctx.opType() + " needs at least one input");
+  const int n = static_cast<int>(xs.size());
+  if (n == 1) return ctx.setOutput(0, xs[0]);
+  TensorId acc = xs[0];
+  for (int i = 1; i < n; ++i) {
+    if (i == n - 1 && !mean) return ctx.addOutputLayer(ElementwiseAttrs{kind}, {acc, xs[i]});
+    KILN_ASSIGN_OR_RETURN(acc, ctx.addInternal(std::string(enumName(kind)) + std::to_string(i),
+                                                ElementwiseAttrs{kind}, {acc, xs[i]}));
+  }
+  // Mean: (x0 + ... + xn-1) / n, the divisor in the inputs' element type.
+  DataType dtype = ctx.dtypeOf(xs[0]).value_or(DataType::kFloat32);
+  KILN_ASSIGN_OR_RETURN(TensorId count, ctx.addScalarConstant("count", n, dtype));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kDiv}, {acc, count});
+}
+
+}  // namespace
+
+#define KILN_BINARY_IMPORTER(Op, Kind) \
+  Status import##Op(NodeContext& ctx) { return importBinary(ctx, ElementwiseKind::k##Kind); }
+KILN_BINARY_IMPORTER(Add, Add)
+KILN_BINARY_IMPORTER(Sub, Sub)
+KILN_BINARY_IMPORTER(Mul, Mul)
+KILN_BINARY_IMPORTER(Div, Div)
+KILN_BINARY_IMPORTER(And, And)
+KILN_BINARY_IMPORTER(Or, Or)
+KILN_BINARY_IMPORTER(Xor, Xor)
+KILN_BINARY_IMPORTER(Equal, Equal)
+KILN_BINARY_IMPORTER(Less, Less)
+KILN_BINARY_IMPORTER(LessOrEqual, LessOrEqual)
+KILN_BINARY_IMPORTER(Greater, Greater)
+KILN_BINARY_IMPORTER(GreaterOrEqual, GreaterOrEqual)
+#undef KILN_BINARY_IMPORTER
+
+Status importMax(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kMax, false); }
+Status importMin(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kMin, false); }
+Status importSum(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kAdd, false); }
+Status importMean(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kAdd, true); }
+
+// Pow(base, exponent): ONNX allows an exponent of another type (float base, int exponent); the
+// IR layer takes one type, so the exponent is cast to the base's type when both are known and
+// differ.
+Status importPow(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId base, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId exponent, ctx.input(1));
+  std::optional<DataType> tb = ctx.dtypeOf(base);
+  std::optional<DataType> te = ctx.dtypeOf(exponent);
+  if (tb && te && *tb != *te) {
+    KILN_ASSIGN_OR_RETURN(exponent, ctx.addInternal("exponent_cast", CastAttrs{*tb}, {exponent}));
+  }
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kPow}, {base, exponent});
+}
+
+// Where(condition, x, y) -> Select.
+Status importWhere(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId c, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(TensorId y, ctx.input(2));
+  return ctx.addOutputLayer(SelectAttrs{}, {c, x, y});
+}
+
+}  // namespace kiln::onnx_import

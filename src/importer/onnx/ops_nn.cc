@@ -1,0 +1,118 @@
+// ONNX Conv, pooling, Gemm and MatMul.
+#include "importer/onnx/importer.h"
+#include "onnx.pb.h"
+
+namespace kiln::onnx_import {
+
+namespace {
+
+Expected<PaddingMode> paddingMode(const NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(std::string autoPad, ctx.getString("auto_pad", "NOTSET"));
+  if (autoPad == "NOTSET") return PaddingMode::kExplicit;
+  if (autoPad == "SAME_UPPER") return PaddingMode::kSameUpper;
+  if (autoPad == "SAME_LOWER") return PaddingMode::kSameLower;
+  if (autoPad == "VALID") return PaddingMode::kValid;
+  return invalidModel("attribute 'auto_pad' is '" + autoPad +
+                      "', expected NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+}
+
+/// ONNX pads [b1, b2, ..., e1, e2, ...] split into begin and end halves.
+Status splitPads(const NodeContext& ctx, std::vector<int64_t>* begin, std::vector<int64_t>* end) {
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> pads, ctx.getInts("pads"));
+  if (pads.size() % 2 != 0)
+    return invalidModel("attribute 'pads' has " + std::to_string(pads.size()) +
+                        " values, expected 2 per spatial dim (begins then ends)");
+  for (int64_t p : pads)
+    if (p < 0) return invalidModel("attribute 'pads' has a negative value");
+  const size_t half = pads.size() / 2;
+  begin->assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(half));
+  end->assign(pads.begin() + static_cast<std::ptrdiff_t>(half), pads.end());
+  return Status::ok();
+}
+
+/// The window attributes MaxPool and AveragePool share.
+Expected<PoolingAttrs> windowAttrs(const NodeContext& ctx, PoolingKind kind) {
+  PoolingAttrs a;
+  a.kind = kind;
+  KILN_ASSIGN_OR_RETURN(a.kernelShape, ctx.requireInts("kernel_shape"));
+  KILN_ASSIGN_OR_RETURN(a.strides, ctx.getInts("strides"));
+  KILN_ASSIGN_OR_RETURN(a.dilations, ctx.getInts("dilations"));
+  KILN_RETURN_IF_ERROR(splitPads(ctx, &a.padsBegin, &a.padsEnd));
+  KILN_ASSIGN_OR_RETURN(a.padding, paddingMode(ctx));
+  KILN_ASSIGN_OR_RETURN(int64_t ceilMode, ctx.getInt("ceil_mode", 0));
+  a.ceilMode = ceilMode != 0;
+  return a;
+}
+
+Status importGlobalPool(NodeContext& ctx, PoolingKind kind) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  PoolingAttrs a;
+  a.kind = kind;
+  a.global = true;
+  return ctx.addOutputLayer(a, {x});
+}
+
+}  // namespace
+
+// Conv(X, W, B?) -> Convolution.
+Status importConv(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId w, ctx.input(1));
+  ConvolutionAttrs a;
+  KILN_ASSIGN_OR_RETURN(a.kernelShape, ctx.getInts("kernel_shape"));
+  KILN_ASSIGN_OR_RETURN(a.strides, ctx.getInts("strides"));
+  KILN_ASSIGN_OR_RETURN(a.dilations, ctx.getInts("dilations"));
+  KILN_RETURN_IF_ERROR(splitPads(ctx, &a.padsBegin, &a.padsEnd));
+  KILN_ASSIGN_OR_RETURN(a.padding, paddingMode(ctx));
+  KILN_ASSIGN_OR_RETURN(a.group, ctx.getInt("group", 1));
+  if (a.group < 1) return invalidModel("attribute 'group' is " + std::to_string(a.group) + ", expected >= 1");
+  std::vector<TensorId> inputs = {x, w};
+  if (ctx.hasInput(2)) inputs.push_back(ctx.optionalInput(2));
+  return ctx.addOutputLayer(a, inputs);
+}
+
+Status importMaxPool(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1));  // Indices
+  KILN_ASSIGN_OR_RETURN(PoolingAttrs a, windowAttrs(ctx, PoolingKind::kMax));
+  return ctx.addOutputLayer(a, {x});
+}
+
+Status importAveragePool(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(PoolingAttrs a, windowAttrs(ctx, PoolingKind::kAverage));
+  KILN_ASSIGN_OR_RETURN(int64_t includePad, ctx.getInt("count_include_pad", 0));
+  a.countIncludePad = includePad != 0;
+  return ctx.addOutputLayer(a, {x});
+}
+
+Status importGlobalAveragePool(NodeContext& ctx) {
+  return importGlobalPool(ctx, PoolingKind::kAverage);
+}
+
+Status importGlobalMaxPool(NodeContext& ctx) { return importGlobalPool(ctx, PoolingKind::kMax); }
+
+// Gemm(A, B, C?) = alpha * op(A) @ op(B) + beta * C -> MatrixMultiply.
+Status importGemm(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId b, ctx.input(1));
+  MatrixMultiplyAttrs m;
+  KILN_ASSIGN_OR_RETURN(int64_t transA, ctx.getInt("transA", 0));
+  KILN_ASSIGN_OR_RETURN(int64_t transB, ctx.getInt("transB", 0));
+  KILN_ASSIGN_OR_RETURN(m.alpha, ctx.getFloat("alpha", 1.0f));
+  KILN_ASSIGN_OR_RETURN(m.beta, ctx.getFloat("beta", 1.0f));
+  m.transA = transA != 0;
+  m.transB = transB != 0;
+  std::vector<TensorId> inputs = {a, b};
+  if (ctx.hasInput(2)) inputs.push_back(ctx.optionalInput(2));
+  return ctx.addOutputLayer(m, inputs);
+}
+
+// MatMul(A, B): numpy matmul semantics -> MatrixMultiply with default attributes.
+Status importMatMul(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId b, ctx.input(1));
+  return ctx.addOutputLayer(MatrixMultiplyAttrs{}, {a, b});
+}
+
+}  // namespace kiln::onnx_import

@@ -1,0 +1,155 @@
+// ONNX BatchNormalization (inference: folded into a per-channel multiply-add),
+// LayerNormalization, Softmax and LogSoftmax.
+#include <cmath>
+
+#include "importer/onnx/importer.h"
+#include "onnx.pb.h"
+
+namespace kiln::onnx_import {
+
+namespace {
+
+/// Per-channel params reshaped to [C, 1, ..., 1] so they broadcast against x = [N, C, *].
+Dims channelDims(int64_t channels, int64_t rank) {
+  Dims d = {channels};
+  for (int64_t i = 2; i < rank; ++i) d.push_back(1);
+  return d;
+}
+
+/// Float weights of type `dtype` (f32 or f64) and shape `dims` holding `values`.
+Weights floatWeights(const std::vector<double>& values, const Dims& dims, DataType dtype) {
+  Weights w = Weights::zeros(dtype, dims);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == DataType::kFloat64) static_cast<double*>(w.mutableData())[i] = values[i];
+    else static_cast<float*>(w.mutableData())[i] = static_cast<float>(values[i]);
+  }
+  return w;
+}
+
+/// y = x * s + t with s = scale / sqrt(var + eps), t = bias - mean * s, computed here from the
+/// constant params.
+Status foldConstantBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float epsilon,
+                             const Weights* params[4]) {
+  std::vector<double> v[4];  // scale, bias, mean, var
+  for (int i = 0; i < 4; ++i) {
+    KILN_ASSIGN_OR_RETURN(v[i], params[i]->toDoubles());
+    if (v[i].size() != v[0].size())
+      return invalidModel("input #" + std::to_string(i + 1) + " has " + std::to_string(v[i].size()) +
+                          " values, the scale has " + std::to_string(v[0].size()));
+  }
+  const size_t c = v[0].size();
+  std::vector<double> s(c), t(c);
+  for (size_t i = 0; i < c; ++i) {
+    s[i] = v[0][i] / std::sqrt(v[3][i] + static_cast<double>(epsilon));
+    t[i] = v[1][i] - v[2][i] * s[i];
+  }
+  // Constants in the input's type; 16-bit floats go through a Cast of f32 constants.
+  DataType dtype = ctx.dtypeOf(x).value_or(params[0]->dtype());
+  DataType store = dtype == DataType::kFloat64 ? DataType::kFloat64 : DataType::kFloat32;
+  Dims dims = channelDims(static_cast<int64_t>(c), rank);
+  TensorId sc = ctx.addConstant("scale", floatWeights(s, dims, store));
+  TensorId sh = ctx.addConstant("shift", floatWeights(t, dims, store));
+  if (dtype != store) {
+    if (dtype != DataType::kFloat16 && dtype != DataType::kBFloat16)
+      return unsupported(std::string("BatchNormalization on ") + dataTypeName(dtype) + " input");
+    KILN_ASSIGN_OR_RETURN(sc, ctx.addInternal("scale_cast", CastAttrs{dtype}, {sc}));
+    KILN_ASSIGN_OR_RETURN(sh, ctx.addInternal("shift_cast", CastAttrs{dtype}, {sh}));
+  }
+  KILN_ASSIGN_OR_RETURN(TensorId xs, ctx.addInternal("mul", ElementwiseAttrs{ElementwiseKind::kMul}, {x, sc}));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kAdd}, {xs, sh});
+}
+
+/// The same algebra as layers, for params computed by the graph.
+Status composeBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float epsilon,
+                        const TensorId in[4]) {
+  auto ew = [&](const char* suffix, ElementwiseKind k, TensorId a, TensorId b) {
+    return ctx.addInternal(suffix, ElementwiseAttrs{k}, {a, b});
+  };
+  DataType dtype = ctx.dtypeOf(in[3]).value_or(DataType::kFloat32);
+  KILN_ASSIGN_OR_RETURN(TensorId eps, ctx.addScalarConstant("epsilon", epsilon, dtype));
+  KILN_ASSIGN_OR_RETURN(TensorId ve, ew("var_eps", ElementwiseKind::kAdd, in[3], eps));
+  KILN_ASSIGN_OR_RETURN(TensorId sd, ctx.addInternal("stddev", UnaryAttrs{UnaryKind::kSqrt}, {ve}));
+  KILN_ASSIGN_OR_RETURN(TensorId s, ew("scale", ElementwiseKind::kDiv, in[0], sd));
+  KILN_ASSIGN_OR_RETURN(TensorId ms, ew("mean_scale", ElementwiseKind::kMul, in[2], s));
+  KILN_ASSIGN_OR_RETURN(TensorId t, ew("shift", ElementwiseKind::kSub, in[1], ms));
+  if (rank > 2) {
+    std::vector<int64_t> axes;
+    for (int64_t i = 1; i < rank - 1; ++i) axes.push_back(i);
+    TensorId ax = ctx.addIntsConstant("channel_axes", axes);
+    ShuffleAttrs un = shuffleAttrs(ShuffleMode::kUnsqueeze);
+    KILN_ASSIGN_OR_RETURN(s, ctx.addInternal("scale_c11", un, {s, ax}));
+    KILN_ASSIGN_OR_RETURN(t, ctx.addInternal("shift_c11", un, {t, ax}));
+  }
+  KILN_ASSIGN_OR_RETURN(TensorId xs, ew("mul", ElementwiseKind::kMul, x, s));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kAdd}, {xs, t});
+}
+
+/// Softmax / LogSoftmax. From opset 13 the op normalizes along one axis. Before, it flattens x
+/// to 2-D at `axis` (default 1) and normalizes the rows; unless that is the last axis, this is
+/// composed exactly as reshape(softmax(flatten(x, axis), -1), shape(x)).
+Status importSoftmaxLike(NodeContext& ctx, bool log) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  if (ctx.opset() >= 13) {
+    KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", -1));
+    return ctx.addOutputLayer(SoftmaxAttrs{axis, log}, {x});
+  }
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", 1));
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  if (axis == -1 || (rank && (axis == *rank - 1)))
+    return ctx.addOutputLayer(SoftmaxAttrs{-1, log}, {x});
+  ShuffleAttrs flat = shuffleAttrs(ShuffleMode::kFlatten);
+  flat.axis = axis;
+  KILN_ASSIGN_OR_RETURN(TensorId x2, ctx.addInternal("flatten", flat, {x}));
+  KILN_ASSIGN_OR_RETURN(TensorId y2, ctx.addInternal("softmax", SoftmaxAttrs{-1, log}, {x2}));
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
+  return ctx.addOutputLayer(shuffleAttrs(ShuffleMode::kReshape), {y2, shape});
+}
+
+}  // namespace
+
+// BatchNormalization(X, scale, B, mean, var) at inference.
+Status importBatchNormalization(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  TensorId in[4];
+  for (int i = 0; i < 4; ++i) {
+    KILN_ASSIGN_OR_RETURN(in[i], ctx.input(i + 1));
+  }
+  KILN_ASSIGN_OR_RETURN(int64_t training, ctx.getInt("training_mode", 0));
+  if (training != 0) return unsupported("training_mode=1 is not supported (inference only)");
+  KILN_ASSIGN_OR_RETURN(int64_t spatial, ctx.getInt("spatial", 1));
+  if (spatial != 1) return unsupported("spatial=0 (per-activation statistics) is not supported");
+  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1));  // running mean/var, saved mean/var
+  KILN_ASSIGN_OR_RETURN(float epsilon, ctx.getFloat("epsilon", 1e-5f));
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  if (!rank)
+    return unsupported("the rank of input '" + ctx.net().tensor(x).name +
+                       "' is unknown at import (declare its shape in value_info)");
+  if (*rank < 2) return invalidModel("input must have rank >= 2 ([N, C, ...])");
+  const Weights* params[4];
+  bool allConstant = true;
+  for (int i = 0; i < 4; ++i) {
+    params[i] = ctx.constantInput(i + 1);
+    allConstant = allConstant && params[i] != nullptr;
+  }
+  if (allConstant) return foldConstantBatchNorm(ctx, x, *rank, epsilon, params);
+  return composeBatchNorm(ctx, x, *rank, epsilon, in);
+}
+
+// LayerNormalization(X, Scale, B?) -> Normalization over dims [axis, rank). Mean and InvStdDev
+// outputs (training helpers) are not produced.
+Status importLayerNormalization(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId scale, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1));
+  NormalizationAttrs a;
+  KILN_ASSIGN_OR_RETURN(a.axis, ctx.getInt("axis", -1));
+  KILN_ASSIGN_OR_RETURN(a.epsilon, ctx.getFloat("epsilon", 1e-5f));
+  std::vector<TensorId> inputs = {x, scale};
+  if (ctx.hasInput(2)) inputs.push_back(ctx.optionalInput(2));
+  return ctx.addOutputLayer(a, inputs);
+}
+
+Status importSoftmax(NodeContext& ctx) { return importSoftmaxLike(ctx, false); }
+Status importLogSoftmax(NodeContext& ctx) { return importSoftmaxLike(ctx, true); }
+
+}  // namespace kiln::onnx_import

@@ -1,0 +1,69 @@
+// ONNX Constant, Cast, CastLike and Range.
+#include "importer/onnx/importer.h"
+#include "importer/onnx/tensor_proto.h"
+#include "onnx.pb.h"
+
+namespace kiln::onnx_import {
+
+// Constant: exactly one of value / value_float(s) / value_int(s); string and sparse values
+// have no kiln type.
+Status importConstant(NodeContext& ctx) {
+  if (ctx.hasAttr("value")) {
+    KILN_ASSIGN_OR_RETURN(const ::onnx::TensorProto* proto, ctx.requireTensor("value"));
+    KILN_ASSIGN_OR_RETURN(Weights w, ctx.decodeTensor(*proto));
+    return ctx.addOutputConstant(std::move(w));
+  }
+  if (ctx.hasAttr("value_float")) {
+    KILN_ASSIGN_OR_RETURN(float v, ctx.getFloat("value_float", 0));
+    return ctx.addOutputConstant(Weights::fromFloats({v}, /*scalar=*/true));
+  }
+  if (ctx.hasAttr("value_floats")) {
+    KILN_ASSIGN_OR_RETURN(std::vector<float> v, ctx.getFloats("value_floats"));
+    return ctx.addOutputConstant(Weights::fromFloats(v));
+  }
+  if (ctx.hasAttr("value_int")) {
+    KILN_ASSIGN_OR_RETURN(int64_t v, ctx.getInt("value_int", 0));
+    return ctx.addOutputConstant(Weights::fromInts({v}, /*scalar=*/true));
+  }
+  if (ctx.hasAttr("value_ints")) {
+    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> v, ctx.getInts("value_ints"));
+    return ctx.addOutputConstant(Weights::fromInts(v));
+  }
+  for (const char* other : {"sparse_value", "value_string", "value_strings"})
+    if (ctx.hasAttr(other))
+      return unsupported(std::string("a Constant with attribute '") + other + "' is not supported");
+  return invalidModel("missing required attribute: one of 'value', 'value_float', "
+                      "'value_floats', 'value_int', 'value_ints'");
+}
+
+// Cast(input) to the ONNX type code in `to` (`saturate`, opset 19, only matters for float8).
+Status importCast(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(int64_t to, ctx.requireInt("to"));
+  std::optional<DataType> dtype = dataTypeFromOnnx(static_cast<int32_t>(to));
+  if (!dtype)
+    return unsupported("Cast to " + onnxDataTypeName(static_cast<int32_t>(to)) +
+                       " is not supported");
+  return ctx.addOutputLayer(CastAttrs{*dtype}, {x});
+}
+
+// CastLike(input, target): the target's element type must be known at import.
+Status importCastLike(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId like, ctx.input(1));
+  std::optional<DataType> dtype = ctx.dtypeOf(like);
+  if (!dtype)
+    return unsupported("the element type of '" + ctx.net().tensor(like).name +
+                       "' is unknown at import (declare it in value_info)");
+  return ctx.addOutputLayer(CastAttrs{*dtype}, {x});
+}
+
+// Range(start, limit, delta) -> Fill.
+Status importRange(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId start, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId limit, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(TensorId delta, ctx.input(2));
+  return ctx.addOutputLayer(FillAttrs{}, {start, limit, delta});
+}
+
+}  // namespace kiln::onnx_import

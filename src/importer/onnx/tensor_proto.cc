@@ -1,0 +1,262 @@
+#include "importer/onnx/tensor_proto.h"
+
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "kiln/tensor_file.h"
+#include "onnx.pb.h"
+
+namespace kiln::onnx_import {
+
+namespace {
+
+using ::onnx::TensorProto;
+
+/// Element count of `dims`, refusing negative dims and products that overflow (so that a
+/// hostile file cannot make us allocate or index out of range).
+Expected<int64_t> checkedCount(const TensorProto& proto, const std::string& what,
+                               size_t elemSize) {
+  constexpr int64_t kMaxBytes = int64_t{1} << 46;  // 64 TiB: far above any real tensor
+  int64_t count = 1;
+  for (int64_t d : proto.dims()) {
+    if (d < 0) return invalidModel(what + " has a negative dim (" + std::to_string(d) + ")");
+    if (d != 0 && count > kMaxBytes / static_cast<int64_t>(elemSize) / d)
+      return invalidModel(what + " has dims too large to hold in memory");
+    count *= d;
+  }
+  return count;
+}
+
+Dims dimsOf(const TensorProto& proto) { return Dims(proto.dims().begin(), proto.dims().end()); }
+
+/// Copies a typed repeated field into freshly allocated weights, narrowing each value to the
+/// storage type `S`.
+template <class S, class Field>
+Expected<Weights> fromTypedField(const TensorProto& proto, const Field& field,
+                                 const char* fieldName, DataType dtype, int64_t count,
+                                 const std::string& what) {
+  if (static_cast<int64_t>(field.size()) != count)
+    return invalidModel(what + ": " + fieldName + " holds " + std::to_string(field.size()) +
+                        " values, dims " + dimsToString(dimsOf(proto)) + " need " +
+                        std::to_string(count));
+  Weights w = Weights::zeros(dtype, dimsOf(proto));
+  S* out = static_cast<S*>(w.mutableData());
+  for (int64_t i = 0; i < count; ++i) {
+    if constexpr (std::is_same_v<S, uint8_t>) {
+      // BOOL stores 0/1; UINT8 stores the value.
+      out[i] = dtype == DataType::kBool ? static_cast<uint8_t>(field.Get(static_cast<int>(i)) != 0)
+                                        : static_cast<uint8_t>(field.Get(static_cast<int>(i)));
+    } else {
+      out[i] = static_cast<S>(field.Get(static_cast<int>(i)));
+    }
+  }
+  return w;
+}
+
+/// True when `location` stays inside the model folder (relative, no "..").
+bool isContainedPath(const std::string& location) {
+  std::filesystem::path p(location);
+  if (location.empty() || p.is_absolute() || p.has_root_name()) return false;
+  for (const auto& part : p)
+    if (part == "..") return false;
+  return true;
+}
+
+Expected<Weights> fromExternal(const TensorProto& proto, DataType dtype, int64_t count,
+                               const std::string& baseDir, const std::string& what) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& kv : proto.external_data()) {
+    if (kv.key() == "location") {
+      location = kv.value();
+    } else if (kv.key() == "offset" || kv.key() == "length") {
+      int64_t v = 0;
+      const std::string& s = kv.value();
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc() || end != s.data() + s.size())
+        return invalidModel(what + ": external data key '" + kv.key() + "' has value '" + s +
+                            "', expected an integer");
+      (kv.key() == "offset" ? offset : length) = v;
+    }
+  }
+  if (location.empty()) return invalidModel(what + ": external data without a 'location'");
+  if (!isContainedPath(location))
+    return invalidModel(what + ": external data location '" + location +
+                        "' must be a relative path inside the model's folder");
+  const int64_t needed = count * static_cast<int64_t>(dataTypeSize(dtype));
+  if (length >= 0 && length != needed)
+    return invalidModel(what + ": external data length " + std::to_string(length) +
+                        " bytes, dims " + dimsToString(dimsOf(proto)) + " need " +
+                        std::to_string(needed));
+  if (offset < 0) return invalidModel(what + ": negative external data offset");
+  std::string file = (std::filesystem::path(baseDir) / location).string();
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return notFound(what + ": cannot open external data file '" + file + "'");
+  const int64_t fileSize = static_cast<int64_t>(in.tellg());
+  if (offset > fileSize || needed > fileSize - offset)
+    return invalidModel(what + ": external data file '" + file + "' holds " +
+                        std::to_string(fileSize) + " bytes, the tensor needs bytes [" +
+                        std::to_string(offset) + ", " + std::to_string(offset + needed) + ")");
+  Weights w = Weights::zeros(dtype, dimsOf(proto));
+  in.seekg(offset);
+  if (needed > 0 && !in.read(static_cast<char*>(w.mutableData()), needed))
+    return ioError(what + ": reading external data file '" + file + "' failed");
+  return w;
+}
+
+}  // namespace
+
+std::optional<DataType> dataTypeFromOnnx(int32_t code) {
+  switch (code) {
+    case TensorProto::FLOAT: return DataType::kFloat32;
+    case TensorProto::DOUBLE: return DataType::kFloat64;
+    case TensorProto::FLOAT16: return DataType::kFloat16;
+    case TensorProto::BFLOAT16: return DataType::kBFloat16;
+    case TensorProto::INT8: return DataType::kInt8;
+    case TensorProto::UINT8: return DataType::kUInt8;
+    case TensorProto::INT32: return DataType::kInt32;
+    case TensorProto::INT64: return DataType::kInt64;
+    case TensorProto::BOOL: return DataType::kBool;
+    default: return std::nullopt;
+  }
+}
+
+int32_t dataTypeToOnnx(DataType dtype) {
+  switch (dtype) {
+    case DataType::kFloat32: return TensorProto::FLOAT;
+    case DataType::kFloat16: return TensorProto::FLOAT16;
+    case DataType::kBFloat16: return TensorProto::BFLOAT16;
+    case DataType::kFloat64: return TensorProto::DOUBLE;
+    case DataType::kInt8: return TensorProto::INT8;
+    case DataType::kUInt8: return TensorProto::UINT8;
+    case DataType::kInt32: return TensorProto::INT32;
+    case DataType::kInt64: return TensorProto::INT64;
+    case DataType::kBool: return TensorProto::BOOL;
+  }
+  return TensorProto::UNDEFINED;
+}
+
+std::string onnxDataTypeName(int32_t code) {
+  if (TensorProto::DataType_IsValid(code))
+    return TensorProto::DataType_Name(static_cast<TensorProto::DataType>(code));
+  return "<code " + std::to_string(code) + ">";
+}
+
+Expected<Weights> weightsFromTensorProto(const TensorProto& proto, const std::string& baseDir) {
+  const std::string what = "tensor '" + proto.name() + "'";
+  std::optional<DataType> dtype = dataTypeFromOnnx(proto.data_type());
+  if (!dtype)
+    return unsupported(what + " has element type " + onnxDataTypeName(proto.data_type()) +
+                       ", which kiln does not support");
+  if (proto.has_segment()) return unsupported(what + " is segmented, which kiln does not support");
+  const size_t elemSize = dataTypeSize(*dtype);
+  KILN_ASSIGN_OR_RETURN(int64_t count, checkedCount(proto, what, elemSize));
+
+  if (proto.data_location() == TensorProto::EXTERNAL) {
+    if (baseDir.empty())
+      return invalidModel(what + " uses external data, which needs the model's file location "
+                                 "(parse the model from its file)");
+    return fromExternal(proto, *dtype, count, baseDir, what);
+  }
+  if (proto.has_raw_data()) {
+    const std::string& raw = proto.raw_data();
+    const uint64_t needed = static_cast<uint64_t>(count) * elemSize;
+    if (raw.size() != needed)
+      return invalidModel(what + ": raw_data holds " + std::to_string(raw.size()) +
+                          " bytes, dims " + dimsToString(dimsOf(proto)) + " of " +
+                          dataTypeName(*dtype) + " need " + std::to_string(needed));
+    return Weights::copyFrom(*dtype, dimsOf(proto), raw.data(), raw.size());
+  }
+  switch (*dtype) {
+    case DataType::kFloat32:
+      return fromTypedField<float>(proto, proto.float_data(), "float_data", *dtype, count, what);
+    case DataType::kFloat64:
+      return fromTypedField<double>(proto, proto.double_data(), "double_data", *dtype, count, what);
+    case DataType::kInt64:
+      return fromTypedField<int64_t>(proto, proto.int64_data(), "int64_data", *dtype, count, what);
+    case DataType::kInt32:
+      return fromTypedField<int32_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
+    case DataType::kInt8:
+      return fromTypedField<int8_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
+    case DataType::kUInt8:
+    case DataType::kBool:
+      return fromTypedField<uint8_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+      // The 16-bit pattern sits in the low half of each int32 value.
+      return fromTypedField<uint16_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
+  }
+  return internalError(what + ": unhandled element type");
+}
+
+void weightsToTensorProto(const Weights& value, const std::string& name, TensorProto* out) {
+  out->Clear();
+  out->set_name(name);
+  out->set_data_type(dataTypeToOnnx(value.dtype()));
+  for (int64_t d : value.dims()) out->add_dims(d);
+  if (value.bytes() > 0) out->set_raw_data(value.data(), value.bytes());
+  else out->set_raw_data(std::string());
+}
+
+Expected<std::string> readFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return notFound("cannot open '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return ioError("reading '" + path + "' failed");
+  return ss.str();
+}
+
+std::string parentDir(const std::string& path) {
+  return std::filesystem::path(path).parent_path().string();
+}
+
+namespace {
+
+Expected<NamedTensor> parseTensorProtoIn(const void* data, size_t size, const std::string& source,
+                                         const std::string& baseDir) {
+  if (size > static_cast<size_t>(INT_MAX))
+    return unsupported("'" + source + "' is larger than 2 GiB, the protobuf limit");
+  TensorProto proto;
+  if (!proto.ParseFromArray(data, static_cast<int>(size)))
+    return parseError("'" + source + "' is not a valid onnx.TensorProto (truncated or corrupt)");
+  Expected<Weights> w = weightsFromTensorProto(proto, baseDir);
+  if (!w) return w.status().withContext("'" + source + "'");
+  return NamedTensor{proto.name(), std::move(w).value()};
+}
+
+}  // namespace
+
+}  // namespace kiln::onnx_import
+
+namespace kiln {
+
+Expected<NamedTensor> readTensorFile(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(std::string bytes, onnx_import::readFileBytes(path));
+  std::string dir = onnx_import::parentDir(path);
+  return onnx_import::parseTensorProtoIn(bytes.data(), bytes.size(), path, dir.empty() ? "." : dir);
+}
+
+Expected<NamedTensor> parseTensorProto(const void* data, size_t size, const std::string& source) {
+  return onnx_import::parseTensorProtoIn(data, size, source, "");
+}
+
+Status writeTensorFile(const std::string& path, const std::string& name, const Weights& value) {
+  ::onnx::TensorProto proto;
+  onnx_import::weightsToTensorProto(value, name, &proto);
+  std::string bytes;
+  if (!proto.SerializeToString(&bytes)) return internalError("serializing tensor '" + name + "' failed");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return ioError("cannot open '" + path + "' for writing");
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) return ioError("writing '" + path + "' failed");
+  return Status::ok();
+}
+
+}  // namespace kiln

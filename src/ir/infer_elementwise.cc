@@ -1,0 +1,109 @@
+// kiln — shape inference for the elementwise family: Activation, Unary, Elementwise, Select, Cast.
+//
+// Like every infer<Kind>, these are reached through inferOutputs(), which has already checked the
+// number of inputs, the presence of required ones and that param inputs are constants.
+#include <string>
+
+#include "ir/shape_inference.h"
+
+namespace kiln {
+namespace {
+
+bool isFloatType(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 ||
+         t == DataType::kFloat64;
+}
+
+}  // namespace
+
+Expected<std::vector<TensorDesc>> inferActivation(const LayerDesc& desc) {
+  const TensorDesc& x = desc.inputs[0];
+  if (x.dtype == DataType::kBool)
+    return layerError(desc, std::string("activation '") +
+                                enumName(desc.layer->as<ActivationAttrs>().kind) +
+                                "' expects a numeric input, found bool");
+  return std::vector<TensorDesc>{x};
+}
+
+Expected<std::vector<TensorDesc>> inferUnary(const LayerDesc& desc) {
+  const UnaryKind kind = desc.layer->as<UnaryAttrs>().kind;
+  const TensorDesc& x = desc.inputs[0];
+  const std::string op = std::string("unary '") + enumName(kind) + "'";
+  switch (kind) {
+    case UnaryKind::kNot:
+      if (x.dtype != DataType::kBool)
+        return layerError(desc, op + " expects a bool input, found " + dataTypeName(x.dtype));
+      return std::vector<TensorDesc>{x};
+    case UnaryKind::kIsNaN:
+    case UnaryKind::kIsInf:
+      if (!isFloatType(x.dtype))
+        return layerError(desc,
+                          op + " expects a floating-point input, found " + dataTypeName(x.dtype));
+      return std::vector<TensorDesc>{{DataType::kBool, x.dims}};
+    case UnaryKind::kIdentity:
+      return std::vector<TensorDesc>{x};
+    default:
+      if (x.dtype == DataType::kBool)
+        return layerError(desc, op + " expects a numeric input, found bool");
+      return std::vector<TensorDesc>{x};
+  }
+}
+
+Expected<std::vector<TensorDesc>> inferElementwise(const LayerDesc& desc) {
+  const ElementwiseKind kind = desc.layer->as<ElementwiseAttrs>().kind;
+  const TensorDesc& a = desc.inputs[0];
+  const TensorDesc& b = desc.inputs[1];
+  const std::string op = std::string("elementwise '") + enumName(kind) + "'";
+  // The IR keeps one element type per elementwise op (ONNX Pow's mixed types are cast by the
+  // importer), so kernels never convert.
+  if (a.dtype != b.dtype)
+    return layerError(desc, op + " expects inputs of one type, found " + dataTypeName(a.dtype) +
+                                " and " + dataTypeName(b.dtype));
+  KILN_ASSIGN_OR_RETURN(Dims dims, broadcastDims(desc, a.dims, b.dims));
+  DataType outType = a.dtype;
+  switch (kind) {
+    case ElementwiseKind::kAnd:
+    case ElementwiseKind::kOr:
+    case ElementwiseKind::kXor:
+      if (a.dtype != DataType::kBool)
+        return layerError(desc, op + " expects bool inputs, found " + dataTypeName(a.dtype));
+      break;
+    case ElementwiseKind::kEqual:
+      outType = DataType::kBool;  // ONNX Equal also compares bools
+      break;
+    case ElementwiseKind::kLess:
+    case ElementwiseKind::kLessOrEqual:
+    case ElementwiseKind::kGreater:
+    case ElementwiseKind::kGreaterOrEqual:
+      if (a.dtype == DataType::kBool)
+        return layerError(desc, op + " expects numeric inputs, found bool");
+      outType = DataType::kBool;
+      break;
+    default:  // arithmetic, max, min
+      if (a.dtype == DataType::kBool)
+        return layerError(desc, op + " expects numeric inputs, found bool");
+      break;
+  }
+  return std::vector<TensorDesc>{{outType, std::move(dims)}};
+}
+
+Expected<std::vector<TensorDesc>> inferSelect(const LayerDesc& desc) {
+  const TensorDesc& cond = desc.inputs[0];
+  const TensorDesc& x = desc.inputs[1];
+  const TensorDesc& y = desc.inputs[2];
+  if (cond.dtype != DataType::kBool)
+    return layerError(desc,
+                      std::string("condition must be bool, found ") + dataTypeName(cond.dtype));
+  if (x.dtype != y.dtype)
+    return layerError(desc, std::string("x and y must have one type, found ") +
+                                dataTypeName(x.dtype) + " and " + dataTypeName(y.dtype));
+  KILN_ASSIGN_OR_RETURN(Dims xy, broadcastDims(desc, x.dims, y.dims));
+  KILN_ASSIGN_OR_RETURN(Dims dims, broadcastDims(desc, cond.dims, xy));
+  return std::vector<TensorDesc>{{x.dtype, std::move(dims)}};
+}
+
+Expected<std::vector<TensorDesc>> inferCast(const LayerDesc& desc) {
+  return std::vector<TensorDesc>{{desc.layer->as<CastAttrs>().to, desc.inputs[0].dims}};
+}
+
+}  // namespace kiln

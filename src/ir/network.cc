@@ -1,0 +1,389 @@
+#include "kiln/network.h"
+
+#include <algorithm>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace kiln {
+
+TensorId NetworkDefinition::newTensor(const std::string& name) {
+  Tensor t;
+  t.name = name;
+  tensors_.push_back(std::move(t));
+  return static_cast<TensorId>(tensors_.size() - 1);
+}
+
+std::string NetworkDefinition::uniqueName(const std::string& base) {
+  if (findTensor(base) < 0) return base;
+  for (int i = 1;; ++i) {
+    std::string n = base + "_" + std::to_string(i);
+    if (findTensor(n) < 0) return n;
+  }
+}
+
+Expected<TensorId> NetworkDefinition::addInput(const std::string& name, DataType dtype,
+                                               const Shape& shape) {
+  if (name.empty()) return invalidArgument("graph input with an empty name");
+  if (findTensor(name) >= 0) return invalidArgument("duplicate tensor name '" + name + "'");
+  TensorId id = newTensor(name);
+  Tensor& t = tensors_[id];
+  t.dtype = dtype;
+  t.shape = shape;
+  t.shapeKnown = true;
+  t.isInput = true;
+  inputs_.push_back(id);
+  return id;
+}
+
+TensorId NetworkDefinition::addConstant(const std::string& name, Weights value) {
+  std::string tname = uniqueName(name.empty() ? "const" : name);
+  Layer l;
+  l.name = tname;
+  DataType dtype = value.dtype();
+  Shape shape = shapeFromDims(value.dims());
+  l.attrs = ConstantAttrs{std::move(value)};
+  TensorId id = newTensor(tname);
+  Tensor& t = tensors_[id];
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.shapeKnown = true;
+  t.producer = static_cast<LayerId>(layers_.size());
+  l.outputs = {id};
+  layers_.push_back(std::move(l));
+  return id;
+}
+
+Expected<LayerId> NetworkDefinition::addLayer(const std::string& name, LayerAttrs attrs,
+                                              const std::vector<TensorId>& inputs,
+                                              int numOutputs,
+                                              const std::vector<std::string>& outputNames) {
+  if (std::holds_alternative<std::monostate>(attrs))
+    return invalidArgument("layer '" + name + "' has no attributes (no kind)");
+  for (TensorId in : inputs) {
+    if (in == kNoTensor) continue;
+    if (in < 0 || static_cast<size_t>(in) >= tensors_.size() || tensors_[in].removed)
+      return invalidArgument("layer '" + name + "' reads tensor id " + std::to_string(in) +
+                             ", which does not exist");
+  }
+  if (!outputNames.empty() && outputNames.size() != static_cast<size_t>(numOutputs))
+    return invalidArgument("layer '" + name + "': " + std::to_string(outputNames.size()) +
+                           " output names for " + std::to_string(numOutputs) + " outputs");
+  LayerId lid = static_cast<LayerId>(layers_.size());
+  Layer l;
+  l.name = name;
+  l.attrs = std::move(attrs);
+  l.inputs = inputs;
+  for (int k = 0; k < numOutputs; ++k) {
+    std::string tname;
+    if (!outputNames.empty()) {
+      tname = outputNames[k];
+      if (findTensor(tname) >= 0)
+        return invalidArgument("layer '" + name + "': output tensor '" + tname +
+                               "' is already defined");
+    } else {
+      tname = uniqueName(name + (numOutputs == 1 ? std::string() : ":" + std::to_string(k)));
+    }
+    TensorId t = newTensor(tname);
+    tensors_[t].producer = lid;
+    l.outputs.push_back(t);
+  }
+  layers_.push_back(std::move(l));
+  return lid;
+}
+
+Status NetworkDefinition::markOutput(TensorId tensor) {
+  if (tensor < 0 || static_cast<size_t>(tensor) >= tensors_.size() || tensors_[tensor].removed)
+    return invalidArgument("markOutput: tensor id " + std::to_string(tensor) + " does not exist");
+  if (tensors_[tensor].isOutput)
+    return invalidArgument("tensor '" + tensors_[tensor].name + "' is already an output");
+  tensors_[tensor].isOutput = true;
+  outputs_.push_back(tensor);
+  return Status::ok();
+}
+
+namespace {
+Expected<TensorId> singleOutput(NetworkDefinition& net, Expected<LayerId> lid) {
+  if (!lid) return lid.status();
+  return net.layer(*lid).outputs[0];
+}
+}  // namespace
+
+Expected<TensorId> NetworkDefinition::addActivation(TensorId x, ActivationKind kind, float alpha,
+                                                    float beta) {
+  std::string name = std::string(enumName(kind)) + "_" + std::to_string(layers_.size());
+  return singleOutput(*this, addLayer(name, ActivationAttrs{kind, alpha, beta}, {x}));
+}
+
+Expected<TensorId> NetworkDefinition::addElementwise(TensorId a, TensorId b, ElementwiseKind kind) {
+  std::string name = std::string(enumName(kind)) + "_" + std::to_string(layers_.size());
+  return singleOutput(*this, addLayer(name, ElementwiseAttrs{kind}, {a, b}));
+}
+
+Expected<TensorId> NetworkDefinition::addConvolution(TensorId x, TensorId w, TensorId b,
+                                                     ConvolutionAttrs attrs) {
+  std::string name = "conv_" + std::to_string(layers_.size());
+  return singleOutput(*this, addLayer(name, std::move(attrs), {x, w, b}));
+}
+
+Expected<TensorId> NetworkDefinition::addMatrixMultiply(TensorId a, TensorId b, TensorId c,
+                                                        MatrixMultiplyAttrs attrs) {
+  std::string name = "matmul_" + std::to_string(layers_.size());
+  std::vector<TensorId> ins = {a, b};
+  if (c != kNoTensor) ins.push_back(c);
+  return singleOutput(*this, addLayer(name, attrs, ins));
+}
+
+TensorId NetworkDefinition::findTensor(const std::string& name) const {
+  for (size_t i = 0; i < tensors_.size(); ++i)
+    if (!tensors_[i].removed && tensors_[i].name == name) return static_cast<TensorId>(i);
+  return -1;
+}
+
+const Weights* NetworkDefinition::constantValue(TensorId t) const {
+  if (t < 0 || static_cast<size_t>(t) >= tensors_.size()) return nullptr;
+  LayerId p = tensors_[t].producer;
+  if (p < 0 || layers_[p].removed || layers_[p].kind() != LayerKind::kConstant) return nullptr;
+  return &layers_[p].as<ConstantAttrs>().value;
+}
+
+size_t NetworkDefinition::liveLayerCount() const {
+  return static_cast<size_t>(
+      std::count_if(layers_.begin(), layers_.end(), [](const Layer& l) { return !l.removed; }));
+}
+
+void NetworkDefinition::replaceAllUses(TensorId from, TensorId to) {
+  for (Layer& l : layers_) {
+    if (l.removed) continue;
+    for (TensorId& in : l.inputs)
+      if (in == from) in = to;
+  }
+  for (TensorId& out : outputs_) {
+    if (out == from) {
+      out = to;
+      tensors_[to].isOutput = true;
+      tensors_[from].isOutput = false;
+    }
+  }
+}
+
+void NetworkDefinition::setOutput(size_t index, TensorId t) {
+  TensorId old = outputs_.at(index);
+  outputs_[index] = t;
+  tensors_[t].isOutput = true;
+  tensors_[old].isOutput = std::find(outputs_.begin(), outputs_.end(), old) != outputs_.end();
+}
+
+void NetworkDefinition::removeLayer(LayerId id) {
+  Layer& l = layers_.at(static_cast<size_t>(id));
+  l.removed = true;
+  for (TensorId t : l.outputs) tensors_[t].removed = true;
+}
+
+std::vector<LayerId> NetworkDefinition::consumers(TensorId t) const {
+  std::vector<LayerId> out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].removed) continue;
+    for (TensorId in : layers_[i].inputs) {
+      if (in == t) {
+        out.push_back(static_cast<LayerId>(i));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void NetworkDefinition::compact() {
+  // Canonical tensor order: graph inputs, then each live layer's outputs in layer order. A
+  // network rebuilt from a plan (inputs first, then layers) gets the same ids.
+  std::vector<TensorId> tmap(tensors_.size(), kNoTensor);
+  std::vector<Tensor> nt;
+  auto take = [&](TensorId t) {
+    if (tmap[t] != kNoTensor || tensors_[t].removed) return;
+    tmap[t] = static_cast<TensorId>(nt.size());
+    nt.push_back(tensors_[t]);
+  };
+  for (TensorId t : inputs_) take(t);
+  for (const Layer& l : layers_)
+    if (!l.removed)
+      for (TensorId t : l.outputs) take(t);
+  std::vector<Layer> nl;
+  for (Layer& l : layers_) {
+    if (l.removed) continue;
+    for (TensorId& t : l.inputs)
+      if (t != kNoTensor) t = tmap[t];
+    for (TensorId& t : l.outputs) t = tmap[t];
+    for (TensorId t : l.outputs) nt[t].producer = static_cast<LayerId>(nl.size());
+    nl.push_back(std::move(l));
+  }
+  for (TensorId& t : inputs_) t = tmap[t];
+  for (TensorId& t : outputs_) t = tmap[t];
+  tensors_ = std::move(nt);
+  layers_ = std::move(nl);
+}
+
+Status NetworkDefinition::topologicalSort() {
+  // Kahn's algorithm, taking ready layers in their current order (stable).
+  size_t n = layers_.size();
+  std::vector<int> pending(n, 0);
+  std::unordered_map<TensorId, std::vector<LayerId>> readers;
+  for (size_t i = 0; i < n; ++i) {
+    if (layers_[i].removed) continue;
+    std::unordered_set<TensorId> seen;
+    for (TensorId in : layers_[i].inputs) {
+      if (in == kNoTensor || !seen.insert(in).second) continue;
+      LayerId p = tensors_[in].producer;
+      if (p >= 0 && !layers_[p].removed) {
+        ++pending[i];
+        readers[in].push_back(static_cast<LayerId>(i));
+      }
+    }
+  }
+  std::vector<LayerId> order;
+  std::vector<bool> done(n, false);
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (layers_[i].removed || done[i] || pending[i] != 0) continue;
+      done[i] = true;
+      progress = true;
+      order.push_back(static_cast<LayerId>(i));
+      for (TensorId out : layers_[i].outputs)
+        for (LayerId r : readers[out]) --pending[r];
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (!layers_[i].removed && !done[i])
+      return invalidModel("the graph has a cycle through layer '" + layers_[i].name + "'");
+  std::vector<Layer> sorted;
+  std::vector<LayerId> newId(n, -1);
+  for (LayerId id : order) {
+    newId[id] = static_cast<LayerId>(sorted.size());
+    sorted.push_back(std::move(layers_[id]));
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (layers_[i].removed) sorted.push_back(std::move(layers_[i]));  // keep tombstones last
+  for (size_t i = 0; i < n; ++i)
+    if (newId[i] < 0) newId[i] = static_cast<LayerId>(order.size() + 0);  // unused
+  layers_ = std::move(sorted);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    for (TensorId t : layers_[i].outputs) tensors_[t].producer = static_cast<LayerId>(i);
+  return Status::ok();
+}
+
+Status NetworkDefinition::verify() const {
+  std::unordered_set<std::string> names;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const Tensor& t = tensors_[i];
+    if (t.removed) continue;
+    if (!names.insert(t.name).second)
+      return invalidModel("two tensors are named '" + t.name + "'");
+    if (t.producer < 0 && !t.isInput)
+      return invalidModel("tensor '" + t.name + "' is neither a graph input nor produced by a layer");
+  }
+  std::vector<bool> defined(tensors_.size(), false);
+  for (TensorId in : inputs_) defined[in] = true;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    if (l.removed) continue;
+    for (size_t k = 0; k < l.inputs.size(); ++k) {
+      TensorId in = l.inputs[k];
+      if (in == kNoTensor) continue;
+      if (in < 0 || static_cast<size_t>(in) >= tensors_.size() || tensors_[in].removed)
+        return invalidModel("layer '" + l.name + "' input " + std::to_string(k) +
+                            " refers to a removed or unknown tensor");
+      if (!defined[in])
+        return invalidModel("layer '" + l.name + "' reads '" + tensors_[in].name +
+                            "' before it is produced");
+    }
+    for (TensorId out : l.outputs) {
+      if (tensors_[out].producer != static_cast<LayerId>(i))
+        return invalidModel("tensor '" + tensors_[out].name + "' has an inconsistent producer");
+      defined[out] = true;
+    }
+  }
+  if (outputs_.empty()) return invalidModel("the network has no outputs");
+  for (TensorId out : outputs_) {
+    if (out < 0 || static_cast<size_t>(out) >= tensors_.size() || tensors_[out].removed)
+      return invalidModel("a graph output refers to a removed or unknown tensor");
+    if (!defined[out]) return invalidModel("graph output '" + tensors_[out].name + "' is never produced");
+  }
+  return Status::ok();
+}
+
+namespace {
+
+/// Formats one attribute field for text dumps.
+struct AttrPrinter {
+  std::ostringstream& os;
+  bool first = true;
+  void sep(const char* name) {
+    if (!first) os << ", ";
+    first = false;
+    os << name << "=";
+  }
+  void operator()(const char* name, const Weights& w) {
+    sep(name);
+    os << dataTypeName(w.dtype()) << dimsToString(w.dims());
+    if (w.count() <= 8 && w.count() > 0) {
+      auto d = w.toDoubles();
+      if (d) {
+        os << "{";
+        for (size_t i = 0; i < d->size(); ++i) os << (i ? "," : "") << (*d)[i];
+        os << "}";
+      }
+    }
+  }
+  void operator()(const char* name, const std::vector<int64_t>& v) {
+    if (v.empty()) return;
+    sep(name);
+    os << dimsToString(v);
+  }
+  void operator()(const char* name, bool v) { sep(name); os << (v ? "true" : "false"); }
+  void operator()(const char* name, int64_t v) { sep(name); os << v; }
+  void operator()(const char* name, float v) { sep(name); os << v; }
+  template <class E>
+  void operator()(const char* name, E v) requires std::is_enum_v<E> {
+    sep(name);
+    os << enumName(v);
+  }
+};
+
+}  // namespace
+
+std::string attrsToString(const LayerAttrs& attrs) {
+  std::ostringstream os;
+  AttrPrinter p{os};
+  std::visit(
+      [&](const auto& a) {
+        if constexpr (!std::is_same_v<std::decay_t<decltype(a)>, std::monostate>) a.visit(p);
+      },
+      attrs);
+  return os.str();
+}
+
+std::string NetworkDefinition::toString() const {
+  std::ostringstream os;
+  auto tensorStr = [&](TensorId t) {
+    if (t == kNoTensor) return std::string("-");
+    const Tensor& x = tensors_[t];
+    return "%" + x.name + (x.shapeKnown ? ":" + std::string(dataTypeName(x.dtype)) +
+                                              shapeToString(x.shape)
+                                        : std::string());
+  };
+  for (TensorId t : inputs_) os << "input " << tensorStr(t) << "\n";
+  for (const Layer& l : layers_) {
+    if (l.removed) continue;
+    for (size_t k = 0; k < l.outputs.size(); ++k) os << (k ? ", " : "") << tensorStr(l.outputs[k]);
+    os << " = " << layerKindName(l.kind()) << "{" << attrsToString(l.attrs) << "}(";
+    for (size_t k = 0; k < l.inputs.size(); ++k)
+      os << (k ? ", " : "") << (l.inputs[k] == kNoTensor ? "-" : "%" + tensors_[l.inputs[k]].name);
+    os << ")  # " << l.name << "\n";
+  }
+  for (TensorId t : outputs_) os << "output " << tensorStr(t) << "\n";
+  return os.str();
+}
+
+}  // namespace kiln

@@ -1,0 +1,35 @@
+// kiln — plan file layout.
+//
+//   offset 0   PlanHeader (64 bytes, little-endian)
+//   offset 64  FlatBuffers PlanDef (plan.fbs): the optimized graph, tactics, memory plan
+//   ...        zero padding to a multiple of 64
+//   weightsOffset  weights region: every constant at a 64-byte aligned offset (mmap-able)
+//
+// The checksum (XXH3-64) covers the whole file with the checksum field itself zeroed. Readers
+// check, in order: size >= header, magic, format version, file size (truncation), checksum,
+// then the FlatBuffers verifier, then the backend and device.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln {
+
+inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
+/// Bumped on any incompatible change of the layout or of plan.fbs semantics.
+inline constexpr uint32_t kPlanFormatVersion = 1;
+inline constexpr uint64_t kPlanAlignment = 64;
+
+struct PlanHeader {
+  char magic[8];
+  uint32_t formatVersion;
+  uint32_t headerBytes;     ///< sizeof(PlanHeader)
+  uint64_t fileBytes;       ///< total file size
+  uint64_t metaOffset;      ///< FlatBuffers PlanDef
+  uint64_t metaBytes;
+  uint64_t weightsOffset;   ///< multiple of kPlanAlignment
+  uint64_t weightsBytes;
+  uint64_t checksum;        ///< XXH3-64 of the file with this field zeroed
+};
+static_assert(sizeof(PlanHeader) == 64, "plan header must be 64 bytes");
+
+}  // namespace kiln

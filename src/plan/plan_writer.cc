@@ -1,0 +1,148 @@
+// Engine::serialize: EngineData -> plan file bytes (layout in plan_format.h).
+#include <cstring>
+
+#include <flatbuffers/flatbuffers.h>
+#include <xxhash.h>
+
+#include "plan/plan_format.h"
+#include "plan_generated.h"
+#include "runtime/engine_data.h"
+
+namespace kiln {
+
+namespace {
+
+uint64_t alignUp(uint64_t x) { return (x + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment; }
+
+/// Writes each attribute field of a layer as an fb::Attr.
+struct AttrWriter {
+  flatbuffers::FlatBufferBuilder& fbb;
+  std::vector<const Weights*>& weights;
+  std::vector<flatbuffers::Offset<fb::Attr>> out;
+
+  void ints(const char* name, const std::vector<int64_t>& v) {
+    auto n = fbb.CreateString(name);
+    auto iv = fbb.CreateVector(v);
+    fb::AttrBuilder b(fbb);
+    b.add_name(n);
+    b.add_ints(iv);
+    out.push_back(b.Finish());
+  }
+  void operator()(const char* name, bool v) { ints(name, {v ? 1 : 0}); }
+  void operator()(const char* name, int64_t v) { ints(name, {v}); }
+  void operator()(const char* name, const std::vector<int64_t>& v) { ints(name, v); }
+  template <class E>
+  void operator()(const char* name, E v) requires std::is_enum_v<E> {
+    ints(name, {static_cast<int64_t>(v)});
+  }
+  void operator()(const char* name, float v) {
+    auto n = fbb.CreateString(name);
+    std::vector<float> f = {v};
+    auto fv = fbb.CreateVector(f);
+    fb::AttrBuilder b(fbb);
+    b.add_name(n);
+    b.add_floats(fv);
+    out.push_back(b.Finish());
+  }
+  void operator()(const char* name, const Weights& w) {
+    auto n = fbb.CreateString(name);
+    fb::AttrBuilder b(fbb);
+    b.add_name(n);
+    b.add_weight(static_cast<int32_t>(weights.size()));
+    weights.push_back(&w);
+    out.push_back(b.Finish());
+  }
+};
+
+flatbuffers::Offset<fb::IODef> ioDef(flatbuffers::FlatBufferBuilder& fbb, TensorId t,
+                                     const Shape& source) {
+  std::vector<int64_t> dims;
+  std::vector<std::string> syms;
+  for (const Dim& d : source) {
+    dims.push_back(d.isStatic() ? d.value : -1);
+    syms.push_back(d.symbol);
+  }
+  auto dv = fbb.CreateVector(dims);
+  auto sv = fbb.CreateVectorOfStrings(syms);
+  return fb::CreateIODef(fbb, t, dv, sv);
+}
+
+}  // namespace
+
+Expected<std::vector<uint8_t>> Engine::serialize() const {
+  const EngineData& d = *data_;
+  const NetworkDefinition& net = d.network;
+  flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  std::vector<const Weights*> weights;
+
+  std::vector<flatbuffers::Offset<fb::TensorDef>> tensors;
+  for (size_t i = 0; i < net.tensors().size(); ++i) {
+    const Tensor& t = net.tensors()[i];
+    auto dims = staticDims(t.shape);
+    if (!dims) return internalError("tensor '" + t.name + "' has a symbolic shape in an engine");
+    tensors.push_back(fb::CreateTensorDef(fbb, fbb.CreateString(t.name),
+                                          static_cast<int32_t>(t.dtype), fbb.CreateVector(*dims),
+                                          t.isInput, t.isOutput, d.arenaOffsets[i]));
+  }
+  std::vector<flatbuffers::Offset<fb::LayerDef>> layers;
+  for (size_t i = 0; i < net.layers().size(); ++i) {
+    const Layer& l = net.layers()[i];
+    AttrWriter w{fbb, weights, {}};
+    std::visit(
+        [&](const auto& a) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(a)>, std::monostate>) a.visit(w);
+        },
+        l.attrs);
+    layers.push_back(fb::CreateLayerDef(
+        fbb, fbb.CreateString(l.name), static_cast<int32_t>(l.kind()),
+        fbb.CreateString(layerKindName(l.kind())), fbb.CreateVector(w.out),
+        fbb.CreateVector(l.inputs), fbb.CreateVector(l.outputs),
+        fbb.CreateVectorOfStrings(l.origins), fbb.CreateString(d.tactics[i])));
+  }
+  std::vector<flatbuffers::Offset<fb::IODef>> ins, outs;
+  for (size_t i = 0; i < net.inputs().size(); ++i)
+    ins.push_back(ioDef(fbb, net.inputs()[i], d.inputs[i].sourceShape));
+  for (size_t i = 0; i < net.outputs().size(); ++i)
+    outs.push_back(ioDef(fbb, net.outputs()[i], d.outputs[i].sourceShape));
+
+  std::vector<flatbuffers::Offset<fb::WeightRef>> refs;
+  uint64_t weightsBytes = 0;
+  std::vector<uint64_t> weightOffsets;
+  for (const Weights* w : weights) {
+    weightOffsets.push_back(weightsBytes);
+    refs.push_back(fb::CreateWeightRef(fbb, weightsBytes, w->bytes(),
+                                       static_cast<int32_t>(w->dtype()),
+                                       fbb.CreateVector(w->dims())));
+    weightsBytes = alignUp(weightsBytes + w->bytes());
+  }
+  auto plan = fb::CreatePlanDef(
+      fbb, fbb.CreateString(d.kilnVersion), fbb.CreateString(d.backend),
+      fbb.CreateString(d.device), fbb.CreateString(d.source), fbb.CreateVector(tensors),
+      fbb.CreateVector(layers), fbb.CreateVector(ins), fbb.CreateVector(outs),
+      fbb.CreateVector(refs), d.arenaBytes, d.activationBytes,
+      fbb.CreateVectorOfStrings(d.buildLog));
+  fbb.Finish(plan);
+
+  PlanHeader h{};
+  std::memcpy(h.magic, kPlanMagic, sizeof(h.magic));
+  h.formatVersion = kPlanFormatVersion;
+  h.headerBytes = sizeof(PlanHeader);
+  h.metaOffset = sizeof(PlanHeader);
+  h.metaBytes = fbb.GetSize();
+  h.weightsOffset = alignUp(h.metaOffset + h.metaBytes);
+  h.weightsBytes = weightsBytes;
+  h.fileBytes = h.weightsOffset + weightsBytes;
+
+  std::vector<uint8_t> file(h.fileBytes, 0);
+  std::memcpy(file.data() + h.metaOffset, fbb.GetBufferPointer(), h.metaBytes);
+  for (size_t i = 0; i < weights.size(); ++i)
+    if (weights[i]->bytes())
+      std::memcpy(file.data() + h.weightsOffset + weightOffsets[i], weights[i]->data(),
+                  weights[i]->bytes());
+  std::memcpy(file.data(), &h, sizeof(h));
+  h.checksum = XXH3_64bits(file.data(), file.size());
+  std::memcpy(file.data(), &h, sizeof(h));
+  return file;
+}
+
+}  // namespace kiln

@@ -1,0 +1,225 @@
+#include "kiln/types.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kiln/layers.h"
+
+namespace kiln {
+
+size_t dataTypeSize(DataType t) {
+  switch (t) {
+    case DataType::kFloat32: return 4;
+    case DataType::kFloat16: return 2;
+    case DataType::kBFloat16: return 2;
+    case DataType::kFloat64: return 8;
+    case DataType::kInt8: return 1;
+    case DataType::kUInt8: return 1;
+    case DataType::kInt32: return 4;
+    case DataType::kInt64: return 8;
+    case DataType::kBool: return 1;
+  }
+  return 0;
+}
+
+const char* dataTypeName(DataType t) {
+  switch (t) {
+    case DataType::kFloat32: return "f32";
+    case DataType::kFloat16: return "f16";
+    case DataType::kBFloat16: return "bf16";
+    case DataType::kFloat64: return "f64";
+    case DataType::kInt8: return "i8";
+    case DataType::kUInt8: return "u8";
+    case DataType::kInt32: return "i32";
+    case DataType::kInt64: return "i64";
+    case DataType::kBool: return "bool";
+  }
+  return "?";
+}
+
+std::optional<DataType> parseDataType(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(DataType::kBool); ++i) {
+    auto t = static_cast<DataType>(i);
+    if (name == dataTypeName(t)) return t;
+  }
+  return std::nullopt;
+}
+
+int64_t volume(const Dims& dims) {
+  int64_t v = 1;
+  for (int64_t d : dims) v *= d;
+  return v;
+}
+
+std::string dimsToString(const Dims& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(dims[i]);
+  }
+  return s + "]";
+}
+
+std::string shapeToString(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += shape[i].symbol.empty() ? std::to_string(shape[i].value) : shape[i].symbol;
+  }
+  return s + "]";
+}
+
+Shape shapeFromDims(const Dims& dims) {
+  Shape s;
+  s.reserve(dims.size());
+  for (int64_t d : dims) s.push_back(Dim::fixed(d));
+  return s;
+}
+
+std::optional<Dims> staticDims(const Shape& shape) {
+  Dims d;
+  d.reserve(shape.size());
+  for (const Dim& x : shape) {
+    if (!x.isStatic()) return std::nullopt;
+    d.push_back(x.value);
+  }
+  return d;
+}
+
+namespace {
+
+/// 64-byte aligned heap block, freed with std::free.
+std::shared_ptr<void> alignedBlock(size_t bytes) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, rounded);
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+}  // namespace
+
+Weights Weights::zeros(DataType dtype, Dims dims) {
+  Weights w;
+  w.dtype_ = dtype;
+  w.dims_ = std::move(dims);
+  auto block = alignedBlock(w.bytes());
+  w.data_ = block.get();
+  w.owner_ = std::move(block);
+  return w;
+}
+
+Weights Weights::copyFrom(DataType dtype, Dims dims, const void* data, size_t bytes) {
+  Weights w = zeros(dtype, std::move(dims));
+  size_t n = std::min(bytes, w.bytes());
+  if (n) std::memcpy(w.mutableData(), data, n);
+  return w;
+}
+
+Weights Weights::borrow(DataType dtype, Dims dims, const void* data,
+                        std::shared_ptr<const void> owner) {
+  Weights w;
+  w.dtype_ = dtype;
+  w.dims_ = std::move(dims);
+  w.data_ = data;
+  w.owner_ = std::move(owner);
+  return w;
+}
+
+Weights Weights::fromInts(const std::vector<int64_t>& values, bool scalar) {
+  Dims dims = scalar ? Dims{} : Dims{static_cast<int64_t>(values.size())};
+  return copyFrom(DataType::kInt64, dims, values.data(), values.size() * sizeof(int64_t));
+}
+
+Weights Weights::fromFloats(const std::vector<float>& values, bool scalar) {
+  Dims dims = scalar ? Dims{} : Dims{static_cast<int64_t>(values.size())};
+  return copyFrom(DataType::kFloat32, dims, values.data(), values.size() * sizeof(float));
+}
+
+namespace {
+template <class Out>
+Expected<std::vector<Out>> convertElements(const Weights& w) {
+  std::vector<Out> out(static_cast<size_t>(w.count()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    switch (w.dtype()) {
+      case DataType::kFloat32: out[i] = static_cast<Out>(w.as<float>()[i]); break;
+      case DataType::kFloat64: out[i] = static_cast<Out>(w.as<double>()[i]); break;
+      case DataType::kInt8: out[i] = static_cast<Out>(w.as<int8_t>()[i]); break;
+      case DataType::kUInt8: out[i] = static_cast<Out>(w.as<uint8_t>()[i]); break;
+      case DataType::kInt32: out[i] = static_cast<Out>(w.as<int32_t>()[i]); break;
+      case DataType::kInt64: out[i] = static_cast<Out>(w.as<int64_t>()[i]); break;
+      case DataType::kBool: out[i] = static_cast<Out>(w.as<uint8_t>()[i] != 0); break;
+      default:
+        return unsupported(std::string("cannot read ") + dataTypeName(w.dtype()) +
+                           " constant values");
+    }
+  }
+  return out;
+}
+}  // namespace
+
+Expected<std::vector<int64_t>> Weights::toInts() const {
+  if (dtype_ == DataType::kFloat32 || dtype_ == DataType::kFloat64) {
+    KILN_ASSIGN_OR_RETURN(auto d, convertElements<double>(*this));
+    std::vector<int64_t> out(d.size());
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (!std::isfinite(d[i])) return invalidArgument("non-finite value where an integer was expected");
+      out[i] = static_cast<int64_t>(d[i]);
+    }
+    return out;
+  }
+  return convertElements<int64_t>(*this);
+}
+
+Expected<std::vector<double>> Weights::toDoubles() const { return convertElements<double>(*this); }
+
+// ---- enum names ----
+#define KILN_ENUM_NAME_CASE(name, str) \
+  case E::k##name: return str;
+#define KILN_ENUM_COUNT(name, str) +1
+#define KILN_DEFINE_ENUM_NAMES(Enum, LIST)                       \
+  const char* enumName(Enum v) {                                 \
+    using E = Enum;                                              \
+    switch (v) { LIST(KILN_ENUM_NAME_CASE) }                     \
+    return "?";                                                  \
+  }                                                              \
+  template <>                                                    \
+  int32_t enumCount<Enum>() { return 0 LIST(KILN_ENUM_COUNT); }
+
+KILN_DEFINE_ENUM_NAMES(ActivationKind, KILN_ACTIVATION_KINDS)
+KILN_DEFINE_ENUM_NAMES(UnaryKind, KILN_UNARY_KINDS)
+KILN_DEFINE_ENUM_NAMES(ElementwiseKind, KILN_ELEMENTWISE_KINDS)
+KILN_DEFINE_ENUM_NAMES(ReduceKind, KILN_REDUCE_KINDS)
+KILN_DEFINE_ENUM_NAMES(PoolingKind, KILN_POOLING_KINDS)
+KILN_DEFINE_ENUM_NAMES(PaddingMode, KILN_PADDING_MODES)
+KILN_DEFINE_ENUM_NAMES(ShuffleMode, KILN_SHUFFLE_MODES)
+KILN_DEFINE_ENUM_NAMES(GatherMode, KILN_GATHER_MODES)
+
+const char* enumName(DataType v) { return dataTypeName(v); }
+template <>
+int32_t enumCount<DataType>() { return static_cast<int32_t>(DataType::kBool) + 1; }
+
+const char* layerKindName(LayerKind kind) {
+  switch (kind) {
+#define KILN_LAYER(kind, attrs, summary) \
+  case LayerKind::k##kind: return #kind;
+#include "kiln/layers.def"
+#undef KILN_LAYER
+  }
+  return "?";
+}
+
+LayerAttrs defaultAttrs(LayerKind kind) {
+  switch (kind) {
+#define KILN_LAYER(kind, attrs, summary) \
+  case LayerKind::k##kind: return attrs{};
+#include "kiln/layers.def"
+#undef KILN_LAYER
+  }
+  return std::monostate{};
+}
+
+}  // namespace kiln

@@ -57,8 +57,9 @@ std::string readBytes(const std::string& path) {
 }
 
 int countKind(const NetworkDefinition& net, LayerKind kind) {
-  return static_cast<int>(std::count_if(net.layers().begin(), net.layers().end(),
-                                        [&](const Layer& l) { return !l.removed && l.kind() == kind; }));
+  return static_cast<int>(
+      std::count_if(net.layers().begin(), net.layers().end(),
+                    [&](const Layer& l) { return !l.removed && l.kind() == kind; }));
 }
 
 /// The layer producing the tensor named `name`.
@@ -85,7 +86,9 @@ struct SharedModel {
   std::vector<std::string> outputs;
 };
 
-void PrintTo(const SharedModel& m, std::ostream* os) { *os << m.name; }
+void PrintTo(const SharedModel& m, std::ostream* os) {
+  *os << m.name;
+}
 
 class OnnxSharedModels : public ::testing::TestWithParam<SharedModel> {};
 
@@ -108,22 +111,25 @@ TEST_P(OnnxSharedModels, Parses) {
   ASSERT_EQ(net->outputs().size(), m.outputs.size());
   for (size_t i = 0; i < m.outputs.size(); ++i)
     EXPECT_EQ(net->tensor(net->outputs()[i]).name, m.outputs[i]);
-  for (const Layer& l : net->layers()) EXPECT_FALSE(l.origins.empty()) << l.name;
+  for (const Layer& l : net->layers())
+    EXPECT_FALSE(l.origins.empty()) << l.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    All, OnnxSharedModels,
-    ::testing::Values(
-        SharedModel{"digits_resnet", {"image"}, {{"batch"}}, {"logits"}},
-        SharedModel{"mobilenet_v2", {"input"}, {{"batch"}}, {"logits"}},
-        SharedModel{"bert_mini", {"input_ids", "attention_mask"}, {{"batch", "seq"}, {"batch", "seq"}},
-                    {"last_hidden_state", "pooler_output"}},
-        SharedModel{"vit_tiny", {"input"}, {{"batch"}}, {"logits"}},
-        SharedModel{"gpt2_tiny", {"input_ids"}, {{"batch", "seq"}}, {"logits"}}),
+    OnnxShared, OnnxSharedModels,
+    ::testing::Values(SharedModel{"digits_resnet", {"image"}, {{"batch"}}, {"logits"}},
+                      SharedModel{"mobilenet_v2", {"input"}, {{"batch"}}, {"logits"}},
+                      SharedModel{"bert_mini",
+                                  {"input_ids", "attention_mask"},
+                                  {{"batch", "seq"}, {"batch", "seq"}},
+                                  {"last_hidden_state", "pooler_output"}},
+                      SharedModel{"vit_tiny", {"input"}, {{"batch"}}, {"logits"}},
+                      SharedModel{"gpt2_tiny", {"input_ids"}, {{"batch", "seq"}}, {"logits"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(OnnxImporter, DigitsResnetStructure) {
-  auto net = OnnxParser::parseFile(std::string(KILN_SHARED_DIR) + "/models/digits_resnet/model.onnx");
+  auto net =
+      OnnxParser::parseFile(std::string(KILN_SHARED_DIR) + "/models/digits_resnet/model.onnx");
   ASSERT_TRUE(net) << net.status().toString();
   EXPECT_GT(countKind(*net, LayerKind::kConvolution), 0);
   EXPECT_EQ(countKind(*net, LayerKind::kPooling), 1);
@@ -135,7 +141,8 @@ TEST(OnnxImporter, DigitsResnetStructure) {
 }
 
 TEST(OnnxImporter, MobilenetClipBecomesRelu6) {
-  auto net = OnnxParser::parseFile(std::string(KILN_SHARED_DIR) + "/models/mobilenet_v2/model.onnx");
+  auto net =
+      OnnxParser::parseFile(std::string(KILN_SHARED_DIR) + "/models/mobilenet_v2/model.onnx");
   ASSERT_TRUE(net) << net.status().toString();
   int clips = 0;
   for (const Layer& l : net->layers()) {
@@ -410,7 +417,8 @@ TEST(OnnxImporter, ExternalData) {
   writeBytes(dir.file("short.onnx"), shortRead.serialize());
   auto bad = OnnxParser::parseFile(dir.file("short.onnx"));
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.status().message().find("weights.bin"), std::string::npos) << bad.status().toString();
+  EXPECT_NE(bad.status().message().find("weights.bin"), std::string::npos)
+      << bad.status().toString();
 
   ModelBuilder missing(17);
   missing.input("x", DataType::kFloat32, {Dim::fixed(4)})
@@ -431,12 +439,46 @@ TEST(OnnxImporter, ExternalData) {
 TEST(OnnxImporter, SupportedOpsSortedAndComplete) {
   std::vector<std::string> ops = OnnxParser::supportedOps();
   EXPECT_TRUE(std::is_sorted(ops.begin(), ops.end()));
-  for (const char* op :
-       {"Add", "And", "Cast", "Clip", "Concat", "Constant", "Conv", "CumSum", "Div", "Equal",
-        "Erf", "Expand", "Flatten", "Gather", "GatherElements", "GatherND", "Gemm",
-        "GlobalAveragePool", "GreaterOrEqual", "IsNaN", "LayerNormalization", "LessOrEqual",
-        "MatMul", "Max", "Mul", "Not", "Pow", "Range", "Relu", "Reshape", "Shape", "Slice",
-        "Softmax", "Split", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where"})
+  for (const char* op : {"Add",
+                         "And",
+                         "Cast",
+                         "Clip",
+                         "Concat",
+                         "Constant",
+                         "Conv",
+                         "CumSum",
+                         "Div",
+                         "Equal",
+                         "Erf",
+                         "Expand",
+                         "Flatten",
+                         "Gather",
+                         "GatherElements",
+                         "GatherND",
+                         "Gemm",
+                         "GlobalAveragePool",
+                         "GreaterOrEqual",
+                         "IsNaN",
+                         "LayerNormalization",
+                         "LessOrEqual",
+                         "MatMul",
+                         "Max",
+                         "Mul",
+                         "Not",
+                         "Pow",
+                         "Range",
+                         "Relu",
+                         "Reshape",
+                         "Shape",
+                         "Slice",
+                         "Softmax",
+                         "Split",
+                         "Squeeze",
+                         "Sub",
+                         "Tanh",
+                         "Transpose",
+                         "Unsqueeze",
+                         "Where"})
     EXPECT_TRUE(std::binary_search(ops.begin(), ops.end(), op)) << op;
 }
 

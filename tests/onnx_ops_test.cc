@@ -42,7 +42,9 @@ std::vector<double> valuesOf(const NetworkDefinition& net, TensorId t) {
   return w ? *w->toDoubles() : std::vector<double>{};
 }
 
-Shape fixed(std::initializer_list<int64_t> dims) { return shapeFromDims(Dims(dims)); }
+Shape fixed(std::initializer_list<int64_t> dims) {
+  return shapeFromDims(Dims(dims));
+}
 
 TEST(OnnxOps, ClipWithConstantBounds) {
   ModelBuilder b(17);
@@ -69,7 +71,8 @@ TEST(OnnxOps, ClipWithComputedBoundComposes) {
       .output("y");
   auto net = parse(b);
   ASSERT_TRUE(net) << net.status().toString();
-  EXPECT_EQ(kinds(*net), (std::vector<LayerKind>{LayerKind::kElementwise, LayerKind::kElementwise}));
+  EXPECT_EQ(kinds(*net),
+            (std::vector<LayerKind>{LayerKind::kElementwise, LayerKind::kElementwise}));
   EXPECT_EQ(producerOf(*net, "y").as<ElementwiseAttrs>().kind, ElementwiseKind::kMin);
 }
 
@@ -92,7 +95,11 @@ TEST(OnnxOps, BatchNormalizationFoldsConstants) {
       .initializer("bias", Weights::fromFloats({1, -1}))
       .initializer("mean", Weights::fromFloats({0.5, 4}))
       .initializer("var", Weights::fromFloats({4, 9}))
-      .node({"BatchNormalization", {"x", "scale", "bias", "mean", "var"}, {"y"}, {{"epsilon", 0.0f}}, "bn"})
+      .node({"BatchNormalization",
+             {"x", "scale", "bias", "mean", "var"},
+             {"y"},
+             {{"epsilon", 0.0f}},
+             "bn"})
       .output("y");
   auto net = parse(b);
   ASSERT_TRUE(net) << net.status().toString();
@@ -126,7 +133,7 @@ TEST(OnnxOps, BatchNormalizationWithComputedParams) {
 TEST(OnnxOps, SoftmaxOpset11ComposesUnlessLastAxis) {
   ModelBuilder b(11);
   b.input("x", DataType::kFloat32, fixed({2, 3, 4}))
-      .node({"Softmax", {"x"}, {"y"}, {}, "sm"})                       // axis 1: coerced to 2-D
+      .node({"Softmax", {"x"}, {"y"}, {}, "sm"})                          // axis 1: coerced to 2-D
       .node({"LogSoftmax", {"x"}, {"z"}, {{"axis", int64_t{2}}}, "lsm"})  // last axis
       .output("y")
       .output("z");
@@ -156,9 +163,13 @@ TEST(OnnxOps, ConvAndGemmAttributes) {
   b.input("x", DataType::kFloat32, fixed({1, 2, 5, 5}))
       .initializer("w", Weights::zeros(DataType::kFloat32, {4, 1, 3, 3}))
       .initializer("fc", Weights::zeros(DataType::kFloat32, {3, 4}))
-      .node({"Conv", {"x", "w"}, {"c"},
-             {{"pads", std::vector<int64_t>{1, 2, 3, 4}}, {"group", int64_t{2}},
-              {"strides", std::vector<int64_t>{2, 2}}}, "conv"})
+      .node({"Conv",
+             {"x", "w"},
+             {"c"},
+             {{"pads", std::vector<int64_t>{1, 2, 3, 4}},
+              {"group", int64_t{2}},
+              {"strides", std::vector<int64_t>{2, 2}}},
+             "conv"})
       .node({"GlobalAveragePool", {"c"}, {"p"}})
       .node({"Flatten", {"p"}, {"f"}})
       .node({"Gemm", {"f", "fc", ""}, {"y"}, {{"transB", int64_t{1}}, {"alpha", 0.5f}}})
@@ -183,9 +194,18 @@ TEST(OnnxOps, AttributeParamsBecomeConstantInputs) {
   g.input("x", DataType::kFloat32, fixed({1, 3, 1, 4}))
       .node({"Squeeze", {"x"}, {"s"}, {{"axes", std::vector<int64_t>{0, 2}}}, "sq"})
       .node({"Unsqueeze", {"s"}, {"u"}, {{"axes", std::vector<int64_t>{0}}}})
-      .node({"Slice", {"s"}, {"sl"}, {{"starts", std::vector<int64_t>{1}}, {"ends", std::vector<int64_t>{3}}}})
-      .node({"ReduceMean", {"u"}, {"m"}, {{"axes", std::vector<int64_t>{-1}}, {"keepdims", int64_t{0}}}})
-      .node({"Split", {"s"}, {"p0", "p1"}, {{"axis", int64_t{1}}, {"split", std::vector<int64_t>{1, 3}}}})
+      .node({"Slice",
+             {"s"},
+             {"sl"},
+             {{"starts", std::vector<int64_t>{1}}, {"ends", std::vector<int64_t>{3}}}})
+      .node({"ReduceMean",
+             {"u"},
+             {"m"},
+             {{"axes", std::vector<int64_t>{-1}}, {"keepdims", int64_t{0}}}})
+      .node({"Split",
+             {"s"},
+             {"p0", "p1"},
+             {{"axis", int64_t{1}}, {"split", std::vector<int64_t>{1, 3}}}})
       .output("sl")
       .output("m")
       .output("p0")
@@ -209,17 +229,24 @@ TEST(OnnxOps, AttributeParamsBecomeConstantInputs) {
 
   // Slice before opset 10 requires starts/ends attributes.
   ModelBuilder b(9);
-  b.input("x", DataType::kFloat32, fixed({4})).node({"Slice", {"x"}, {"y"}, {}, "slice"}).output("y");
+  b.input("x", DataType::kFloat32, fixed({4}))
+      .node({"Slice", {"x"}, {"y"}, {}, "slice"})
+      .output("y");
   auto bad = parse(b);
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.status().message(), "node 'slice' (Slice, #0): missing required attribute 'starts'");
+  EXPECT_EQ(bad.status().message(),
+            "node 'slice' (Slice, #0): missing required attribute 'starts'");
 }
 
 TEST(OnnxOps, ReduceAndSplitForms) {
   ModelBuilder b(18);
   b.input("x", DataType::kFloat32, fixed({2, 6}))
       .node({"ReduceMax", {"x"}, {"m"}, {{"keepdims", int64_t{0}}}})
-      .node({"Split", {"x"}, {"a", "b", "c"}, {{"axis", int64_t{1}}, {"num_outputs", int64_t{3}}}, "split"})
+      .node({"Split",
+             {"x"},
+             {"a", "b", "c"},
+             {{"axis", int64_t{1}}, {"num_outputs", int64_t{3}}},
+             "split"})
       .output("m")
       .output("a")
       .output("b")
@@ -358,7 +385,8 @@ TEST(OnnxTensorFile, TruncatedAndMissing) {
 
 TEST(OnnxTensorFile, MalformedContents) {
   // raw_data shorter than the dims need: refused before any read.
-  std::string shortRaw = onnx_import::encodeTensorProto("w", 1 /*FLOAT*/, {4}, std::string(12, '\0'));
+  std::string shortRaw =
+      onnx_import::encodeTensorProto("w", 1 /*FLOAT*/, {4}, std::string(12, '\0'));
   auto a = parseTensorProto(shortRaw.data(), shortRaw.size(), "mem");
   ASSERT_FALSE(a);
   EXPECT_NE(a.status().message().find("tensor 'w'"), std::string::npos) << a.status().toString();
@@ -370,7 +398,8 @@ TEST(OnnxTensorFile, MalformedContents) {
   EXPECT_EQ(b.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(b.status().message().find("'names'"), std::string::npos);
 
-  std::string huge = onnx_import::encodeTensorProto("h", 1, {int64_t{1} << 40, int64_t{1} << 40}, "");
+  std::string huge =
+      onnx_import::encodeTensorProto("h", 1, {int64_t{1} << 40, int64_t{1} << 40}, "");
   auto c = parseTensorProto(huge.data(), huge.size(), "mem");
   ASSERT_FALSE(c);
   EXPECT_NE(c.status().message().find("'h'"), std::string::npos);

@@ -28,14 +28,23 @@ template <class T>
 Weights tensor(DataType t, Dims dims, std::vector<T> v) {
   return Weights::copyFrom(t, std::move(dims), v.data(), v.size() * sizeof(T));
 }
-Weights f32(Dims dims, std::vector<float> v) { return tensor(kF32, std::move(dims), std::move(v)); }
-Weights i64(Dims dims, std::vector<int64_t> v) { return tensor(kI64, std::move(dims), std::move(v)); }
-Weights i32(Dims dims, std::vector<int32_t> v) { return tensor(kI32, std::move(dims), std::move(v)); }
-Weights boolean(Dims dims, std::vector<uint8_t> v) { return tensor(kBool, std::move(dims), std::move(v)); }
+Weights f32(Dims dims, std::vector<float> v) {
+  return tensor(kF32, std::move(dims), std::move(v));
+}
+Weights i64(Dims dims, std::vector<int64_t> v) {
+  return tensor(kI64, std::move(dims), std::move(v));
+}
+Weights i32(Dims dims, std::vector<int32_t> v) {
+  return tensor(kI32, std::move(dims), std::move(v));
+}
+Weights boolean(Dims dims, std::vector<uint8_t> v) {
+  return tensor(kBool, std::move(dims), std::move(v));
+}
 /// 0, 1, 2, ... as f32.
 Weights iota(Dims dims, float start = 0) {
   std::vector<float> v(static_cast<size_t>(volume(dims)));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = start + static_cast<float>(i);
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = start + static_cast<float>(i);
   return f32(std::move(dims), std::move(v));
 }
 
@@ -45,7 +54,8 @@ std::vector<T> values(const Weights& w) {
 }
 std::vector<int> bools(const Weights& w) {
   std::vector<int> out;
-  for (int64_t i = 0; i < w.count(); ++i) out.push_back(w.as<uint8_t>()[i]);
+  for (int64_t i = 0; i < w.count(); ++i)
+    out.push_back(w.as<uint8_t>()[i]);
   return out;
 }
 
@@ -163,12 +173,13 @@ TEST(ReferenceBackend, IdentityAndMemory) {
 TEST(ReferenceBackend, OneTacticPerKindNamedInSnakeCase) {
   const Backend& b = referenceBackend();
   for (const char* name :
-       {"reference.constant", "reference.convolution", "reference.matrix_multiply",
-        "reference.pooling", "reference.activation", "reference.unary", "reference.elementwise",
-        "reference.reduce", "reference.softmax", "reference.normalization", "reference.shuffle",
-        "reference.concatenation", "reference.slice", "reference.split", "reference.gather",
-        "reference.cast", "reference.select", "reference.fill", "reference.expand",
-        "reference.shape_of", "reference.cumulative"}) {
+       {"reference.constant",      "reference.convolution", "reference.matrix_multiply",
+        "reference.pooling",       "reference.activation",  "reference.unary",
+        "reference.elementwise",   "reference.reduce",      "reference.softmax",
+        "reference.normalization", "reference.shuffle",     "reference.concatenation",
+        "reference.slice",         "reference.split",       "reference.gather",
+        "reference.cast",          "reference.select",      "reference.fill",
+        "reference.expand",        "reference.shape_of",    "reference.cumulative"}) {
     const Tactic* t = b.findTactic(name);
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(t->name(), name);
@@ -211,12 +222,32 @@ TEST(ReferenceBackend, LifecycleOutOfOrderIsAnError) {
   float x[2] = {1, 2}, y[2] = {0, 0};
   EXPECT_FALSE((*kernel)->setup({x}, {y}, nullptr).isOk());  // before reshape
   ASSERT_TRUE((*kernel)->reshape(c.desc().inputs, c.desc().outputs).isOk());
-  EXPECT_FALSE((*kernel)->run(stream).isOk());  // before setup
+  EXPECT_FALSE((*kernel)->run(stream).isOk());                     // before setup
   EXPECT_FALSE((*kernel)->setup({nullptr}, {y}, nullptr).isOk());  // null input
   ASSERT_TRUE((*kernel)->setup({x}, {y}, nullptr).isOk());
   ASSERT_TRUE((*kernel)->run(stream).isOk());
   EXPECT_EQ(y[0], -1);
   EXPECT_EQ(y[1], -2);
+}
+
+TEST(ReferenceBackend, ReshapeAgainWithNewShapes) {
+  Case c(ElementwiseAttrs{ElementwiseKind::kAdd});
+  c.in(f32({2}, {1, 2})).in(f32({1}, {10})).out(kF32, {2});
+  auto kernel = referenceBackend().findTactic("reference.elementwise")->create(c.desc());
+  ASSERT_TRUE(kernel.hasValue()) << kernel.status().toString();
+  HostStream stream;
+  float a[3] = {1, 2, 3}, b[3] = {10, 20, 30}, y[3] = {0, 0, 0};
+  ASSERT_TRUE((*kernel)->reshape({{kF32, {2}}, {kF32, {1}}}, {{kF32, {2}}}).isOk());
+  ASSERT_TRUE((*kernel)->setup({a, b}, {y}, nullptr).isOk());
+  ASSERT_TRUE((*kernel)->run(stream).isOk());
+  EXPECT_EQ(y[1], 12);
+  ASSERT_TRUE((*kernel)->reshape({{kF32, {3}}, {kF32, {3}}}, {{kF32, {3}}}).isOk());
+  EXPECT_FALSE((*kernel)->run(stream).isOk());  // a new shape needs a new setup
+  ASSERT_TRUE((*kernel)->setup({a, b}, {y}, nullptr).isOk());
+  ASSERT_TRUE((*kernel)->run(stream).isOk());
+  EXPECT_EQ(y[2], 33);
+  // Shapes that do not broadcast are refused at reshape, not read out of bounds.
+  EXPECT_FALSE((*kernel)->reshape({{kF32, {3}}, {kF32, {2}}}, {{kF32, {3}}}).isOk());
 }
 
 // ---- Constant --------------------------------------------------------------------------------
@@ -291,6 +322,54 @@ TEST(ReferenceConvolution, OneDimSameUpperAndThreeDim) {
       .in(f32({2, 1, 2, 2, 2}, std::vector<float>(16, 0.5f)))
       .out(kF32, {1, 2, 1, 1, 1});
   expectNear(d.run1(), {4, 4});
+}
+
+/// The textbook convolution formula, one output element at a time, for cross-checking.
+std::vector<float> naiveConv2d(const Weights& x, const Weights& w, const ConvolutionAttrs& a,
+                               int64_t oh, int64_t ow) {
+  const int64_t n = x.dims()[0], c = x.dims()[1], h = x.dims()[2], wd = x.dims()[3];
+  const int64_t m = w.dims()[0], cg = w.dims()[1], kh = w.dims()[2], kw = w.dims()[3];
+  const int64_t mg = m / a.group;
+  std::vector<float> y;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t oc = 0; oc < m; ++oc)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          double acc = 0;
+          for (int64_t ic = 0; ic < cg; ++ic)
+            for (int64_t p = 0; p < kh; ++p)
+              for (int64_t q = 0; q < kw; ++q) {
+                const int64_t r = i * a.strides[0] - a.padsBegin[0] + p * a.dilations[0];
+                const int64_t s = j * a.strides[1] - a.padsBegin[1] + q * a.dilations[1];
+                if (r < 0 || r >= h || s < 0 || s >= wd) continue;
+                const int64_t ch = (oc / mg) * cg + ic;
+                acc += x.as<float>()[((b * c + ch) * h + r) * wd + s] *
+                       w.as<float>()[((oc * cg + ic) * kh + p) * kw + q];
+              }
+          y.push_back(static_cast<float>(acc));
+        }
+  return y;
+}
+
+TEST(ReferenceConvolution, MatchesTextbookFormula) {
+  // Asymmetric pads, strides and dilations that differ per dim, groups, odd sizes.
+  ConvolutionAttrs a;
+  a.strides = {2, 1};
+  a.dilations = {1, 2};
+  a.padsBegin = {1, 0};
+  a.padsEnd = {0, 2};
+  a.group = 2;
+  const int64_t h = 7, wd = 6, kh = 3, kw = 2;
+  const int64_t oh = (h + 1 - kh) / 2 + 1, ow = (wd + 2 - (kw - 1) * 2 - 1) + 1;
+  std::vector<float> xv(2 * 4 * h * wd), wv(6 * 2 * kh * kw);
+  for (size_t i = 0; i < xv.size(); ++i)
+    xv[i] = static_cast<float>((i * 7) % 11) - 5;
+  for (size_t i = 0; i < wv.size(); ++i)
+    wv[i] = static_cast<float>((i * 5) % 7) - 3;
+  Weights x = f32({2, 4, h, wd}, xv), w = f32({6, 2, kh, kw}, wv);
+  Case c(a);
+  c.in(x).in(w).out(kF32, {2, 6, oh, ow});
+  expectNear(c.run1(), naiveConv2d(x, w, a, oh, ow));
 }
 
 // ---- MatrixMultiply --------------------------------------------------------------------------
@@ -427,6 +506,9 @@ TEST(ReferenceActivation, Values) {
   EXPECT_NEAR(act(ActivationKind::kSelu, -1, 1.67326f, 1.0507f),
               1.0507 * 1.67326 * (std::exp(-1.0) - 1), 1e-5);
   EXPECT_TRUE(std::isnan(act(ActivationKind::kRelu, kNaN)));
+  Case c(ActivationAttrs{ActivationKind::kClip, -5, 1000});  // integer clip; 1000 saturates
+  c.in(tensor<int8_t>(kI8, {3}, {-100, 3, 127})).out(kI8, {3});
+  EXPECT_EQ(values<int8_t>(c.run1()), (std::vector<int8_t>{-5, 3, 127}));
 }
 
 TEST(ReferenceUnary, FloatKinds) {
@@ -482,6 +564,17 @@ TEST(ReferenceElementwise, IntegerDivisionTruncates) {
   Case s(ElementwiseAttrs{ElementwiseKind::kSub});
   s.in(i64({2}, {5, 0})).in(i64({1}, {7})).out(kI64, {2});
   EXPECT_EQ(values<int64_t>(s.run1()), (std::vector<int64_t>{-2, -7}));
+}
+
+TEST(ReferenceElementwise, EightBitIntegersWrap) {
+  Case c(ElementwiseAttrs{ElementwiseKind::kAdd});
+  c.in(tensor<int8_t>(kI8, {2}, {100, -128})).in(tensor<int8_t>(kI8, {}, {100})).out(kI8, {2});
+  EXPECT_EQ(values<int8_t>(c.run1()), (std::vector<int8_t>{-56, -28}));
+  Case d(ElementwiseAttrs{ElementwiseKind::kDiv});
+  d.in(tensor<uint8_t>(DataType::kUInt8, {2}, {255, 7}))
+      .in(tensor<uint8_t>(DataType::kUInt8, {2}, {2, 0}))
+      .out(DataType::kUInt8, {2});
+  EXPECT_EQ(values<uint8_t>(d.run1()), (std::vector<uint8_t>{127, 0}));
 }
 
 TEST(ReferenceElementwise, ComparisonsGiveBool) {
@@ -632,7 +725,8 @@ TEST(ReferenceShuffle, ReshapeTransposeFlatten) {
   std::vector<float> expect;
   for (int k = 0; k < 4; ++k)
     for (int i = 0; i < 2; ++i)
-      for (int j = 0; j < 3; ++j) expect.push_back(static_cast<float>(12 * i + 4 * j + k));
+      for (int j = 0; j < 3; ++j)
+        expect.push_back(static_cast<float>(12 * i + 4 * j + k));
   expectNear(e.run1(), expect);
   t.perm = {};  // reverse
   Case g(t);
@@ -758,7 +852,8 @@ TEST(ReferenceCast, HalfAndBFloat16RoundTrip) {
   Case h(CastAttrs{kF16});
   h.in(f32({5}, {1, 65504, 1e-8f, 0.1f, 70000})).out(kF16, {5});
   Weights half = h.run1();
-  EXPECT_EQ(values<uint16_t>(half), (std::vector<uint16_t>{0x3c00, 0x7bff, 0x0000, 0x2e66, 0x7c00}));
+  EXPECT_EQ(values<uint16_t>(half),
+            (std::vector<uint16_t>{0x3c00, 0x7bff, 0x0000, 0x2e66, 0x7c00}));
   Case back(CastAttrs{kF32});
   back.in(half).out(kF32, {5});
   expectNear(back.run1(), {1, 65504, 0, 0.0999755859375f, kInf}, 0);

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "kiln/layers.h"
+#include "util/float16.h"
 
 namespace kiln {
 
@@ -152,6 +153,10 @@ Expected<std::vector<Out>> convertElements(const Weights& w) {
       case DataType::kInt32: out[i] = static_cast<Out>(w.as<int32_t>()[i]); break;
       case DataType::kInt64: out[i] = static_cast<Out>(w.as<int64_t>()[i]); break;
       case DataType::kBool: out[i] = static_cast<Out>(w.as<uint8_t>()[i] != 0); break;
+      case DataType::kFloat16: out[i] = static_cast<Out>(halfToFloat({w.as<uint16_t>()[i]})); break;
+      case DataType::kBFloat16:
+        out[i] = static_cast<Out>(bfloat16ToFloat({w.as<uint16_t>()[i]}));
+        break;
       default:
         return unsupported(std::string("cannot read ") + dataTypeName(w.dtype()) +
                            " constant values");
@@ -162,7 +167,8 @@ Expected<std::vector<Out>> convertElements(const Weights& w) {
 }  // namespace
 
 Expected<std::vector<int64_t>> Weights::toInts() const {
-  if (dtype_ == DataType::kFloat32 || dtype_ == DataType::kFloat64) {
+  if (dtype_ == DataType::kFloat32 || dtype_ == DataType::kFloat64 ||
+      dtype_ == DataType::kFloat16 || dtype_ == DataType::kBFloat16) {
     KILN_ASSIGN_OR_RETURN(auto d, convertElements<double>(*this));
     std::vector<int64_t> out(d.size());
     for (size_t i = 0; i < d.size(); ++i) {

@@ -1,8 +1,10 @@
-// kiln — reference Activation (parametric, f32 / f64) and Unary (parameter-free) layers.
+// kiln — reference Activation (parametric; f32 / f64, and i8 / u8 / i32 for Relu and Clip) and
+// Unary (parameter-free) layers.
 //
 // Float math is evaluated in double and rounded once to the output type, so the oracle is at
 // least as accurate as any fast kernel it judges. NaN passes through Relu, Clip and the other
 // piecewise functions (as numpy's maximum/minimum would).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -15,30 +17,41 @@ namespace kiln {
 namespace {
 
 constexpr std::initializer_list<DataType> kFloatTypes = {DataType::kFloat32, DataType::kFloat64};
+#define KILN_REF_UNARY_TYPES float, double, int8_t, uint8_t, int32_t, int64_t
 constexpr std::initializer_list<DataType> kSignedTypes = {DataType::kFloat32, DataType::kFloat64,
-                                                          DataType::kInt32, DataType::kInt64};
+                                                          DataType::kInt8,    DataType::kUInt8,
+                                                          DataType::kInt32,   DataType::kInt64};
 
 double activate(ActivationKind kind, double x, double alpha, double beta) {
   switch (kind) {
-    case ActivationKind::kRelu: return x < 0 ? 0.0 : x;
-    case ActivationKind::kClip: return x < alpha ? alpha : (x > beta ? beta : x);
+    case ActivationKind::kRelu:
+      return x < 0 ? 0.0 : x;
+    case ActivationKind::kClip:
+      return x < alpha ? alpha : (x > beta ? beta : x);
     case ActivationKind::kSigmoid:
       // Two forms so that exp never overflows.
       return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-    case ActivationKind::kTanh: return std::tanh(x);
-    case ActivationKind::kLeakyRelu: return x < 0 ? alpha * x : x;
-    case ActivationKind::kElu: return x < 0 ? alpha * std::expm1(x) : x;
-    case ActivationKind::kHardSigmoid: return std::fmax(0.0, std::fmin(1.0, alpha * x + beta));
+    case ActivationKind::kTanh:
+      return std::tanh(x);
+    case ActivationKind::kLeakyRelu:
+      return x < 0 ? alpha * x : x;
+    case ActivationKind::kElu:
+      return x < 0 ? alpha * std::expm1(x) : x;
+    case ActivationKind::kHardSigmoid:
+      return std::fmax(0.0, std::fmin(1.0, alpha * x + beta));
     case ActivationKind::kSoftplus:
       // log(1 + exp(x)), written to stay finite for large |x|.
       return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-    case ActivationKind::kGeluErf: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case ActivationKind::kGeluErf:
+      return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
     case ActivationKind::kGeluTanh: {
       const double k = std::sqrt(2.0 / std::numbers::pi);
       return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
     }
-    case ActivationKind::kHardSwish: return x * std::fmax(0.0, std::fmin(1.0, x / 6.0 + 0.5));
-    case ActivationKind::kSelu: return beta * (x < 0 ? alpha * std::expm1(x) : x);
+    case ActivationKind::kHardSwish:
+      return x * std::fmax(0.0, std::fmin(1.0, x / 6.0 + 0.5));
+    case ActivationKind::kSelu:
+      return beta * (x < 0 ? alpha * std::expm1(x) : x);
   }
   return std::numeric_limits<double>::quiet_NaN();
 }
@@ -51,12 +64,19 @@ class ActivationKernel final : public ref::ReferenceKernel {
   Status compute() override {
     const auto& a = attrs<ActivationAttrs>();
     const int64_t n = volume(out_[0].dims);
-    return ref::dispatchType<KILN_REF_FLOAT_TYPES>(out_[0].dtype, [&](auto tag) {
+    return ref::dispatchType<float, double, int8_t, uint8_t, int32_t>(out_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       const T* x = in<T>(0);
       T* y = out<T>(0);
-      for (int64_t i = 0; i < n; ++i)
-        y[i] = static_cast<T>(activate(a.kind, static_cast<double>(x[i]), a.alpha, a.beta));
+      for (int64_t i = 0; i < n; ++i) {
+        double v = activate(a.kind, static_cast<double>(x[i]), a.alpha, a.beta);
+        if constexpr (std::is_integral_v<T>) {
+          // Relu / Clip on integers (exact in double); bounds outside T's range saturate.
+          v = std::clamp(v, static_cast<double>(std::numeric_limits<T>::lowest()),
+                         static_cast<double>(std::numeric_limits<T>::max()));
+        }
+        y[i] = static_cast<T>(v);
+      }
       return Status::ok();
     });
   }
@@ -71,23 +91,38 @@ double roundHalfEven(double x) {
 
 double unaryFloat(UnaryKind kind, double x) {
   switch (kind) {
-    case UnaryKind::kIdentity: return x;
-    case UnaryKind::kNeg: return -x;
-    case UnaryKind::kAbs: return std::fabs(x);
-    case UnaryKind::kExp: return std::exp(x);
-    case UnaryKind::kLog: return std::log(x);
-    case UnaryKind::kSqrt: return std::sqrt(x);
-    case UnaryKind::kReciprocal: return 1.0 / x;
-    case UnaryKind::kErf: return std::erf(x);
-    case UnaryKind::kCeil: return std::ceil(x);
-    case UnaryKind::kFloor: return std::floor(x);
-    case UnaryKind::kRound: return roundHalfEven(x);
-    case UnaryKind::kSign: return std::isnan(x) ? x : (x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0));
-    case UnaryKind::kSin: return std::sin(x);
-    case UnaryKind::kCos: return std::cos(x);
+    case UnaryKind::kIdentity:
+      return x;
+    case UnaryKind::kNeg:
+      return -x;
+    case UnaryKind::kAbs:
+      return std::fabs(x);
+    case UnaryKind::kExp:
+      return std::exp(x);
+    case UnaryKind::kLog:
+      return std::log(x);
+    case UnaryKind::kSqrt:
+      return std::sqrt(x);
+    case UnaryKind::kReciprocal:
+      return 1.0 / x;
+    case UnaryKind::kErf:
+      return std::erf(x);
+    case UnaryKind::kCeil:
+      return std::ceil(x);
+    case UnaryKind::kFloor:
+      return std::floor(x);
+    case UnaryKind::kRound:
+      return roundHalfEven(x);
+    case UnaryKind::kSign:
+      return std::isnan(x) ? x : (x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0));
+    case UnaryKind::kSin:
+      return std::sin(x);
+    case UnaryKind::kCos:
+      return std::cos(x);
     case UnaryKind::kNot:
     case UnaryKind::kIsNaN:
-    case UnaryKind::kIsInf: break;  // not float -> float; handled by the kernel
+    case UnaryKind::kIsInf:
+      break;  // not float -> float; handled by the kernel
   }
   return std::numeric_limits<double>::quiet_NaN();
 }
@@ -97,11 +132,16 @@ template <class T>
 T unaryInt(UnaryKind kind, T x) {
   using U = std::make_unsigned_t<T>;
   const T neg = static_cast<T>(U(0) - static_cast<U>(x));
+  const bool negative = std::is_signed_v<T> && x < T(0);
   switch (kind) {
-    case UnaryKind::kNeg: return neg;
-    case UnaryKind::kAbs: return x < 0 ? neg : x;
-    case UnaryKind::kSign: return static_cast<T>(x > 0 ? 1 : (x < 0 ? -1 : 0));
-    default: return x;  // kIdentity (others are refused by supports())
+    case UnaryKind::kNeg:
+      return neg;
+    case UnaryKind::kAbs:
+      return negative ? neg : x;
+    case UnaryKind::kSign:
+      return static_cast<T>(x > T(0) ? 1 : (negative ? -1 : 0));
+    default:
+      return x;  // kIdentity (others are refused by supports())
   }
 }
 
@@ -126,7 +166,8 @@ class UnaryKernel final : public ref::ReferenceKernel {
     if (kind == UnaryKind::kNot) {
       const bool* x = in<bool>(0);
       bool* y = out<bool>(0);
-      for (int64_t i = 0; i < n; ++i) y[i] = !x[i];
+      for (int64_t i = 0; i < n; ++i)
+        y[i] = !x[i];
       return Status::ok();
     }
     if (kind == UnaryKind::kIsNaN || kind == UnaryKind::kIsInf) {
@@ -134,11 +175,12 @@ class UnaryKernel final : public ref::ReferenceKernel {
         using T = decltype(tag);
         const T* x = in<T>(0);
         bool* y = out<bool>(0);
-        for (int64_t i = 0; i < n; ++i) y[i] = kind == UnaryKind::kIsNaN ? std::isnan(x[i]) : std::isinf(x[i]);
+        for (int64_t i = 0; i < n; ++i)
+          y[i] = kind == UnaryKind::kIsNaN ? std::isnan(x[i]) : std::isinf(x[i]);
         return Status::ok();
       });
     }
-    return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[0].dtype, [&](auto tag) {
+    return ref::dispatchType<KILN_REF_UNARY_TYPES>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       const T* x = in<T>(0);
       T* y = out<T>(0);
@@ -159,7 +201,15 @@ class UnaryKernel final : public ref::ReferenceKernel {
 Status supportsReferenceActivation(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 1));
   KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
-  KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kFloatTypes));
+  const ActivationKind kind = desc.layer->as<ActivationAttrs>().kind;
+  if (kind == ActivationKind::kRelu || kind == ActivationKind::kClip) {
+    KILN_RETURN_IF_ERROR(
+        ref::requireInputType(desc, 0,
+                              {DataType::kFloat32, DataType::kFloat64, DataType::kInt8,
+                               DataType::kUInt8, DataType::kInt32}));
+  } else {
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kFloatTypes));
+  }
   return ref::requireOutputType(desc, 0, {desc.inputs[0].dtype});
 }
 

@@ -16,8 +16,8 @@ namespace {
 Status checkShapes(const LayerDesc& desc, const Dims& x, const Dims& w, const Dims* b,
                    const Dims& y) {
   const auto& a = desc.layer->as<ConvolutionAttrs>();
-  const std::string shapes = "x" + dimsToString(x) + ", w" + dimsToString(w) + ", y" +
-                             dimsToString(y);
+  const std::string shapes =
+      "x" + dimsToString(x) + ", w" + dimsToString(w) + ", y" + dimsToString(y);
   if (x.size() < 3 || x.size() > 5)
     return unsupported("layer '" + desc.name() +
                        "' (Convolution): the reference backend supports 1 to 3 spatial dims (" +
@@ -25,13 +25,13 @@ Status checkShapes(const LayerDesc& desc, const Dims& x, const Dims& w, const Di
   if (w.size() != x.size() || y.size() != x.size())
     return layerError(desc, "x, w and y must have the same rank (" + shapes + ")");
   if (a.group < 1 || x[1] % a.group != 0 || w[0] % a.group != 0 || w[1] * a.group != x[1])
-    return layerError(desc, "channels do not match group " + std::to_string(a.group) + " (" +
-                                shapes + ")");
+    return layerError(
+        desc, "channels do not match group " + std::to_string(a.group) + " (" + shapes + ")");
   if (y[0] != x[0] || y[1] != w[0])
     return layerError(desc, "output must be [N, M, ...] (" + shapes + ")");
   if (b && volume(*b) != w[0])
-    return layerError(desc, "bias " + dimsToString(*b) + " must have M = " +
-                                std::to_string(w[0]) + " elements");
+    return layerError(
+        desc, "bias " + dimsToString(*b) + " must have M = " + std::to_string(w[0]) + " elements");
   if (!a.kernelShape.empty() && a.kernelShape != Dims(w.begin() + 2, w.end()))
     return layerError(desc, "kernel_shape does not match the weights (" + shapes + ")");
   return Status::ok();
@@ -98,7 +98,8 @@ class ConvolutionKernel final : public ref::ReferenceKernel {
                     const T* xr = xp + (id * v.in[1] + ih) * v.in[2] + offW;
                     T* yr = yp + (od * v.out[1] + oh) * v.out[2];
                     const int64_t sw = v.stride[2];
-                    for (int64_t ow = w0; ow < w1; ++ow) yr[ow] += wv * xr[ow * sw];
+                    for (int64_t ow = w0; ow < w1; ++ow)
+                      yr[ow] += wv * xr[ow * sw];
                   }
                 }
               }
@@ -124,8 +125,7 @@ class ConvolutionKernel final : public ref::ReferenceKernel {
 Status supportsReferenceConvolution(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 2));
   KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
-  KILN_RETURN_IF_ERROR(
-      ref::requireInputType(desc, 0, {DataType::kFloat32, DataType::kFloat64}));
+  KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, {DataType::kFloat32, DataType::kFloat64}));
   const DataType t = desc.inputs[0].dtype;
   KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 1, {t}));
   if (desc.hasInput(2)) KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 2, {t}));
@@ -135,7 +135,8 @@ Status supportsReferenceConvolution(const LayerDesc& desc) {
   if (rank != 0 && (rank < 3 || rank > 5))
     return unsupported("layer '" + desc.name() +
                        "' (Convolution): the reference backend supports 1 to 3 spatial dims, "
-                       "got input rank " + std::to_string(rank));
+                       "got input rank " +
+                       std::to_string(rank));
   return Status::ok();
 }
 

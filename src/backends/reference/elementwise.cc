@@ -1,10 +1,10 @@
 // kiln — reference Elementwise (binary ops with numpy broadcasting) and Select (where).
 //
-// dtypes: arithmetic and ordering comparisons on f32, f64, i32, i64; And/Or/Xor on bool; Equal
-// on those and bool; Pow takes any mix of the arithmetic types (result: the base's type). Integer
-// arithmetic wraps, integer division truncates toward zero, and x / 0 on integers gives 0 (ONNX
-// leaves it undefined; we refuse to trap). Max/Min on floats propagate NaN. Select moves elements
-// of any dtype.
+// dtypes: arithmetic and ordering comparisons on f32, f64, i8, u8, i32, i64; And/Or/Xor on bool;
+// Equal on those and bool; Pow takes any mix of the arithmetic types (result: the base's type).
+// Integer arithmetic wraps, integer division truncates toward zero, and x / 0 on integers gives 0
+// (ONNX leaves it undefined; we refuse to trap). Max/Min on floats propagate NaN. Select moves
+// elements of any dtype.
 #include <cmath>
 #include <limits>
 
@@ -16,10 +16,13 @@ namespace {
 
 using ref::Strides;
 
+#define KILN_REF_EW_TYPES float, double, int8_t, uint8_t, int32_t, int64_t
 constexpr std::initializer_list<DataType> kArithTypes = {DataType::kFloat32, DataType::kFloat64,
-                                                         DataType::kInt32, DataType::kInt64};
+                                                         DataType::kInt8,    DataType::kUInt8,
+                                                         DataType::kInt32,   DataType::kInt64};
 constexpr std::initializer_list<DataType> kEqualTypes = {
-    DataType::kFloat32, DataType::kFloat64, DataType::kInt32, DataType::kInt64, DataType::kBool};
+    DataType::kFloat32, DataType::kFloat64, DataType::kInt8, DataType::kUInt8,
+    DataType::kInt32,   DataType::kInt64,   DataType::kBool};
 
 bool isLogical(ElementwiseKind k) {
   return k == ElementwiseKind::kAnd || k == ElementwiseKind::kOr || k == ElementwiseKind::kXor;
@@ -64,8 +67,10 @@ template <class T>
 T divide(T x, T y) {
   if constexpr (std::is_integral_v<T>) {
     if (y == 0) return 0;
-    if (y == -1) return wrapSub<T>(0, x);  // avoids the trap of INT_MIN / -1
-    return x / y;                          // C++ truncates toward zero, as ONNX requires
+    if constexpr (std::is_signed_v<T>) {
+      if (y == -1) return wrapSub<T>(0, x);  // avoids the trap of INT_MIN / -1
+    }
+    return x / y;  // C++ truncates toward zero, as ONNX requires
   } else {
     return x / y;
   }
@@ -92,8 +97,10 @@ template <class T>
 T fromDouble(double v) {
   if constexpr (std::is_integral_v<T>) {
     if (std::isnan(v)) return 0;
-    if (v <= static_cast<double>(std::numeric_limits<T>::min())) return std::numeric_limits<T>::min();
-    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    if (v <= static_cast<double>(std::numeric_limits<T>::min()))
+      return std::numeric_limits<T>::min();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
   }
   return static_cast<T>(v);
 }
@@ -141,7 +148,7 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
   /// T op T -> T over the arithmetic types.
   template <class Op>
   Status arith(Op op) {
-    return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[0].dtype, [&](auto tag) {
+    return ref::dispatchType<KILN_REF_EW_TYPES>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       return apply<T, T, T>([&](T x, T y) { return op(x, y); });
     });
@@ -150,16 +157,16 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
   /// T op T -> bool.
   template <class Op>
   Status compare(Op op) {
-    return ref::dispatchType<float, double, int32_t, int64_t, bool>(in_[0].dtype, [&](auto tag) {
+    return ref::dispatchType<KILN_REF_EW_TYPES, bool>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       return apply<bool, T, T>([&](T x, T y) { return op(x, y); });
     });
   }
 
   Status powerAll() {
-    return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[0].dtype, [&](auto baseTag) {
+    return ref::dispatchType<KILN_REF_EW_TYPES>(in_[0].dtype, [&](auto baseTag) {
       using A = decltype(baseTag);
-      return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[1].dtype, [&](auto expTag) {
+      return ref::dispatchType<KILN_REF_EW_TYPES>(in_[1].dtype, [&](auto expTag) {
         using B = decltype(expTag);
         return apply<A, A, B>([](A x, B e) { return power<A, B>(x, e); });
       });
@@ -168,21 +175,36 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
 
   Status compute() override {
     switch (attrs<ElementwiseAttrs>().kind) {
-      case ElementwiseKind::kAdd: return arith([](auto x, auto y) { return wrapAdd(x, y); });
-      case ElementwiseKind::kSub: return arith([](auto x, auto y) { return wrapSub(x, y); });
-      case ElementwiseKind::kMul: return arith([](auto x, auto y) { return wrapMul(x, y); });
-      case ElementwiseKind::kDiv: return arith([](auto x, auto y) { return divide(x, y); });
-      case ElementwiseKind::kMax: return arith([](auto x, auto y) { return maximum(x, y); });
-      case ElementwiseKind::kMin: return arith([](auto x, auto y) { return minimum(x, y); });
-      case ElementwiseKind::kPow: return powerAll();
-      case ElementwiseKind::kAnd: return apply<bool, bool, bool>([](bool x, bool y) { return x && y; });
-      case ElementwiseKind::kOr: return apply<bool, bool, bool>([](bool x, bool y) { return x || y; });
-      case ElementwiseKind::kXor: return apply<bool, bool, bool>([](bool x, bool y) { return x != y; });
-      case ElementwiseKind::kEqual: return compare([](auto x, auto y) { return x == y; });
-      case ElementwiseKind::kLess: return compare([](auto x, auto y) { return x < y; });
-      case ElementwiseKind::kLessOrEqual: return compare([](auto x, auto y) { return x <= y; });
-      case ElementwiseKind::kGreater: return compare([](auto x, auto y) { return x > y; });
-      case ElementwiseKind::kGreaterOrEqual: return compare([](auto x, auto y) { return x >= y; });
+      case ElementwiseKind::kAdd:
+        return arith([](auto x, auto y) { return wrapAdd(x, y); });
+      case ElementwiseKind::kSub:
+        return arith([](auto x, auto y) { return wrapSub(x, y); });
+      case ElementwiseKind::kMul:
+        return arith([](auto x, auto y) { return wrapMul(x, y); });
+      case ElementwiseKind::kDiv:
+        return arith([](auto x, auto y) { return divide(x, y); });
+      case ElementwiseKind::kMax:
+        return arith([](auto x, auto y) { return maximum(x, y); });
+      case ElementwiseKind::kMin:
+        return arith([](auto x, auto y) { return minimum(x, y); });
+      case ElementwiseKind::kPow:
+        return powerAll();
+      case ElementwiseKind::kAnd:
+        return apply<bool, bool, bool>([](bool x, bool y) { return x && y; });
+      case ElementwiseKind::kOr:
+        return apply<bool, bool, bool>([](bool x, bool y) { return x || y; });
+      case ElementwiseKind::kXor:
+        return apply<bool, bool, bool>([](bool x, bool y) { return x != y; });
+      case ElementwiseKind::kEqual:
+        return compare([](auto x, auto y) { return x == y; });
+      case ElementwiseKind::kLess:
+        return compare([](auto x, auto y) { return x < y; });
+      case ElementwiseKind::kLessOrEqual:
+        return compare([](auto x, auto y) { return x <= y; });
+      case ElementwiseKind::kGreater:
+        return compare([](auto x, auto y) { return x > y; });
+      case ElementwiseKind::kGreaterOrEqual:
+        return compare([](auto x, auto y) { return x >= y; });
     }
     return layerError(desc_, "unknown elementwise kind");
   }
@@ -266,8 +288,8 @@ Status supportsReferenceSelect(const LayerDesc& desc) {
   const DataType x = desc.inputs[1].dtype;
   if (desc.inputs[2].dtype != x || desc.outputs[0].dtype != x)
     return layerError(desc, std::string("x, y and the output must share a dtype (got ") +
-                                dataTypeName(x) + ", " + dataTypeName(desc.inputs[2].dtype) +
-                                ", " + dataTypeName(desc.outputs[0].dtype) + ")");
+                                dataTypeName(x) + ", " + dataTypeName(desc.inputs[2].dtype) + ", " +
+                                dataTypeName(desc.outputs[0].dtype) + ")");
   return Status::ok();
 }
 

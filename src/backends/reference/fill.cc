@@ -30,7 +30,8 @@ class FillKernel final : public ref::ReferenceKernel {
       for (int64_t i = 0; i < n; ++i) {
         if constexpr (std::is_floating_point_v<T>) {
           // ONNX Range: start + i * delta, computed in the output type.
-          y[i] = static_cast<T>(static_cast<T>(start_) + static_cast<T>(i) * static_cast<T>(delta_));
+          y[i] =
+              static_cast<T>(static_cast<T>(start_) + static_cast<T>(i) * static_cast<T>(delta_));
         } else {
           // Wrapping arithmetic through uint64 (never undefined behaviour).
           y[i] = static_cast<T>(static_cast<uint64_t>(istart_) +
@@ -69,7 +70,8 @@ class ShapeOfKernel final : public ref::ReferenceKernel {
 
   Status compute() override {
     int64_t* y = out<int64_t>(0);
-    for (int64_t i = begin_; i < end_; ++i) y[i - begin_] = in_[0].dims[static_cast<size_t>(i)];
+    for (int64_t i = begin_; i < end_; ++i)
+      y[i - begin_] = in_[0].dims[static_cast<size_t>(i)];
     return Status::ok();
   }
 
@@ -86,8 +88,8 @@ Status supportsReferenceFill(const LayerDesc& desc) {
   for (size_t k = 0; k < 3; ++k)
     if (k >= desc.constantInputs.size() || desc.constantInputs[k] == nullptr ||
         desc.constantInputs[k]->count() != 1)
-      return layerError(desc, "input " + std::to_string(k) +
-                                  " (start, limit, delta) must be a constant scalar");
+      return layerError(
+          desc, "input " + std::to_string(k) + " (start, limit, delta) must be a constant scalar");
   return Status::ok();
 }
 

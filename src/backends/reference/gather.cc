@@ -25,8 +25,8 @@ class GatherKernel final : public ref::ReferenceKernel {
     const Dims& idx = in_[1].dims;
     const Dims& y = out_[0].dims;
     const int64_t rank = static_cast<int64_t>(data.size());
-    const std::string shapes = "data" + dimsToString(data) + ", indices" + dimsToString(idx) +
-                               ", y" + dimsToString(y);
+    const std::string shapes =
+        "data" + dimsToString(data) + ", indices" + dimsToString(idx) + ", y" + dimsToString(y);
     Dims expect;
     if (a.mode == GatherMode::kND) {
       const int64_t b = a.batchDims, q = static_cast<int64_t>(idx.size());
@@ -77,9 +77,10 @@ class GatherKernel final : public ref::ReferenceKernel {
     const Dims& data = in_[0].dims;
     const size_t ax = static_cast<size_t>(axis_);
     const int64_t outer = ref::volumeOf(data, 0, ax), dim = data[ax];
-    const size_t chunk = static_cast<size_t>(ref::volumeOf(data, ax + 1, data.size())) *
-                         dataTypeSize(in_[0].dtype);
+    const size_t chunk =
+        static_cast<size_t>(ref::volumeOf(data, ax + 1, data.size())) * dataTypeSize(in_[0].dtype);
     const int64_t n = volume(in_[1].dims);
+    if (chunk == 0 || n == 0) return Status::ok();
     const char* src = static_cast<const char*>(in<void>(0));
     char* dst = static_cast<char*>(out<void>(0));
     for (int64_t o = 0; o < outer; ++o) {
@@ -134,6 +135,7 @@ class GatherKernel final : public ref::ReferenceKernel {
     const size_t elem = dataTypeSize(in_[0].dtype);
     const size_t chunk = static_cast<size_t>(ref::volumeOf(data, b + k, data.size())) * elem;
     const Strides ds = ref::contiguousStrides(data);
+    if (volume(out_[0].dims) == 0) return Status::ok();
     const char* src = static_cast<const char*>(in<void>(0));
     char* dst = static_cast<char*>(out<void>(0));
     for (int64_t bi = 0; bi < batches; ++bi) {
@@ -141,8 +143,7 @@ class GatherKernel final : public ref::ReferenceKernel {
         const int64_t tuple = (bi * tuples + t) * static_cast<int64_t>(k);
         int64_t off = bi * batchStride;
         for (size_t j = 0; j < k; ++j) {
-          KILN_ASSIGN_OR_RETURN(int64_t i,
-                                index<I>(tuple + static_cast<int64_t>(j), data[b + j]));
+          KILN_ASSIGN_OR_RETURN(int64_t i, index<I>(tuple + static_cast<int64_t>(j), data[b + j]));
           off += i * ds[b + j];
         }
         std::memcpy(dst + static_cast<size_t>(bi * tuples + t) * chunk,

@@ -28,7 +28,8 @@ using Strides = std::vector<int64_t>;
 /// Row-major (contiguous) strides of `dims`.
 inline Strides contiguousStrides(const Dims& dims) {
   Strides s(dims.size(), 1);
-  for (size_t i = dims.size(); i-- > 1;) s[i - 1] = s[i] * dims[i];
+  for (size_t i = dims.size(); i-- > 1;)
+    s[i - 1] = s[i] * dims[i];
   return s;
 }
 
@@ -56,7 +57,8 @@ inline bool broadcastsTo(const Dims& in, const Dims& out) {
 /// Product of dims[begin, end).
 inline int64_t volumeOf(const Dims& dims, size_t begin, size_t end) {
   int64_t v = 1;
-  for (size_t i = begin; i < end && i < dims.size(); ++i) v *= dims[i];
+  for (size_t i = begin; i < end && i < dims.size(); ++i)
+    v *= dims[i];
   return v;
 }
 
@@ -76,7 +78,8 @@ void forEachRow(const Dims& dims, const std::array<Strides, N>& strides, F&& row
   for (int64_t d : dims)
     if (d == 0) return;
   const size_t rank = dims.size();
-  for (size_t i = 0; i < N; ++i) step[i] = strides[i][rank - 1];
+  for (size_t i = 0; i < N; ++i)
+    step[i] = strides[i][rank - 1];
   const int64_t len = dims[rank - 1];
   std::vector<int64_t> idx(rank, 0);
   while (true) {
@@ -86,10 +89,12 @@ void forEachRow(const Dims& dims, const std::array<Strides, N>& strides, F&& row
     while (d > 0) {
       --d;
       if (++idx[d] < dims[d]) {
-        for (size_t i = 0; i < N; ++i) off[i] += strides[i][d];
+        for (size_t i = 0; i < N; ++i)
+          off[i] += strides[i][d];
         break;
       }
-      for (size_t i = 0; i < N; ++i) off[i] -= strides[i][d] * (dims[d] - 1);
+      for (size_t i = 0; i < N; ++i)
+        off[i] -= strides[i][d] * (dims[d] - 1);
       idx[d] = 0;
       if (d == 0) return;
     }
@@ -107,10 +112,14 @@ using ElementBits = std::conditional_t<
 template <class F>
 Status dispatchElementSize(size_t elementSize, F&& f) {
   switch (elementSize) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    case 8: return f(uint64_t{});
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    case 8:
+      return f(uint64_t{});
   }
   return internalError("reference: unexpected element size " + std::to_string(elementSize));
 }
@@ -123,11 +132,13 @@ inline Status stridedCopy(const Dims& dims, void* dst, const Strides& dstStrides
     using W = decltype(word);
     W* d = static_cast<W*>(dst);
     const W* s = static_cast<const W*>(src);
-    forEachRow<2>(dims, {dstStrides, srcStrides}, [&](const auto& off, int64_t len, const auto& st) {
-      W* dp = d + off[0];
-      const W* sp = s + off[1];
-      for (int64_t i = 0; i < len; ++i) dp[i * st[0]] = sp[i * st[1]];
-    });
+    forEachRow<2>(dims, {dstStrides, srcStrides},
+                  [&](const auto& off, int64_t len, const auto& st) {
+                    W* dp = d + off[0];
+                    const W* sp = s + off[1];
+                    for (int64_t i = 0; i < len; ++i)
+                      dp[i * st[0]] = sp[i * st[1]];
+                  });
     return Status::ok();
   });
 }
@@ -135,22 +146,30 @@ inline Status stridedCopy(const Dims& dims, void* dst, const Strides& dstStrides
 /// The DataType of a C++ element type.
 template <class T>
 constexpr DataType dataTypeOf() {
-  if constexpr (std::is_same_v<T, float>) return DataType::kFloat32;
-  else if constexpr (std::is_same_v<T, double>) return DataType::kFloat64;
-  else if constexpr (std::is_same_v<T, int8_t>) return DataType::kInt8;
-  else if constexpr (std::is_same_v<T, uint8_t>) return DataType::kUInt8;
-  else if constexpr (std::is_same_v<T, int32_t>) return DataType::kInt32;
-  else if constexpr (std::is_same_v<T, int64_t>) return DataType::kInt64;
-  else if constexpr (std::is_same_v<T, bool>) return DataType::kBool;
-  else static_assert(!sizeof(T), "no DataType for this type");
+  if constexpr (std::is_same_v<T, float>)
+    return DataType::kFloat32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DataType::kFloat64;
+  else if constexpr (std::is_same_v<T, int8_t>)
+    return DataType::kInt8;
+  else if constexpr (std::is_same_v<T, uint8_t>)
+    return DataType::kUInt8;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return DataType::kInt32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return DataType::kInt64;
+  else if constexpr (std::is_same_v<T, bool>)
+    return DataType::kBool;
+  else
+    static_assert(!sizeof(T), "no DataType for this type");
 }
 
 /// Calls f(T{}) for the C++ type of `t` when it is one of Ts; else an internal error (supports()
 /// is expected to have refused the dtype before a kernel runs).
 template <class... Ts, class F>
 Status dispatchType(DataType t, F&& f) {
-  Status result = internalError(std::string("reference: no kernel instance for dtype ") +
-                                dataTypeName(t));
+  Status result =
+      internalError(std::string("reference: no kernel instance for dtype ") + dataTypeName(t));
   (void)((dataTypeOf<Ts>() == t ? (result = f(Ts{}), true) : false) || ...);
   return result;
 }
@@ -170,7 +189,8 @@ inline bool isOneOf(DataType t, std::initializer_list<DataType> allowed) {
 /// "f32, i32, i64"
 inline std::string dataTypeList(std::initializer_list<DataType> types) {
   std::string s;
-  for (DataType t : types) s += (s.empty() ? "" : ", ") + std::string(dataTypeName(t));
+  for (DataType t : types)
+    s += (s.empty() ? "" : ", ") + std::string(dataTypeName(t));
   return s;
 }
 
@@ -226,7 +246,9 @@ class ReferenceKernel : public Kernel {
  protected:
   /// Attributes of the layer.
   template <class A>
-  const A& attrs() const { return layer_->as<A>(); }
+  const A& attrs() const {
+    return layer_->as<A>();
+  }
 
   /// Called at the end of reshape, after in_/out_ are stored.
   virtual Status reshaped() { return Status::ok(); }
@@ -238,8 +260,8 @@ class ReferenceKernel : public Kernel {
     if (inputs.size() < desc_.inputs.size() || outputs.size() != desc_.outputs.size())
       return layerError(desc_, "reshape expected " + std::to_string(desc_.inputs.size()) +
                                    " input and " + std::to_string(desc_.outputs.size()) +
-                                   " output descs, got " + std::to_string(inputs.size()) +
-                                   " and " + std::to_string(outputs.size()));
+                                   " output descs, got " + std::to_string(inputs.size()) + " and " +
+                                   std::to_string(outputs.size()));
     for (size_t k = 0; k < outputs.size(); ++k)
       if (outputs[k].dtype != desc_.outputs[k].dtype)
         return layerError(desc_, "reshape changed the dtype of output " + std::to_string(k));
@@ -272,11 +294,15 @@ class ReferenceKernel : public Kernel {
 
   /// Typed views of the bound buffers.
   template <class T>
-  const T* in(size_t k) const { return static_cast<const T*>(inPtr_[k]); }
+  const T* in(size_t k) const {
+    return static_cast<const T*>(inPtr_[k]);
+  }
   template <class T>
-  T* out(size_t k) const { return static_cast<T*>(outPtr_[k]); }
+  T* out(size_t k) const {
+    return static_cast<T*>(outPtr_[k]);
+  }
 
-  LayerDesc desc_;                  ///< desc_.layer points at layer_
+  LayerDesc desc_;  ///< desc_.layer points at layer_
   std::vector<TensorDesc> in_, out_;
   std::vector<const void*> inPtr_;
   std::vector<void*> outPtr_;
@@ -308,8 +334,8 @@ inline Expected<Window3> makeWindow3(const LayerDesc& desc, const WindowGeometry
                                      const Dims& inSpatial, const Dims& outSpatial) {
   const size_t s = inSpatial.size();
   if (s < 1 || s > 3 || outSpatial.size() != s || g.kernel.size() != s)
-    return layerError(desc, "the reference backend supports 1 to 3 spatial dims, got " +
-                                std::to_string(s));
+    return layerError(
+        desc, "the reference backend supports 1 to 3 spatial dims, got " + std::to_string(s));
   auto pick = [s](const std::vector<int64_t>& v, size_t i, int64_t dflt) {
     return v.size() == s ? v[i] : dflt;
   };

@@ -22,9 +22,10 @@ class MatrixMultiplyKernel final : public ref::ReferenceKernel {
     const Dims& a = in_[0].dims;
     const Dims& b = in_[1].dims;
     const Dims& y = out_[0].dims;
-    const std::string shapes = "A" + dimsToString(a) + ", B" + dimsToString(b) + ", y" +
-                               dimsToString(y);
-    if (a.empty() || b.empty()) return layerError(desc_, "A and B must not be scalars (" + shapes + ")");
+    const std::string shapes =
+        "A" + dimsToString(a) + ", B" + dimsToString(b) + ", y" + dimsToString(y);
+    if (a.empty() || b.empty())
+      return layerError(desc_, "A and B must not be scalars (" + shapes + ")");
     a1_ = a.size() == 1;
     b1_ = b.size() == 1;
     const size_t ra = a.size(), rb = b.size();
@@ -46,15 +47,17 @@ class MatrixMultiplyKernel final : public ref::ReferenceKernel {
 
     // Batch strides of A and B count whole matrices; C's are element strides over y's dims.
     Strides aS = ref::broadcastStrides(aBatch, batch), bS = ref::broadcastStrides(bBatch, batch);
-    for (auto& s : aS) s *= m_ * k_;
-    for (auto& s : bS) s *= k_ * n_;
+    for (auto& s : aS)
+      s *= m_ * k_;
+    for (auto& s : bS)
+      s *= k_ * n_;
     Strides cS(batchRank, 0);
     ci_ = cj_ = 0;
     hasC_ = desc_.hasInput(2);
     if (hasC_) {
       if (!ref::broadcastsTo(in_[2].dims, y))
-        return layerError(desc_, "C" + dimsToString(in_[2].dims) + " does not broadcast to y" +
-                                     dimsToString(y));
+        return layerError(
+            desc_, "C" + dimsToString(in_[2].dims) + " does not broadcast to y" + dimsToString(y));
       const Strides full = ref::broadcastStrides(in_[2].dims, y);
       std::copy(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(batchRank), cS.begin());
       if (!a1_) ci_ = full[batchRank];
@@ -93,7 +96,8 @@ class MatrixMultiplyKernel final : public ref::ReferenceKernel {
           for (int64_t p = 0; p < k; ++p) {
             const double av = static_cast<double>(transA ? a[p * m + i] : a[i * k + p]);
             const T* br = b + p * n;
-            for (int64_t j = 0; j < n; ++j) acc[j] += av * static_cast<double>(br[j]);
+            for (int64_t j = 0; j < n; ++j)
+              acc[j] += av * static_cast<double>(br[j]);
           }
         } else {  // B is [N, K]: each output is a dot product of two rows
           for (int64_t j = 0; j < n; ++j) {

@@ -39,9 +39,11 @@ class SoftmaxKernel final : public ref::ReferenceKernel {
         const T* xs = x + o * n * inner + j;
         T* ys = y + o * n * inner + j;
         double mx = -std::numeric_limits<double>::infinity();
-        for (int64_t k = 0; k < n; ++k) mx = std::max(mx, static_cast<double>(xs[k * inner]));
+        for (int64_t k = 0; k < n; ++k)
+          mx = std::max(mx, static_cast<double>(xs[k * inner]));
         double sum = 0;
-        for (int64_t k = 0; k < n; ++k) sum += std::exp(static_cast<double>(xs[k * inner]) - mx);
+        for (int64_t k = 0; k < n; ++k)
+          sum += std::exp(static_cast<double>(xs[k * inner]) - mx);
         for (int64_t k = 0; k < n; ++k) {
           const double d = static_cast<double>(xs[k * inner]) - mx;
           ys[k * inner] = static_cast<T>(log ? d - std::log(sum) : std::exp(d) / sum);
@@ -63,8 +65,10 @@ class SoftmaxKernel final : public ref::ReferenceKernel {
 
 /// Stores a double into element i of a f32 or f64 buffer.
 void storeFloat(DataType t, void* p, int64_t i, double v) {
-  if (t == DataType::kFloat64) static_cast<double*>(p)[i] = v;
-  else static_cast<float*>(p)[i] = static_cast<float>(v);
+  if (t == DataType::kFloat64)
+    static_cast<double*>(p)[i] = v;
+  else
+    static_cast<float*>(p)[i] = static_cast<float>(v);
 }
 
 class NormalizationKernel final : public ref::ReferenceKernel {
@@ -75,15 +79,18 @@ class NormalizationKernel final : public ref::ReferenceKernel {
   /// Offsets into a scale/bias of dims `p` broadcast over the normalized dims `norm`.
   Expected<std::vector<int64_t>> paramIndex(const Dims& p, const Dims& norm, const char* what) {
     Dims stripped = p;
-    while (stripped.size() > norm.size() && stripped.front() == 1) stripped.erase(stripped.begin());
+    while (stripped.size() > norm.size() && stripped.front() == 1)
+      stripped.erase(stripped.begin());
     if (!ref::broadcastsTo(stripped, norm))
       return layerError(desc_, std::string(what) + dimsToString(p) +
-                                   " does not broadcast to the normalized dims " + dimsToString(norm));
+                                   " does not broadcast to the normalized dims " +
+                                   dimsToString(norm));
     std::vector<int64_t> index;
     index.reserve(static_cast<size_t>(volume(norm)));
     ref::forEachRow<1>(norm, {ref::broadcastStrides(stripped, norm)},
                        [&](const auto& off, int64_t len, const auto& st) {
-                         for (int64_t i = 0; i < len; ++i) index.push_back(off[0] + i * st[0]);
+                         for (int64_t i = 0; i < len; ++i)
+                           index.push_back(off[0] + i * st[0]);
                        });
     return index;
   }
@@ -102,8 +109,9 @@ class NormalizationKernel final : public ref::ReferenceKernel {
     }
     for (size_t k = 1; k < out_.size(); ++k)
       if (volume(out_[k].dims) != outer_)
-        return layerError(desc_, "output " + std::to_string(k) + " (mean / inv std dev) must have " +
-                                     std::to_string(outer_) + " elements");
+        return layerError(desc_, "output " + std::to_string(k) +
+                                     " (mean / inv std dev) must have " + std::to_string(outer_) +
+                                     " elements");
     return Status::ok();
   }
 
@@ -118,7 +126,8 @@ class NormalizationKernel final : public ref::ReferenceKernel {
       const T* xr = x + o * inner_;
       T* yr = y + o * inner_;
       double sum = 0;
-      for (int64_t i = 0; i < inner_; ++i) sum += static_cast<double>(xr[i]);
+      for (int64_t i = 0; i < inner_; ++i)
+        sum += static_cast<double>(xr[i]);
       const double mean = inner_ > 0 ? sum / static_cast<double>(inner_) : 0.0;
       double sq = 0;
       for (int64_t i = 0; i < inner_; ++i) {

@@ -1,5 +1,5 @@
 // kiln — reference Pooling: max and average, windowed (1 to 3 spatial dims, padding, dilation,
-// ceil mode) or global; f32 and f64.
+// ceil mode) or global; f32 and f64, and i8 / u8 for max pooling.
 //
 // Average pooling divides by the number of window taps inside the input (count_include_pad
 // false) or inside the padded input [-padBegin, in + padEnd) (true) — so in ceil mode a window
@@ -106,6 +106,9 @@ class PoolingKernel final : public ref::ReferenceKernel {
               }
               acc = count > 0 ? acc / static_cast<double>(count) : 0.0;
             }
+            if constexpr (std::is_integral_v<T>) {  // max of 8-bit values: exact, but not -inf
+              acc = std::max(acc, static_cast<double>(std::numeric_limits<T>::lowest()));
+            }
             yp[(od * v.out[1] + oh) * v.out[2] + ow] = static_cast<T>(acc);
           }
         }
@@ -115,8 +118,8 @@ class PoolingKernel final : public ref::ReferenceKernel {
   }
 
   Status compute() override {
-    return ref::dispatchType<KILN_REF_FLOAT_TYPES>(out_[0].dtype,
-                                                   [&](auto tag) { return run<decltype(tag)>(); });
+    return ref::dispatchType<float, double, int8_t, uint8_t>(
+        out_[0].dtype, [&](auto tag) { return run<decltype(tag)>(); });
   }
 
   ref::Window3 win_;
@@ -127,13 +130,19 @@ class PoolingKernel final : public ref::ReferenceKernel {
 Status supportsReferencePooling(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 1));
   KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
-  KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, {DataType::kFloat32, DataType::kFloat64}));
+  if (desc.layer->as<PoolingAttrs>().kind == PoolingKind::kMax) {
+    KILN_RETURN_IF_ERROR(ref::requireInputType(
+        desc, 0, {DataType::kFloat32, DataType::kFloat64, DataType::kInt8, DataType::kUInt8}));
+  } else {
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, {DataType::kFloat32, DataType::kFloat64}));
+  }
   KILN_RETURN_IF_ERROR(ref::requireOutputType(desc, 0, {desc.inputs[0].dtype}));
   const size_t rank = desc.inputs[0].dims.size();
   if (rank != 0 && (rank < 3 || rank > 5))
     return unsupported("layer '" + desc.name() +
                        "' (Pooling): the reference backend supports 1 to 3 spatial dims, got "
-                       "input rank " + std::to_string(rank));
+                       "input rank " +
+                       std::to_string(rank));
   return Status::ok();
 }
 

@@ -34,8 +34,9 @@ bool isIntegerReduce(ReduceKind k) {
 
 class ReduceKernel final : public ref::ReferenceKernel {
  public:
-  ReduceKernel(const LayerDesc& desc, bool axesGiven, std::vector<int64_t> axes)
-      : ReferenceKernel(desc), axesGiven_(axesGiven), axes_(std::move(axes)) {}
+  /// `axes` empty (absent or empty input): all axes, or none with noop_with_empty_axes.
+  ReduceKernel(const LayerDesc& desc, std::vector<int64_t> axes)
+      : ReferenceKernel(desc), axes_(std::move(axes)) {}
 
  private:
   Status reshaped() override {
@@ -84,7 +85,7 @@ class ReduceKernel final : public ref::ReferenceKernel {
   Status runFloat(ReduceKind kind) {
     constexpr double kInf = std::numeric_limits<double>::infinity();
     const size_t n = static_cast<size_t>(volume(out_[0].dims));
-    const double init = kind == ReduceKind::kProd ? 1.0
+    const double init = kind == ReduceKind::kProd  ? 1.0
                         : kind == ReduceKind::kMax ? -kInf
                         : kind == ReduceKind::kMin ? kInf
                                                    : 0.0;
@@ -94,13 +95,25 @@ class ReduceKernel final : public ref::ReferenceKernel {
     switch (kind) {
       case ReduceKind::kSum:
       case ReduceKind::kMean:
-      case ReduceKind::kLogSum: fold<T>(acc, [](double a, double x) { return a + x; }); break;
+      case ReduceKind::kLogSum:
+        fold<T>(acc, [](double a, double x) { return a + x; });
+        break;
       case ReduceKind::kSumSquare:
-      case ReduceKind::kL2: fold<T>(acc, [](double a, double x) { return a + x * x; }); break;
-      case ReduceKind::kL1: fold<T>(acc, [](double a, double x) { return a + std::fabs(x); }); break;
-      case ReduceKind::kProd: fold<T>(acc, [](double a, double x) { return a * x; }); break;
-      case ReduceKind::kMax: fold<T>(acc, nanMax); break;
-      case ReduceKind::kMin: fold<T>(acc, nanMin); break;
+      case ReduceKind::kL2:
+        fold<T>(acc, [](double a, double x) { return a + x * x; });
+        break;
+      case ReduceKind::kL1:
+        fold<T>(acc, [](double a, double x) { return a + std::fabs(x); });
+        break;
+      case ReduceKind::kProd:
+        fold<T>(acc, [](double a, double x) { return a * x; });
+        break;
+      case ReduceKind::kMax:
+        fold<T>(acc, nanMax);
+        break;
+      case ReduceKind::kMin:
+        fold<T>(acc, nanMin);
+        break;
       case ReduceKind::kLogSumExp: {
         // log(sum(exp(x))) = m + log(sum(exp(x - m))) with m the max, so exp cannot overflow.
         std::fill(shift.begin(), shift.end(), -kInf);
@@ -112,7 +125,8 @@ class ReduceKernel final : public ref::ReferenceKernel {
                            [&](const auto& off, int64_t len, const auto& st) {
                              for (int64_t i = 0; i < len; ++i) {
                                const size_t o = static_cast<size_t>(off[1] + i * st[1]);
-                               acc[o] += std::exp(static_cast<double>(x[off[0] + i * st[0]]) - shift[o]);
+                               acc[o] +=
+                                   std::exp(static_cast<double>(x[off[0] + i * st[0]]) - shift[o]);
                              }
                            });
         break;
@@ -139,12 +153,24 @@ class ReduceKernel final : public ref::ReferenceKernel {
                                                     : 0;
     std::vector<int64_t> acc(n, init);
     switch (kind) {
-      case ReduceKind::kSumSquare: fold<T>(acc, [](int64_t a, int64_t x) { return wrapAdd(a, wrapMul(x, x)); }); break;
-      case ReduceKind::kL1: fold<T>(acc, [](int64_t a, int64_t x) { return wrapAdd(a, x < 0 ? wrapMul(x, -1) : x); }); break;
-      case ReduceKind::kProd: fold<T>(acc, [](int64_t a, int64_t x) { return wrapMul(a, x); }); break;
-      case ReduceKind::kMax: fold<T>(acc, [](int64_t a, int64_t x) { return std::max(a, x); }); break;
-      case ReduceKind::kMin: fold<T>(acc, [](int64_t a, int64_t x) { return std::min(a, x); }); break;
-      default: fold<T>(acc, [](int64_t a, int64_t x) { return wrapAdd(a, x); }); break;
+      case ReduceKind::kSumSquare:
+        fold<T>(acc, [](int64_t a, int64_t x) { return wrapAdd(a, wrapMul(x, x)); });
+        break;
+      case ReduceKind::kL1:
+        fold<T>(acc, [](int64_t a, int64_t x) { return wrapAdd(a, x < 0 ? wrapMul(x, -1) : x); });
+        break;
+      case ReduceKind::kProd:
+        fold<T>(acc, [](int64_t a, int64_t x) { return wrapMul(a, x); });
+        break;
+      case ReduceKind::kMax:
+        fold<T>(acc, [](int64_t a, int64_t x) { return std::max(a, x); });
+        break;
+      case ReduceKind::kMin:
+        fold<T>(acc, [](int64_t a, int64_t x) { return std::min(a, x); });
+        break;
+      default:
+        fold<T>(acc, [](int64_t a, int64_t x) { return wrapAdd(a, x); });
+        break;
     }
     T* y = out<T>(0);
     for (size_t o = 0; o < n; ++o) {
@@ -159,12 +185,13 @@ class ReduceKernel final : public ref::ReferenceKernel {
     const ReduceKind kind = attrs<ReduceAttrs>().kind;
     return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
-      if constexpr (std::is_integral_v<T>) return runInt<T>(kind);
-      else return runFloat<T>(kind);
+      if constexpr (std::is_integral_v<T>)
+        return runInt<T>(kind);
+      else
+        return runFloat<T>(kind);
     });
   }
 
-  bool axesGiven_;
   std::vector<int64_t> axes_;
   Strides outStrides_;  ///< output offset strides over the input dims (0 on reduced dims)
   int64_t count_ = 1;   ///< elements folded into each output
@@ -180,7 +207,8 @@ class CumulativeKernel final : public ref::ReferenceKernel {
   Status reshaped() override {
     const Dims& x = in_[0].dims;
     if (x.empty()) return layerError(desc_, "cumulative sum needs an input of rank >= 1");
-    KILN_ASSIGN_OR_RETURN(int64_t axis, normalizeAxis(desc_, axis_, static_cast<int64_t>(x.size())));
+    KILN_ASSIGN_OR_RETURN(int64_t axis,
+                          normalizeAxis(desc_, axis_, static_cast<int64_t>(x.size())));
     split_ = ref::splitAt(x, axis);
     return Status::ok();
   }
@@ -200,8 +228,10 @@ class CumulativeKernel final : public ref::ReferenceKernel {
           const int64_t k = a.reverse ? n - 1 - t : t;
           const Acc v = static_cast<Acc>(x[base + k * inner]);
           if (a.exclusive) y[base + k * inner] = static_cast<T>(acc);
-          if constexpr (std::is_integral_v<T>) acc = wrapAdd(acc, v);
-          else acc += v;
+          if constexpr (std::is_integral_v<T>)
+            acc = wrapAdd(acc, v);
+          else
+            acc += v;
           if (!a.exclusive) y[base + k * inner] = static_cast<T>(acc);
         }
       }
@@ -240,7 +270,7 @@ Expected<std::unique_ptr<Kernel>> createReferenceReduce(const LayerDesc& desc) {
   if (desc.hasInput(1)) {
     KILN_ASSIGN_OR_RETURN(axes, desc.intsInput(1));
   }
-  return ref::makeKernel<ReduceKernel>(desc, desc.hasInput(1), std::move(axes));
+  return ref::makeKernel<ReduceKernel>(desc, std::move(axes));
 }
 
 Status supportsReferenceCumulative(const LayerDesc& desc) {

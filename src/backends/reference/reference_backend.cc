@@ -1,6 +1,7 @@
 // kiln — the reference backend object: host memory, host streams, and one tactic per layer kind
 // ("reference.<kind in snake case>"), generated from layers.def.
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -31,7 +32,9 @@ using CreateFn = Expected<std::unique_ptr<Kernel>> (*)(const LayerDesc&);
 class ReferenceTactic final : public Tactic {
  public:
   ReferenceTactic(LayerKind kind, const char* kindName, SupportsFn supports, CreateFn create)
-      : kind_(kind), name_("reference." + snakeCase(kindName)), supports_(supports),
+      : kind_(kind),
+        name_("reference." + snakeCase(kindName)),
+        supports_(supports),
         create_(create) {}
 
   const std::string& name() const override { return name_; }
@@ -60,16 +63,22 @@ class ReferenceTactic final : public Tactic {
 class ReferenceBackend final : public Backend {
  public:
   ReferenceBackend() {
-#define KILN_LAYER(kind, attrs, summary)                                           \
-  tactics_.push_back(std::make_unique<ReferenceTactic>(                            \
+#define KILN_LAYER(kind, attrs, summary)                \
+  tactics_.push_back(std::make_unique<ReferenceTactic>( \
       LayerKind::k##kind, #kind, &supportsReference##kind, &createReference##kind));
 #include "kiln/layers.def"
 #undef KILN_LAYER
   }
 
-  const std::string& name() const override { return name_; }
-  MemorySpace memorySpace() const override { return MemorySpace::kHost; }
-  std::unique_ptr<Stream> createStream() const override { return std::make_unique<HostStream>(); }
+  const std::string& name() const override {
+    return name_;
+  }
+  MemorySpace memorySpace() const override {
+    return MemorySpace::kHost;
+  }
+  std::unique_ptr<Stream> createStream() const override {
+    return std::make_unique<HostStream>();
+  }
 
   /// 64-byte aligned host memory; a zero-byte request still gets a valid (unique) pointer.
   Expected<void*> allocate(size_t bytes) const override {
@@ -83,7 +92,9 @@ class ReferenceBackend final : public Backend {
                     "reference backend: cannot allocate " + std::to_string(bytes) + " bytes");
     return p;
   }
-  void deallocate(void* p) const override { std::free(p); }
+  void deallocate(void* p) const override {
+    std::free(p);
+  }
 
   std::string deviceSignature() const override {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -96,7 +107,9 @@ class ReferenceBackend final : public Backend {
   }
 
  protected:
-  const std::vector<std::unique_ptr<Tactic>>& allTactics() const override { return tactics_; }
+  const std::vector<std::unique_ptr<Tactic>>& allTactics() const override {
+    return tactics_;
+  }
 
  private:
   std::string name_ = "reference";

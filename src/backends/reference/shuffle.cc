@@ -42,7 +42,8 @@ class ShuffleKernel final : public ref::ReferenceKernel {
     if (a.mode != ShuffleMode::kTranspose) return Status::ok();  // a plain copy
     std::vector<int64_t> perm = a.perm;
     if (perm.empty())
-      for (size_t i = x.size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+      for (size_t i = x.size(); i-- > 0;)
+        perm.push_back(static_cast<int64_t>(i));
     if (perm.size() != x.size() || y.size() != x.size())
       return layerError(desc_, "perm must have one entry per input dim");
     const Strides xs = ref::contiguousStrides(x);
@@ -54,8 +55,8 @@ class ShuffleKernel final : public ref::ReferenceKernel {
         return layerError(desc_, "perm is not a permutation of the input dims");
       seen[static_cast<size_t>(p)] = true;
       if (y[i] != x[static_cast<size_t>(p)])
-        return layerError(desc_, "output " + dimsToString(y) + " is not the transpose of " +
-                                     dimsToString(x));
+        return layerError(
+            desc_, "output " + dimsToString(y) + " is not the transpose of " + dimsToString(x));
       srcStrides_[i] = xs[static_cast<size_t>(p)];
     }
     return Status::ok();
@@ -121,8 +122,11 @@ class SliceKernel final : public ref::ReferenceKernel {
  public:
   SliceKernel(const LayerDesc& desc, std::vector<int64_t> starts, std::vector<int64_t> ends,
               std::vector<int64_t> axes, std::vector<int64_t> steps)
-      : ReferenceKernel(desc), starts_(std::move(starts)), ends_(std::move(ends)),
-        axes_(std::move(axes)), steps_(std::move(steps)) {}
+      : ReferenceKernel(desc),
+        starts_(std::move(starts)),
+        ends_(std::move(ends)),
+        axes_(std::move(axes)),
+        steps_(std::move(steps)) {}
 
  private:
   Status reshaped() override {
@@ -169,6 +173,7 @@ class SliceKernel final : public ref::ReferenceKernel {
   }
 
   Status compute() override {
+    if (volume(out_[0].dims) == 0) return Status::ok();
     const size_t elem = dataTypeSize(out_[0].dtype);
     const char* src = static_cast<const char*>(in<void>(0)) + static_cast<size_t>(base_) * elem;
     return ref::stridedCopy(out_[0].dims, out<void>(0), ref::contiguousStrides(out_[0].dims), src,
@@ -176,8 +181,8 @@ class SliceKernel final : public ref::ReferenceKernel {
   }
 
   std::vector<int64_t> starts_, ends_, axes_, steps_;
-  int64_t base_ = 0;     ///< element offset of the first selected input element
-  Strides srcStrides_;   ///< input strides times steps
+  int64_t base_ = 0;    ///< element offset of the first selected input element
+  Strides srcStrides_;  ///< input strides times steps
 };
 
 // ---- Split -------------------------------------------------------------------------------
@@ -189,8 +194,8 @@ class SplitKernel final : public ref::ReferenceKernel {
  private:
   Status reshaped() override {
     const Dims& x = in_[0].dims;
-    KILN_ASSIGN_OR_RETURN(axis_, normalizeAxis(desc_, attrs<SplitAttrs>().axis,
-                                               static_cast<int64_t>(x.size())));
+    KILN_ASSIGN_OR_RETURN(
+        axis_, normalizeAxis(desc_, attrs<SplitAttrs>().axis, static_cast<int64_t>(x.size())));
     const size_t a = static_cast<size_t>(axis_);
     int64_t total = 0;
     for (const TensorDesc& t : out_) {
@@ -278,15 +283,15 @@ Expected<std::unique_ptr<Kernel>> createReferenceSlice(const LayerDesc& desc) {
   KILN_ASSIGN_OR_RETURN(auto starts, desc.intsInput(1));
   KILN_ASSIGN_OR_RETURN(auto ends, desc.intsInput(2));
   std::vector<int64_t> axes, steps(starts.size(), 1);
-  for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  for (size_t i = 0; i < starts.size(); ++i)
+    axes.push_back(static_cast<int64_t>(i));
   if (desc.hasInput(3)) {
     KILN_ASSIGN_OR_RETURN(axes, desc.intsInput(3));
   }
   if (desc.hasInput(4)) {
     KILN_ASSIGN_OR_RETURN(steps, desc.intsInput(4));
   }
-  if (ends.size() != starts.size() || axes.size() != starts.size() ||
-      steps.size() != starts.size())
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
     return layerError(desc, "starts, ends, axes and steps must have the same length");
   for (int64_t s : steps)
     if (s == 0) return layerError(desc, "steps must not be 0");

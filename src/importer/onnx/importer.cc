@@ -15,7 +15,7 @@ namespace kiln::onnx_import {
 namespace {
 
 constexpr int64_t kMinOpset = 7;
-constexpr int64_t kMaxOpset = 24;
+constexpr int64_t kMaxOpset = 28;  // the newest opset of the onnx.proto kiln is built with (ONNX 1.23)
 
 /// The dispatch table, built from ops.def.
 const std::map<std::string, ImportFn>& importerTable() {
@@ -27,12 +27,13 @@ const std::map<std::string, ImportFn>& importerTable() {
   return table;
 }
 
-bool isDefaultDomain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+bool isDefaultDomain(const std::string& domain) {
+  return domain.empty() || domain == "ai.onnx";
+}
 
 /// The one place node errors get their prefix: "node 'NAME' (OpType, #index): ".
 Status nodeError(const ::onnx::NodeProto& node, int index, const Status& status) {
-  std::string name = node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
-  return status.withContext("node '" + name + "' (" + node.op_type() + ", #" +
+  return status.withContext("node '" + nodeLayerName(node, index) + "' (" + node.op_type() + ", #" +
                             std::to_string(index) + ")");
 }
 
@@ -73,7 +74,8 @@ Status addGraphInputs(const ::onnx::GraphProto& g, ImportState& s) {
   for (const auto& vi : g.input()) {
     if (s.values.count(vi.name())) continue;  // an initializer: a constant, not an input
     if (!vi.type().has_tensor_type())
-      return unsupported("graph input '" + vi.name() + "' is not a tensor (sequence, map or "
+      return unsupported("graph input '" + vi.name() +
+                         "' is not a tensor (sequence, map or "
                          "optional inputs are not supported)");
     int32_t code = vi.type().tensor_type().elem_type();
     std::optional<DataType> dtype = dataTypeFromOnnx(code);
@@ -109,17 +111,21 @@ void collectNames(const ::onnx::GraphProto& g, ImportState& s) {
     s.reservedNames.insert(vi.name());
     s.declaredTypes[vi.name()] = &vi.type();
   }
-  for (const auto& vi : g.value_info()) s.declaredTypes[vi.name()] = &vi.type();
+  for (const auto& vi : g.value_info())
+    s.declaredTypes[vi.name()] = &vi.type();
   for (const auto& vi : g.output()) {
     s.reservedNames.insert(vi.name());
     s.consumedNames.insert(vi.name());
     s.graphOutputs.insert(vi.name());
     s.declaredTypes[vi.name()] = &vi.type();
   }
-  for (const auto& init : g.initializer()) s.reservedNames.insert(init.name());
+  for (const auto& init : g.initializer())
+    s.reservedNames.insert(init.name());
   for (const auto& n : g.node()) {
-    for (const auto& in : n.input()) s.consumedNames.insert(in);
-    for (const auto& out : n.output()) s.reservedNames.insert(out);
+    for (const auto& in : n.input())
+      s.consumedNames.insert(in);
+    for (const auto& out : n.output())
+      s.reservedNames.insert(out);
   }
 }
 
@@ -161,11 +167,13 @@ Status importNode(const ::onnx::NodeProto& node, int index, ImportState& s) {
 Expected<NetworkDefinition> importModel(const void* data, size_t size, const std::string& source,
                                         const std::string& baseDir) {
   if (size > static_cast<size_t>(INT_MAX))
-    return unsupported("'" + source + "' is larger than 2 GiB, the protobuf limit for one "
+    return unsupported("'" + source +
+                       "' is larger than 2 GiB, the protobuf limit for one "
                        "message (store the weights as external data)");
   ::onnx::ModelProto model;
   if (!model.ParseFromArray(data, static_cast<int>(size)))
-    return parseError("'" + source + "' is not a valid ONNX model: protobuf parsing failed "
+    return parseError("'" + source +
+                      "' is not a valid ONNX model: protobuf parsing failed "
                       "(truncated or not an ONNX file)");
   if (!model.has_graph())
     return parseError("'" + source + "' is not a valid ONNX model: it has no graph");
@@ -217,7 +225,8 @@ Expected<NetworkDefinition> OnnxParser::parseBuffer(const void* data, size_t siz
 
 std::vector<std::string> OnnxParser::supportedOps() {
   std::vector<std::string> ops;
-  for (const auto& [op, fn] : onnx_import::importerTable()) ops.push_back(op);
+  for (const auto& [op, fn] : onnx_import::importerTable())
+    ops.push_back(op);
   return ops;  // std::map keeps them sorted
 }
 

@@ -31,8 +31,8 @@ namespace kiln::onnx_import {
 /// Everything that lives for the import of one model.
 struct ImportState {
   NetworkDefinition net;
-  int64_t opset = 0;     ///< version of the default ONNX domain
-  std::string baseDir;   ///< folder for external data ("" when parsing a buffer)
+  int64_t opset = 0;    ///< version of the default ONNX domain
+  std::string baseDir;  ///< folder for external data ("" when parsing a buffer)
   /// ONNX value name -> the tensor that holds it (aliases such as Identity share a tensor).
   std::unordered_map<std::string, TensorId> values;
   /// Every value name in the graph: generated names avoid them, so a later ONNX name never
@@ -49,6 +49,9 @@ struct ImportState {
   std::string freshName(const std::string& base) const;
 };
 
+/// The name of a node's layers: the node name, or "<OpType>_<index>" when the node has none.
+std::string nodeLayerName(const ::onnx::NodeProto& node, int index);
+
 /// The view of one node that an op importer works with.
 class NodeContext {
  public:
@@ -57,6 +60,8 @@ class NodeContext {
 
   const ::onnx::NodeProto& node() const { return node_; }
   const std::string& opType() const;
+  /// Position of the node in the graph.
+  int index() const { return index_; }
   /// Layer name: the node name, or "<OpType>_<index>" when the node has none.
   const std::string& name() const { return name_; }
   int64_t opset() const { return state_.opset; }

@@ -28,10 +28,12 @@ void setAttr(::onnx::AttributeProto* a, const NodeAttr& attr) {
           a->set_s(v);
         } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
           a->set_type(AttributeProto::INTS);
-          for (int64_t x : v) a->add_ints(x);
+          for (int64_t x : v)
+            a->add_ints(x);
         } else if constexpr (std::is_same_v<T, std::vector<float>>) {
           a->set_type(AttributeProto::FLOATS);
-          for (float x : v) a->add_floats(x);
+          for (float x : v)
+            a->add_floats(x);
         } else {
           a->set_type(AttributeProto::TENSOR);
           weightsToTensorProto(v, "", a->mutable_t());
@@ -58,8 +60,10 @@ ModelBuilder& ModelBuilder::input(const std::string& name, DataType dtype, const
   auto* s = vi->mutable_type()->mutable_tensor_type()->mutable_shape();
   for (const Dim& d : shape) {
     auto* dim = s->add_dim();
-    if (!d.symbol.empty()) dim->set_dim_param(d.symbol);
-    else if (d.value >= 0) dim->set_dim_value(d.value);
+    if (!d.symbol.empty())
+      dim->set_dim_param(d.symbol);
+    else if (d.value >= 0)
+      dim->set_dim_value(d.value);
   }
   return *this;
 }
@@ -81,7 +85,8 @@ ModelBuilder& ModelBuilder::valueInfo(const std::string& name, DataType dtype, i
   vi->set_name(name);
   setTensorType(vi, dtype);
   auto* s = vi->mutable_type()->mutable_tensor_type()->mutable_shape();
-  for (int i = 0; i < rank; ++i) s->add_dim();
+  for (int i = 0; i < rank; ++i)
+    s->add_dim();
   return *this;
 }
 
@@ -95,13 +100,22 @@ ModelBuilder& ModelBuilder::typedInitializer(const std::string& name, DataType d
   auto* t = model_->mutable_graph()->add_initializer();
   t->set_name(name);
   t->set_data_type(dataTypeToOnnx(dtype));
-  for (int64_t d : dims) t->add_dims(d);
+  for (int64_t d : dims)
+    t->add_dims(d);
   for (double v : values) {
     switch (dtype) {
-      case DataType::kFloat32: t->add_float_data(static_cast<float>(v)); break;
-      case DataType::kFloat64: t->add_double_data(v); break;
-      case DataType::kInt64: t->add_int64_data(static_cast<int64_t>(v)); break;
-      default: t->add_int32_data(static_cast<int32_t>(v)); break;
+      case DataType::kFloat32:
+        t->add_float_data(static_cast<float>(v));
+        break;
+      case DataType::kFloat64:
+        t->add_double_data(v);
+        break;
+      case DataType::kInt64:
+        t->add_int64_data(static_cast<int64_t>(v));
+        break;
+      default:
+        t->add_int32_data(static_cast<int32_t>(v));
+        break;
     }
   }
   return *this;
@@ -113,7 +127,8 @@ ModelBuilder& ModelBuilder::externalInitializer(const std::string& name, DataTyp
   auto* t = model_->mutable_graph()->add_initializer();
   t->set_name(name);
   t->set_data_type(dataTypeToOnnx(dtype));
-  for (int64_t d : dims) t->add_dims(d);
+  for (int64_t d : dims)
+    t->add_dims(d);
   t->set_data_location(::onnx::TensorProto::EXTERNAL);
   auto add = [&](const std::string& k, const std::string& v) {
     auto* e = t->add_external_data();
@@ -131,9 +146,12 @@ ModelBuilder& ModelBuilder::node(const NodeSpec& spec) {
   n->set_op_type(spec.opType);
   n->set_name(spec.name);
   n->set_domain(spec.domain);
-  for (const auto& in : spec.inputs) n->add_input(in);
-  for (const auto& out : spec.outputs) n->add_output(out);
-  for (const auto& a : spec.attrs) setAttr(n->add_attribute(), a);
+  for (const auto& in : spec.inputs)
+    n->add_input(in);
+  for (const auto& out : spec.outputs)
+    n->add_output(out);
+  for (const auto& a : spec.attrs)
+    setAttr(n->add_attribute(), a);
   return *this;
 }
 
@@ -144,14 +162,17 @@ ModelBuilder& ModelBuilder::opsetImport(const std::string& domain, int64_t versi
   return *this;
 }
 
-std::string ModelBuilder::serialize() const { return model_->SerializeAsString(); }
+std::string ModelBuilder::serialize() const {
+  return model_->SerializeAsString();
+}
 
 std::string encodeTensorProto(const std::string& name, int32_t onnxType, const Dims& dims,
                               const std::string& rawData) {
   ::onnx::TensorProto t;
   t.set_name(name);
   t.set_data_type(onnxType);
-  for (int64_t d : dims) t.add_dims(d);
+  for (int64_t d : dims)
+    t.add_dims(d);
   t.set_raw_data(rawData);
   return t.SerializeAsString();
 }

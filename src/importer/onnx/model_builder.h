@@ -21,8 +21,8 @@ namespace kiln::onnx_import {
 
 /// A node attribute value; the variant alternative picks the ONNX attribute type
 /// (INT, FLOAT, STRING, INTS, FLOATS, TENSOR).
-using AttrValue = std::variant<int64_t, float, std::string, std::vector<int64_t>,
-                               std::vector<float>, Weights>;
+using AttrValue =
+    std::variant<int64_t, float, std::string, std::vector<int64_t>, std::vector<float>, Weights>;
 
 struct NodeAttr {
   std::string name;

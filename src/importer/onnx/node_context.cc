@@ -21,13 +21,21 @@ std::string ImportState::freshName(const std::string& base) const {
   }
 }
 
-NodeContext::NodeContext(ImportState& state, const ::onnx::NodeProto& node, int index,
-                         std::vector<TensorId> inputs)
-    : state_(state), node_(node), index_(index), inputs_(std::move(inputs)) {
-  name_ = node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
+std::string nodeLayerName(const ::onnx::NodeProto& node, int index) {
+  return node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
 }
 
-const std::string& NodeContext::opType() const { return node_.op_type(); }
+NodeContext::NodeContext(ImportState& state, const ::onnx::NodeProto& node, int index,
+                         std::vector<TensorId> inputs)
+    : state_(state),
+      node_(node),
+      index_(index),
+      name_(nodeLayerName(node, index)),
+      inputs_(std::move(inputs)) {}
+
+const std::string& NodeContext::opType() const {
+  return node_.op_type();
+}
 
 // ---- inputs ---------------------------------------------------------------------------------
 
@@ -70,7 +78,9 @@ std::optional<int64_t> NodeContext::rankOf(TensorId t) const {
 
 // ---- outputs --------------------------------------------------------------------------------
 
-int NodeContext::numOutputs() const { return node_.output_size(); }
+int NodeContext::numOutputs() const {
+  return node_.output_size();
+}
 
 bool NodeContext::outputUsed(int k) const {
   if (k >= node_.output_size() || node_.output(k).empty()) return false;
@@ -94,7 +104,9 @@ const AttributeProto* NodeContext::findAttr(const std::string& name) const {
   return nullptr;
 }
 
-bool NodeContext::hasAttr(const std::string& name) const { return findAttr(name) != nullptr; }
+bool NodeContext::hasAttr(const std::string& name) const {
+  return findAttr(name) != nullptr;
+}
 
 Status NodeContext::checkAttrType(const AttributeProto& a, int expectedType) const {
   if (a.type() == expectedType) return Status::ok();
@@ -171,7 +183,8 @@ Status NodeContext::registerOutput(int k, TensorId t) {
   const std::string& name = node_.output(k);
   if (name.empty()) return Status::ok();
   if (!state_.values.emplace(name, t).second)
-    return invalidModel("output '" + name + "' is already produced by an earlier node, "
+    return invalidModel("output '" + name +
+                        "' is already produced by an earlier node, "
                         "initializer or graph input");
   return Status::ok();
 }
@@ -185,12 +198,13 @@ Status NodeContext::addOutputLayer(LayerAttrs attrs, const std::vector<TensorId>
   for (int k = 0; k < numOutputs; ++k) {
     const std::string& n = node_.output(k);
     if (!n.empty() && state_.values.count(n))
-      return invalidModel("output '" + n + "' is already produced by an earlier node, "
+      return invalidModel("output '" + n +
+                          "' is already produced by an earlier node, "
                           "initializer or graph input");
     names.push_back(n.empty() ? state_.freshName(name_ + ":" + std::to_string(k)) : n);
   }
-  KILN_ASSIGN_OR_RETURN(LayerId id, state_.net.addLayer(name_, std::move(attrs), inputs,
-                                                        numOutputs, names));
+  KILN_ASSIGN_OR_RETURN(LayerId id,
+                        state_.net.addLayer(name_, std::move(attrs), inputs, numOutputs, names));
   for (int k = 0; k < numOutputs; ++k)
     KILN_RETURN_IF_ERROR(registerOutput(k, state_.net.layer(id).outputs[k]));
   return Status::ok();
@@ -199,8 +213,8 @@ Status NodeContext::addOutputLayer(LayerAttrs attrs, const std::vector<TensorId>
 Expected<TensorId> NodeContext::addInternal(const std::string& suffix, LayerAttrs attrs,
                                             const std::vector<TensorId>& inputs) {
   std::string name = name_ + "/" + suffix;
-  KILN_ASSIGN_OR_RETURN(LayerId id, state_.net.addLayer(name, std::move(attrs), inputs, 1,
-                                                        {state_.freshName(name)}));
+  KILN_ASSIGN_OR_RETURN(
+      LayerId id, state_.net.addLayer(name, std::move(attrs), inputs, 1, {state_.freshName(name)}));
   return state_.net.layer(id).outputs[0];
 }
 
@@ -219,7 +233,8 @@ uint16_t floatToHalf(float f) {
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
+  if (absx >= 0x7f800000u)
+    return static_cast<uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
   if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (absx < 0x38800000u) {  // subnormal or zero in half
     float a;
@@ -247,17 +262,33 @@ Expected<TensorId> NodeContext::addScalarConstant(const std::string& suffix, dou
   Weights w = Weights::zeros(dtype, {});
   void* p = w.mutableData();
   switch (dtype) {
-    case DataType::kFloat32: *static_cast<float*>(p) = static_cast<float>(value); break;
-    case DataType::kFloat64: *static_cast<double*>(p) = value; break;
-    case DataType::kFloat16: *static_cast<uint16_t*>(p) = floatToHalf(static_cast<float>(value)); break;
+    case DataType::kFloat32:
+      *static_cast<float*>(p) = static_cast<float>(value);
+      break;
+    case DataType::kFloat64:
+      *static_cast<double*>(p) = value;
+      break;
+    case DataType::kFloat16:
+      *static_cast<uint16_t*>(p) = floatToHalf(static_cast<float>(value));
+      break;
     case DataType::kBFloat16:
       *static_cast<uint16_t*>(p) = floatToBFloat16(static_cast<float>(value));
       break;
-    case DataType::kInt8: *static_cast<int8_t*>(p) = static_cast<int8_t>(value); break;
-    case DataType::kUInt8: *static_cast<uint8_t*>(p) = static_cast<uint8_t>(value); break;
-    case DataType::kInt32: *static_cast<int32_t*>(p) = static_cast<int32_t>(value); break;
-    case DataType::kInt64: *static_cast<int64_t*>(p) = static_cast<int64_t>(value); break;
-    case DataType::kBool: *static_cast<uint8_t*>(p) = value != 0; break;
+    case DataType::kInt8:
+      *static_cast<int8_t*>(p) = static_cast<int8_t>(value);
+      break;
+    case DataType::kUInt8:
+      *static_cast<uint8_t*>(p) = static_cast<uint8_t>(value);
+      break;
+    case DataType::kInt32:
+      *static_cast<int32_t*>(p) = static_cast<int32_t>(value);
+      break;
+    case DataType::kInt64:
+      *static_cast<int64_t*>(p) = static_cast<int64_t>(value);
+      break;
+    case DataType::kBool:
+      *static_cast<uint8_t*>(p) = value != 0;
+      break;
   }
   return addConstant(suffix, std::move(w));
 }
@@ -267,7 +298,8 @@ Status NodeContext::addOutputConstant(Weights value) {
     return invalidModel("the node has no output");
   const std::string& name = node_.output(0);
   if (state_.values.count(name))
-    return invalidModel("output '" + name + "' is already produced by an earlier node, "
+    return invalidModel("output '" + name +
+                        "' is already produced by an earlier node, "
                         "initializer or graph input");
   return registerOutput(0, state_.net.addConstant(name, std::move(value)));
 }
@@ -278,10 +310,11 @@ Status NodeContext::setOutput(int k, TensorId t) {
   if (state_.graphOutputs.count(name)) {
     // A graph output must be a tensor of its own name: materialize the alias.
     if (state_.values.count(name))
-      return invalidModel("output '" + name + "' is already produced by an earlier node, "
+      return invalidModel("output '" + name +
+                          "' is already produced by an earlier node, "
                           "initializer or graph input");
-    KILN_ASSIGN_OR_RETURN(LayerId id, state_.net.addLayer(name_, UnaryAttrs{UnaryKind::kIdentity},
-                                                          {t}, 1, {name}));
+    KILN_ASSIGN_OR_RETURN(
+        LayerId id, state_.net.addLayer(name_, UnaryAttrs{UnaryKind::kIdentity}, {t}, 1, {name}));
     return registerOutput(k, state_.net.layer(id).outputs[0]);
   }
   return registerOutput(k, t);

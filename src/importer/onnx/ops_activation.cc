@@ -32,8 +32,10 @@ Expected<std::optional<double>> scalarInput(NodeContext& ctx, int i) {
 
 }  // namespace
 
-#define KILN_ACTIVATION_IMPORTER(Op, Kind) \
-  Status import##Op(NodeContext& ctx) { return importActivation(ctx, ActivationKind::k##Kind); }
+#define KILN_ACTIVATION_IMPORTER(Op, Kind)                 \
+  Status import##Op(NodeContext& ctx) {                    \
+    return importActivation(ctx, ActivationKind::k##Kind); \
+  }
 KILN_ACTIVATION_IMPORTER(Relu, Relu)
 KILN_ACTIVATION_IMPORTER(Sigmoid, Sigmoid)
 KILN_ACTIVATION_IMPORTER(Tanh, Tanh)
@@ -41,8 +43,10 @@ KILN_ACTIVATION_IMPORTER(Softplus, Softplus)
 KILN_ACTIVATION_IMPORTER(HardSwish, HardSwish)
 #undef KILN_ACTIVATION_IMPORTER
 
-#define KILN_UNARY_IMPORTER(Op) \
-  Status import##Op(NodeContext& ctx) { return importUnary(ctx, UnaryKind::k##Op); }
+#define KILN_UNARY_IMPORTER(Op)                \
+  Status import##Op(NodeContext& ctx) {        \
+    return importUnary(ctx, UnaryKind::k##Op); \
+  }
 KILN_UNARY_IMPORTER(Neg)
 KILN_UNARY_IMPORTER(Abs)
 KILN_UNARY_IMPORTER(Exp)
@@ -65,9 +69,8 @@ Status importIsInf(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t neg, ctx.getInt("detect_negative", 1));
   KILN_ASSIGN_OR_RETURN(int64_t pos, ctx.getInt("detect_positive", 1));
   if (neg == 0 || pos == 0)
-    return unsupported("IsInf with detect_negative=" + std::to_string(neg) +
-                       " detect_positive=" + std::to_string(pos) +
-                       " is not supported (only both signs)");
+    return unsupported("IsInf with detect_negative=" + std::to_string(neg) + " detect_positive=" +
+                       std::to_string(pos) + " is not supported (only both signs)");
   return importUnary(ctx, UnaryKind::kIsInf);
 }
 
@@ -125,7 +128,8 @@ Status importClip(NodeContext& ctx) {
   if (hi == kNoTensor) return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kMax}, {x, lo});
   TensorId t = x;
   if (lo != kNoTensor) {
-    KILN_ASSIGN_OR_RETURN(t, ctx.addInternal("max", ElementwiseAttrs{ElementwiseKind::kMax}, {x, lo}));
+    KILN_ASSIGN_OR_RETURN(t,
+                          ctx.addInternal("max", ElementwiseAttrs{ElementwiseKind::kMax}, {x, lo}));
   }
   return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kMin}, {t, hi});
 }

@@ -26,7 +26,7 @@ Status importVariadic(NodeContext& ctx, ElementwiseKind kind, bool mean) {
   for (int i = 1; i < n; ++i) {
     if (i == n - 1 && !mean) return ctx.addOutputLayer(ElementwiseAttrs{kind}, {acc, xs[i]});
     KILN_ASSIGN_OR_RETURN(acc, ctx.addInternal(std::string(enumName(kind)) + std::to_string(i),
-                                                ElementwiseAttrs{kind}, {acc, xs[i]}));
+                                               ElementwiseAttrs{kind}, {acc, xs[i]}));
   }
   // Mean: (x0 + ... + xn-1) / n, the divisor in the inputs' element type.
   DataType dtype = ctx.dtypeOf(xs[0]).value_or(DataType::kFloat32);
@@ -36,8 +36,10 @@ Status importVariadic(NodeContext& ctx, ElementwiseKind kind, bool mean) {
 
 }  // namespace
 
-#define KILN_BINARY_IMPORTER(Op, Kind) \
-  Status import##Op(NodeContext& ctx) { return importBinary(ctx, ElementwiseKind::k##Kind); }
+#define KILN_BINARY_IMPORTER(Op, Kind)                  \
+  Status import##Op(NodeContext& ctx) {                 \
+    return importBinary(ctx, ElementwiseKind::k##Kind); \
+  }
 KILN_BINARY_IMPORTER(Add, Add)
 KILN_BINARY_IMPORTER(Sub, Sub)
 KILN_BINARY_IMPORTER(Mul, Mul)
@@ -52,10 +54,18 @@ KILN_BINARY_IMPORTER(Greater, Greater)
 KILN_BINARY_IMPORTER(GreaterOrEqual, GreaterOrEqual)
 #undef KILN_BINARY_IMPORTER
 
-Status importMax(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kMax, false); }
-Status importMin(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kMin, false); }
-Status importSum(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kAdd, false); }
-Status importMean(NodeContext& ctx) { return importVariadic(ctx, ElementwiseKind::kAdd, true); }
+Status importMax(NodeContext& ctx) {
+  return importVariadic(ctx, ElementwiseKind::kMax, false);
+}
+Status importMin(NodeContext& ctx) {
+  return importVariadic(ctx, ElementwiseKind::kMin, false);
+}
+Status importSum(NodeContext& ctx) {
+  return importVariadic(ctx, ElementwiseKind::kAdd, false);
+}
+Status importMean(NodeContext& ctx) {
+  return importVariadic(ctx, ElementwiseKind::kAdd, true);
+}
 
 // Pow(base, exponent): ONNX allows an exponent of another type (float base, int exponent); the
 // IR layer takes one type, so the exponent is cast to the base's type when both are known and

@@ -65,7 +65,8 @@ Status importConv(NodeContext& ctx) {
   KILN_RETURN_IF_ERROR(splitPads(ctx, &a.padsBegin, &a.padsEnd));
   KILN_ASSIGN_OR_RETURN(a.padding, paddingMode(ctx));
   KILN_ASSIGN_OR_RETURN(a.group, ctx.getInt("group", 1));
-  if (a.group < 1) return invalidModel("attribute 'group' is " + std::to_string(a.group) + ", expected >= 1");
+  if (a.group < 1)
+    return invalidModel("attribute 'group' is " + std::to_string(a.group) + ", expected >= 1");
   std::vector<TensorId> inputs = {x, w};
   if (ctx.hasInput(2)) inputs.push_back(ctx.optionalInput(2));
   return ctx.addOutputLayer(a, inputs);
@@ -90,7 +91,9 @@ Status importGlobalAveragePool(NodeContext& ctx) {
   return importGlobalPool(ctx, PoolingKind::kAverage);
 }
 
-Status importGlobalMaxPool(NodeContext& ctx) { return importGlobalPool(ctx, PoolingKind::kMax); }
+Status importGlobalMaxPool(NodeContext& ctx) {
+  return importGlobalPool(ctx, PoolingKind::kMax);
+}
 
 // Gemm(A, B, C?) = alpha * op(A) @ op(B) + beta * C -> MatrixMultiply.
 Status importGemm(NodeContext& ctx) {

@@ -12,7 +12,8 @@ namespace {
 /// Per-channel params reshaped to [C, 1, ..., 1] so they broadcast against x = [N, C, *].
 Dims channelDims(int64_t channels, int64_t rank) {
   Dims d = {channels};
-  for (int64_t i = 2; i < rank; ++i) d.push_back(1);
+  for (int64_t i = 2; i < rank; ++i)
+    d.push_back(1);
   return d;
 }
 
@@ -20,8 +21,10 @@ Dims channelDims(int64_t channels, int64_t rank) {
 Weights floatWeights(const std::vector<double>& values, const Dims& dims, DataType dtype) {
   Weights w = Weights::zeros(dtype, dims);
   for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DataType::kFloat64) static_cast<double*>(w.mutableData())[i] = values[i];
-    else static_cast<float*>(w.mutableData())[i] = static_cast<float>(values[i]);
+    if (dtype == DataType::kFloat64)
+      static_cast<double*>(w.mutableData())[i] = values[i];
+    else
+      static_cast<float*>(w.mutableData())[i] = static_cast<float>(values[i]);
   }
   return w;
 }
@@ -34,8 +37,9 @@ Status foldConstantBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float e
   for (int i = 0; i < 4; ++i) {
     KILN_ASSIGN_OR_RETURN(v[i], params[i]->toDoubles());
     if (v[i].size() != v[0].size())
-      return invalidModel("input #" + std::to_string(i + 1) + " has " + std::to_string(v[i].size()) +
-                          " values, the scale has " + std::to_string(v[0].size()));
+      return invalidModel("input #" + std::to_string(i + 1) + " has " +
+                          std::to_string(v[i].size()) + " values, the scale has " +
+                          std::to_string(v[0].size()));
   }
   const size_t c = v[0].size();
   std::vector<double> s(c), t(c);
@@ -55,7 +59,8 @@ Status foldConstantBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float e
     KILN_ASSIGN_OR_RETURN(sc, ctx.addInternal("scale_cast", CastAttrs{dtype}, {sc}));
     KILN_ASSIGN_OR_RETURN(sh, ctx.addInternal("shift_cast", CastAttrs{dtype}, {sh}));
   }
-  KILN_ASSIGN_OR_RETURN(TensorId xs, ctx.addInternal("mul", ElementwiseAttrs{ElementwiseKind::kMul}, {x, sc}));
+  KILN_ASSIGN_OR_RETURN(TensorId xs,
+                        ctx.addInternal("mul", ElementwiseAttrs{ElementwiseKind::kMul}, {x, sc}));
   return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kAdd}, {xs, sh});
 }
 
@@ -74,7 +79,8 @@ Status composeBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float epsilo
   KILN_ASSIGN_OR_RETURN(TensorId t, ew("shift", ElementwiseKind::kSub, in[1], ms));
   if (rank > 2) {
     std::vector<int64_t> axes;
-    for (int64_t i = 1; i < rank - 1; ++i) axes.push_back(i);
+    for (int64_t i = 1; i < rank - 1; ++i)
+      axes.push_back(i);
     TensorId ax = ctx.addIntsConstant("channel_axes", axes);
     ShuffleAttrs un = shuffleAttrs(ShuffleMode::kUnsqueeze);
     KILN_ASSIGN_OR_RETURN(s, ctx.addInternal("scale_c11", un, {s, ax}));
@@ -149,7 +155,11 @@ Status importLayerNormalization(NodeContext& ctx) {
   return ctx.addOutputLayer(a, inputs);
 }
 
-Status importSoftmax(NodeContext& ctx) { return importSoftmaxLike(ctx, false); }
-Status importLogSoftmax(NodeContext& ctx) { return importSoftmaxLike(ctx, true); }
+Status importSoftmax(NodeContext& ctx) {
+  return importSoftmaxLike(ctx, false);
+}
+Status importLogSoftmax(NodeContext& ctx) {
+  return importSoftmaxLike(ctx, true);
+}
 
 }  // namespace kiln::onnx_import

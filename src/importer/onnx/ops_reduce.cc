@@ -31,10 +31,14 @@ Status importReduce(NodeContext& ctx, ReduceKind kind, int64_t axesInputOpset) {
 
 }  // namespace
 
-Status importReduceSum(NodeContext& ctx) { return importReduce(ctx, ReduceKind::kSum, 13); }
+Status importReduceSum(NodeContext& ctx) {
+  return importReduce(ctx, ReduceKind::kSum, 13);
+}
 
-#define KILN_REDUCE_IMPORTER(Op, Kind) \
-  Status import##Op(NodeContext& ctx) { return importReduce(ctx, ReduceKind::k##Kind, 18); }
+#define KILN_REDUCE_IMPORTER(Op, Kind)                 \
+  Status import##Op(NodeContext& ctx) {                \
+    return importReduce(ctx, ReduceKind::k##Kind, 18); \
+  }
 KILN_REDUCE_IMPORTER(ReduceMean, Mean)
 KILN_REDUCE_IMPORTER(ReduceMax, Max)
 KILN_REDUCE_IMPORTER(ReduceMin, Min)

@@ -134,11 +134,15 @@ Status importSplit(NodeContext& ctx) {
   return ctx.addOutputLayer(a, inputs, a.numOutputs);
 }
 
-Status importGather(NodeContext& ctx) { return importGatherMode(ctx, GatherMode::kDefault); }
+Status importGather(NodeContext& ctx) {
+  return importGatherMode(ctx, GatherMode::kDefault);
+}
 Status importGatherElements(NodeContext& ctx) {
   return importGatherMode(ctx, GatherMode::kElements);
 }
-Status importGatherND(NodeContext& ctx) { return importGatherMode(ctx, GatherMode::kND); }
+Status importGatherND(NodeContext& ctx) {
+  return importGatherMode(ctx, GatherMode::kND);
+}
 
 // Expand(input, shape): numpy broadcast to shape.
 Status importExpand(NodeContext& ctx) {

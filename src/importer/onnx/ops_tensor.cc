@@ -32,8 +32,9 @@ Status importConstant(NodeContext& ctx) {
   for (const char* other : {"sparse_value", "value_string", "value_strings"})
     if (ctx.hasAttr(other))
       return unsupported(std::string("a Constant with attribute '") + other + "' is not supported");
-  return invalidModel("missing required attribute: one of 'value', 'value_float', "
-                      "'value_floats', 'value_int', 'value_ints'");
+  return invalidModel(
+      "missing required attribute: one of 'value', 'value_float', "
+      "'value_floats', 'value_int', 'value_ints'");
 }
 
 // Cast(input) to the ONNX type code in `to` (`saturate`, opset 19, only matters for float8).

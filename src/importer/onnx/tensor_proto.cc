@@ -18,8 +18,7 @@ using ::onnx::TensorProto;
 
 /// Element count of `dims`, refusing negative dims and products that overflow (so that a
 /// hostile file cannot make us allocate or index out of range).
-Expected<int64_t> checkedCount(const TensorProto& proto, const std::string& what,
-                               size_t elemSize) {
+Expected<int64_t> checkedCount(const TensorProto& proto, const std::string& what, size_t elemSize) {
   constexpr int64_t kMaxBytes = int64_t{1} << 46;  // 64 TiB: far above any real tensor
   int64_t count = 1;
   for (int64_t d : proto.dims()) {
@@ -31,7 +30,9 @@ Expected<int64_t> checkedCount(const TensorProto& proto, const std::string& what
   return count;
 }
 
-Dims dimsOf(const TensorProto& proto) { return Dims(proto.dims().begin(), proto.dims().end()); }
+Dims dimsOf(const TensorProto& proto) {
+  return Dims(proto.dims().begin(), proto.dims().end());
+}
 
 /// Copies a typed repeated field into freshly allocated weights, narrowing each value to the
 /// storage type `S`.
@@ -113,30 +114,49 @@ Expected<Weights> fromExternal(const TensorProto& proto, DataType dtype, int64_t
 
 std::optional<DataType> dataTypeFromOnnx(int32_t code) {
   switch (code) {
-    case TensorProto::FLOAT: return DataType::kFloat32;
-    case TensorProto::DOUBLE: return DataType::kFloat64;
-    case TensorProto::FLOAT16: return DataType::kFloat16;
-    case TensorProto::BFLOAT16: return DataType::kBFloat16;
-    case TensorProto::INT8: return DataType::kInt8;
-    case TensorProto::UINT8: return DataType::kUInt8;
-    case TensorProto::INT32: return DataType::kInt32;
-    case TensorProto::INT64: return DataType::kInt64;
-    case TensorProto::BOOL: return DataType::kBool;
-    default: return std::nullopt;
+    case TensorProto::FLOAT:
+      return DataType::kFloat32;
+    case TensorProto::DOUBLE:
+      return DataType::kFloat64;
+    case TensorProto::FLOAT16:
+      return DataType::kFloat16;
+    case TensorProto::BFLOAT16:
+      return DataType::kBFloat16;
+    case TensorProto::INT8:
+      return DataType::kInt8;
+    case TensorProto::UINT8:
+      return DataType::kUInt8;
+    case TensorProto::INT32:
+      return DataType::kInt32;
+    case TensorProto::INT64:
+      return DataType::kInt64;
+    case TensorProto::BOOL:
+      return DataType::kBool;
+    default:
+      return std::nullopt;
   }
 }
 
 int32_t dataTypeToOnnx(DataType dtype) {
   switch (dtype) {
-    case DataType::kFloat32: return TensorProto::FLOAT;
-    case DataType::kFloat16: return TensorProto::FLOAT16;
-    case DataType::kBFloat16: return TensorProto::BFLOAT16;
-    case DataType::kFloat64: return TensorProto::DOUBLE;
-    case DataType::kInt8: return TensorProto::INT8;
-    case DataType::kUInt8: return TensorProto::UINT8;
-    case DataType::kInt32: return TensorProto::INT32;
-    case DataType::kInt64: return TensorProto::INT64;
-    case DataType::kBool: return TensorProto::BOOL;
+    case DataType::kFloat32:
+      return TensorProto::FLOAT;
+    case DataType::kFloat16:
+      return TensorProto::FLOAT16;
+    case DataType::kBFloat16:
+      return TensorProto::BFLOAT16;
+    case DataType::kFloat64:
+      return TensorProto::DOUBLE;
+    case DataType::kInt8:
+      return TensorProto::INT8;
+    case DataType::kUInt8:
+      return TensorProto::UINT8;
+    case DataType::kInt32:
+      return TensorProto::INT32;
+    case DataType::kInt64:
+      return TensorProto::INT64;
+    case DataType::kBool:
+      return TensorProto::BOOL;
   }
   return TensorProto::UNDEFINED;
 }
@@ -159,8 +179,9 @@ Expected<Weights> weightsFromTensorProto(const TensorProto& proto, const std::st
 
   if (proto.data_location() == TensorProto::EXTERNAL) {
     if (baseDir.empty())
-      return invalidModel(what + " uses external data, which needs the model's file location "
-                                 "(parse the model from its file)");
+      return invalidModel(what +
+                          " uses external data, which needs the model's file location "
+                          "(parse the model from its file)");
     return fromExternal(proto, *dtype, count, baseDir, what);
   }
   if (proto.has_raw_data()) {
@@ -198,9 +219,12 @@ void weightsToTensorProto(const Weights& value, const std::string& name, TensorP
   out->Clear();
   out->set_name(name);
   out->set_data_type(dataTypeToOnnx(value.dtype()));
-  for (int64_t d : value.dims()) out->add_dims(d);
-  if (value.bytes() > 0) out->set_raw_data(value.data(), value.bytes());
-  else out->set_raw_data(std::string());
+  for (int64_t d : value.dims())
+    out->add_dims(d);
+  if (value.bytes() > 0)
+    out->set_raw_data(value.data(), value.bytes());
+  else
+    out->set_raw_data(std::string());
 }
 
 Expected<std::string> readFileBytes(const std::string& path) {
@@ -250,7 +274,8 @@ Status writeTensorFile(const std::string& path, const std::string& name, const W
   ::onnx::TensorProto proto;
   onnx_import::weightsToTensorProto(value, name, &proto);
   std::string bytes;
-  if (!proto.SerializeToString(&bytes)) return internalError("serializing tensor '" + name + "' failed");
+  if (!proto.SerializeToString(&bytes))
+    return internalError("serializing tensor '" + name + "' failed");
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return ioError("cannot open '" + path + "' for writing");
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -29,7 +29,8 @@ std::string onnxDataTypeName(int32_t code);
 /// external file resolved against `baseDir` (the model's folder; empty: external data is an
 /// error). Sizes are checked against the dims before any copy; errors name the tensor and, for
 /// external data, the file.
-Expected<Weights> weightsFromTensorProto(const ::onnx::TensorProto& proto, const std::string& baseDir);
+Expected<Weights> weightsFromTensorProto(const ::onnx::TensorProto& proto,
+                                         const std::string& baseDir);
 
 /// Encodes `value` as name + dims + data_type + raw_data (little-endian, as ONNX requires).
 void weightsToTensorProto(const Weights& value, const std::string& name, ::onnx::TensorProto* out);

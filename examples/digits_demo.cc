@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   if (!built) return fail(built.status());
   std::string planPath = "digits_resnet.plan";
   if (Status s = (*built)->serializeToFile(planPath); !s.isOk()) return fail(s);
-  double buildMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double buildMs =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
   // Deploy phase: plan file -> engine -> context.
   auto engine = Runtime::deserializeFile(planPath);
@@ -66,13 +67,14 @@ int main(int argc, char** argv) {
   std::vector<double> ms;
   for (int64_t i = 0; i < n; ++i) {
     const float* image = x.as<float>() + i * imageFloats;
-    if (Status s = (*ctx)->setInputTensor(in.name, image, imageFloats * sizeof(float),
-                                          DataType::kFloat32);
+    if (Status s =
+            (*ctx)->setInputTensor(in.name, image, imageFloats * sizeof(float), DataType::kFloat32);
         !s.isOk())
       return fail(s);
     auto a = std::chrono::steady_clock::now();
     if (Status s = (*ctx)->execute(); !s.isOk()) return fail(s);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
     int64_t best = std::max_element(logits.begin(), logits.end()) - logits.begin();
     correct += best == y.as<int64_t>()[i];
   }

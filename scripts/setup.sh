@@ -5,7 +5,7 @@ set -euo pipefail
 
 debs=(cmake ninja-build g++ ccache python3 python3-pip pkg-config
       libprotobuf-dev protobuf-compiler libflatbuffers-dev flatbuffers-compiler
-      libxxhash-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev)
+      libxxhash-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev clang-format)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/check_format.sh
 bash scripts/build.sh
 (cd "${KILN_BUILD_DIR:-build}" && ctest --output-on-failure -j "${KILN_JOBS:-$(nproc)}" "$@")
 if [ "${KILN_SANITIZE:-0}" = "1" ]; then

@@ -6,8 +6,12 @@
 namespace kiln {
 namespace {
 
-std::string digitsModel() { return std::string(KILN_MODELS_DIR) + "/digits_resnet/model.onnx"; }
-std::string digitsSet() { return std::string(KILN_MODELS_DIR) + "/digits_resnet/test_data_set_0"; }
+std::string digitsModel() {
+  return std::string(KILN_MODELS_DIR) + "/digits_resnet/model.onnx";
+}
+std::string digitsSet() {
+  return std::string(KILN_MODELS_DIR) + "/digits_resnet/test_data_set_0";
+}
 
 std::vector<char> readAll(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
@@ -17,7 +21,8 @@ void writeAll(const std::string& p, const std::vector<char>& b) {
   std::ofstream(p, std::ios::binary).write(b.data(), static_cast<std::streamsize>(b.size()));
 }
 /// Replaces the first (or last) occurrence of `from` with `to` (same length) in `b`.
-bool patch(std::vector<char>& b, const std::string& from, const std::string& to, bool last = false) {
+bool patch(std::vector<char>& b, const std::string& from, const std::string& to,
+           bool last = false) {
   std::string s(b.begin(), b.end());
   size_t at = last ? s.rfind(from) : s.find(from);
   if (at == std::string::npos) return false;
@@ -29,17 +34,21 @@ class Cli : public ::testing::Test {
  protected:
   void SetUp() override { dir = test::tempDir("cli"); }
   void TearDown() override { std::filesystem::remove_all(dir); }
-  test::CommandResult kiln(const std::string& args) { return test::runCommand(test::cliPath() + " " + args); }
+  test::CommandResult kiln(const std::string& args) {
+    return test::runCommand(test::cliPath() + " " + args);
+  }
   std::string dir;
 };
 
 TEST_F(Cli, HelpDescribesEveryCommandAndFlag) {
   auto r = kiln("--help");
   EXPECT_EQ(r.exitCode, 0);
-  for (const char* s : {"build", "run", "inspect", "bench"}) EXPECT_NE(r.output.find(s), std::string::npos);
+  for (const char* s : {"build", "run", "inspect", "bench"})
+    EXPECT_NE(r.output.find(s), std::string::npos);
   r = kiln("run --help");
   EXPECT_EQ(r.exitCode, 0);
-  for (const char* s : {"--inputs", "--input", "--output-dir", "--expected", "--rtol", "--atol", "--shapes"})
+  for (const char* s :
+       {"--inputs", "--input", "--output-dir", "--expected", "--rtol", "--atol", "--shapes"})
     EXPECT_NE(r.output.find(s), std::string::npos) << s;
   r = kiln("bench --help");
   for (const char* s : {"--iterations", "--duration", "--warmup", "--json"})
@@ -71,7 +80,8 @@ TEST_F(Cli, MismatchExitsNonZeroAndShowsWorstElement) {
   // Compare digits outputs against themselves shifted: use the input file as "expected".
   std::filesystem::create_directories(dir + "/exp");
   std::filesystem::copy_file(digitsSet() + "/input_0.pb", dir + "/exp/output_0.pb");
-  auto r = kiln("run " + digitsModel() + " --inputs " + digitsSet() + " --expected " + dir + "/exp");
+  auto r =
+      kiln("run " + digitsModel() + " --inputs " + digitsSet() + " --expected " + dir + "/exp");
   EXPECT_EQ(r.exitCode, 1) << r.output;
   EXPECT_NE(r.output.find("MISMATCH"), std::string::npos) << r.output;
 }
@@ -109,7 +119,8 @@ TEST_F(Cli, MissingInitializerNamesNodeAndTensor) {
 }
 
 TEST_F(Cli, BadPlansAreRefused) {
-  ASSERT_EQ(kiln("build " + digitsModel() + " -o " + dir + "/d.plan --shapes image=8x1x8x8").exitCode, 0);
+  ASSERT_EQ(
+      kiln("build " + digitsModel() + " -o " + dir + "/d.plan --shapes image=8x1x8x8").exitCode, 0);
   auto b = readAll(dir + "/d.plan");
   auto t = b;
   t.resize(b.size() / 2);
@@ -134,14 +145,17 @@ TEST_F(Cli, BadPlansAreRefused) {
 }
 
 TEST_F(Cli, WrongInputsNameTheInput) {
-  ASSERT_EQ(kiln("build " + digitsModel() + " -o " + dir + "/d.plan --shapes image=2x1x8x8").exitCode, 0);
+  ASSERT_EQ(
+      kiln("build " + digitsModel() + " -o " + dir + "/d.plan --shapes image=2x1x8x8").exitCode, 0);
   // Shape: the stored input has batch 8.
   auto r = kiln("run " + dir + "/d.plan --inputs " + digitsSet());
   EXPECT_EQ(r.exitCode, 1) << r.output;
   EXPECT_NE(r.output.find("'image'"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("[2, 1, 8, 8]"), std::string::npos) << r.output;
   // Dtype: an int64 tensor of the right shape for a float input.
-  ASSERT_TRUE(writeTensorFile(dir + "/ints.pb", "image", Weights::zeros(DataType::kInt64, {2, 1, 8, 8})).isOk());
+  ASSERT_TRUE(
+      writeTensorFile(dir + "/ints.pb", "image", Weights::zeros(DataType::kInt64, {2, 1, 8, 8}))
+          .isOk());
   r = kiln("run " + dir + "/d.plan --input image=" + dir + "/ints.pb");
   EXPECT_EQ(r.exitCode, 1) << r.output;
   EXPECT_NE(r.output.find("i64"), std::string::npos) << r.output;

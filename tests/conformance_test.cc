@@ -35,7 +35,9 @@ std::string caseName(const ::testing::TestParamInfo<std::string>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Onnx, Conformance, ::testing::ValuesIn(passingList()), caseName);
 
-TEST(ConformanceList, IsNotEmpty) { EXPECT_GT(passingList().size(), 400u); }
+TEST(ConformanceList, IsNotEmpty) {
+  EXPECT_GT(passingList().size(), 400u);
+}
 
 // Every case of every suite ends with a result (pass, mismatch or a clear error): no crash, no
 // hang, no silent wrong answer among the listed ones. Under the sanitizer build this also

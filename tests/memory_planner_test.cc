@@ -18,14 +18,16 @@ TEST(MemoryPlanner, ChainReusesMemory) {
   EXPECT_EQ(p.totalBytes, 4u * 1024);
   EXPECT_EQ(p.arenaBytes, 2u * 1024);
   for (size_t i = 0; i < r.size(); ++i)
-    for (size_t j = i + 1; j < r.size(); ++j) EXPECT_FALSE(overlaps(r[i], p.offsets[i], r[j], p.offsets[j]));
+    for (size_t j = i + 1; j < r.size(); ++j)
+      EXPECT_FALSE(overlaps(r[i], p.offsets[i], r[j], p.offsets[j]));
 }
 
 TEST(MemoryPlanner, AllLiveNoSharing) {
   std::vector<BufferRequest> r = {{100, 0, 5}, {200, 0, 5}, {300, 0, 5}};
   MemoryPlan p = planMemory(r);
   EXPECT_EQ(p.arenaBytes, p.totalBytes);
-  for (uint64_t o : p.offsets) EXPECT_EQ(o % 64, 0u);
+  for (uint64_t o : p.offsets)
+    EXPECT_EQ(o % 64, 0u);
 }
 
 TEST(MemoryPlanner, RandomLifetimesNeverCollide) {

@@ -16,9 +16,9 @@ void expectMatchesReference(const std::vector<Weights>& outs, const std::vector<
     Comparison c = compareTensors(outs[k], refs[k].value, 0.0, INFINITY);
     ASSERT_TRUE(c.shapesMatch) << model << " output " << k << ": " << c.message;
     double bound = 1e-4 * c.maxAbsExpected + 1e-5;
-    EXPECT_LE(c.maxAbsError, bound) << model << " output " << k << " worst at flat index "
-                                    << c.worstIndex << ": " << c.worstActual << " vs "
-                                    << c.worstExpected;
+    EXPECT_LE(c.maxAbsError, bound)
+        << model << " output " << k << " worst at flat index " << c.worstIndex << ": "
+        << c.worstActual << " vs " << c.worstExpected;
     std::printf("[ model    ] %s output %zu: max|out-ref| = %.3g, bound %.3g (max|ref| %.3g)\n",
                 model.c_str(), k, c.maxAbsError, bound, c.maxAbsExpected);
   }
@@ -68,7 +68,8 @@ TEST_P(SharedModel, ThroughTheCli) {
   std::string shapes;
   for (size_t i = 0; i < ins.size(); ++i) {
     std::string d;
-    for (int64_t x : ins[i].value.dims()) d += (d.empty() ? "" : "x") + std::to_string(x);
+    for (int64_t x : ins[i].value.dims())
+      d += (d.empty() ? "" : "x") + std::to_string(x);
     shapes += (i ? "," : "") + net->tensor(net->inputs()[i]).name + "=" + d;
   }
   auto build = test::runCommand(test::cliPath() + " build " + dir + "/model.onnx -o " + plan +
@@ -87,8 +88,8 @@ TEST_P(SharedModel, ThroughTheCli) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SharedModel,
-                         ::testing::Values("digits_resnet", "mobilenet_v2", "bert_mini",
-                                           "vit_tiny", "gpt2_tiny"));
+                         ::testing::Values("digits_resnet", "mobilenet_v2", "bert_mini", "vit_tiny",
+                                           "gpt2_tiny"));
 
 TEST(DigitsAccuracy, HeldOutImages) {
   std::string dir = std::string(KILN_MODELS_DIR) + "/digits_resnet";

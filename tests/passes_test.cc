@@ -18,8 +18,8 @@ NetworkDefinition shapeArithmeticNet() {
                                {net.layer(first).outputs[0], axes});
   TensorId rest = net.addConstant("rest", Weights::fromInts({3, 2}));
   LayerId cat = *net.addLayer("cat", ConcatenationAttrs{0}, {net.layer(unsq).outputs[0], rest});
-  LayerId reshape = *net.addLayer("reshape", ShuffleAttrs{ShuffleMode::kReshape},
-                                  {x, net.layer(cat).outputs[0]});
+  LayerId reshape =
+      *net.addLayer("reshape", ShuffleAttrs{ShuffleMode::kReshape}, {x, net.layer(cat).outputs[0]});
   TensorId y = *net.addActivation(net.layer(reshape).outputs[0], ActivationKind::kRelu);
   (void)*net.addActivation(x, ActivationKind::kTanh);  // dead
   EXPECT_TRUE(net.markOutput(y).isOk());
@@ -41,7 +41,8 @@ TEST(Passes, ShapeArithmeticFoldsAndDeadCodeGoes) {
   EXPECT_EQ(layers[1].kind, "Activation");
   EXPECT_EQ(layers[0].outputShapes[0], "f32[2, 3, 2]");
   std::string log;
-  for (const auto& l : (*engine)->buildLog()) log += l + "\n";
+  for (const auto& l : (*engine)->buildLog())
+    log += l + "\n";
   EXPECT_NE(log.find("fold: ShapeOf 'shape' -> constant"), std::string::npos) << log;
   EXPECT_NE(log.find("fold: Concatenation 'cat' -> constant"), std::string::npos) << log;
   EXPECT_NE(log.find("dce: removed 1 unused layers"), std::string::npos) << log;
@@ -98,7 +99,8 @@ TEST(Passes, MemoryArenaSmallerThanSumForChains) {
   // A chain of 6 relus on [1024] floats: at most two intermediates are alive at once.
   NetworkDefinition net;
   TensorId t = *net.addInput("x", DataType::kFloat32, {Dim::fixed(1024)});
-  for (int i = 0; i < 6; ++i) t = *net.addActivation(t, ActivationKind::kRelu);
+  for (int i = 0; i < 6; ++i)
+    t = *net.addActivation(t, ActivationKind::kRelu);
   ASSERT_TRUE(net.markOutput(t).isOk());
   auto engine = Builder::build(net, BuilderConfig{});
   ASSERT_TRUE(engine.hasValue()) << engine.status().toString();

@@ -122,8 +122,10 @@ TEST_F(RuntimeInputs, WrongNameShapeDtypeAndSize) {
   ASSERT_TRUE((*ctx)->setInputTensor(in.name, x.data(), x.size() * 4, DataType::kFloat32).isOk());
   s = (*ctx)->execute();
   EXPECT_NE(s.message().find("has no buffer bound"), std::string::npos) << s.message();
-  ASSERT_TRUE((*ctx)->setTensorAddress(engine->outputs()[0].name, y.data(), y.size() * 4,
-                                       DataType::kFloat32).isOk());
+  ASSERT_TRUE(
+      (*ctx)
+          ->setTensorAddress(engine->outputs()[0].name, y.data(), y.size() * 4, DataType::kFloat32)
+          .isOk());
   EXPECT_TRUE((*ctx)->execute().isOk());
 }
 

@@ -13,14 +13,16 @@ CommandResult runCommand(const std::string& command) {
   if (!p) return r;
   std::array<char, 4096> buf;
   size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0)
+    r.output.append(buf.data(), n);
   int status = pclose(p);
   r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
 
 std::string tempDir(const std::string& tag) {
-  auto base = std::filesystem::temp_directory_path() / ("kiln_test_" + tag + "_" + std::to_string(::getpid()));
+  auto base = std::filesystem::temp_directory_path() /
+              ("kiln_test_" + tag + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   return base.string();

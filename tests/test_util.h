@@ -11,8 +11,12 @@
 
 namespace kiln::test {
 
-inline std::string sharedDir() { return KILN_SHARED_DIR; }
-inline std::string modelDir(const std::string& name) { return sharedDir() + "/models/" + name; }
+inline std::string sharedDir() {
+  return KILN_SHARED_DIR;
+}
+inline std::string modelDir(const std::string& name) {
+  return sharedDir() + "/models/" + name;
+}
 
 /// Reads input_K.pb (or output_K.pb with prefix "output") from a test_data_set folder.
 inline std::vector<NamedTensor> readSet(const std::string& dir, const std::string& prefix) {
@@ -65,7 +69,9 @@ struct CommandResult {
 CommandResult runCommand(const std::string& command);
 
 /// Path of the kiln CLI under test.
-inline std::string cliPath() { return KILN_CLI_PATH; }
+inline std::string cliPath() {
+  return KILN_CLI_PATH;
+}
 
 /// A fresh temporary directory for one test.
 std::string tempDir(const std::string& tag);

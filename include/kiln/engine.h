@@ -21,8 +21,8 @@ struct EngineData;
 struct IOTensorInfo {
   std::string name;
   DataType dtype = DataType::kFloat32;
-  Dims dims;           ///< the shape the engine was built for
-  Shape sourceShape;   ///< the shape the model declared (symbols kept)
+  Dims dims;          ///< the shape the engine was built for
+  Shape sourceShape;  ///< the shape the model declared (symbols kept)
   size_t bytes() const { return static_cast<size_t>(volume(dims)) * dataTypeSize(dtype); }
 };
 
@@ -30,21 +30,21 @@ struct IOTensorInfo {
 struct LayerInfo {
   std::string name;
   std::string kind;
-  std::string attributes;  ///< "name=value, ..." text
-  std::string tactic;      ///< the chosen tactic's name
-  std::vector<std::string> inputs;   ///< tensor names ("" for absent optional inputs)
+  std::string attributes;           ///< "name=value, ..." text
+  std::string tactic;               ///< the chosen tactic's name
+  std::vector<std::string> inputs;  ///< tensor names ("" for absent optional inputs)
   std::vector<std::string> outputs;
-  std::vector<std::string> inputShapes;   ///< "f32[2, 64, 256]"
+  std::vector<std::string> inputShapes;  ///< "f32[2, 64, 256]"
   std::vector<std::string> outputShapes;
   std::vector<std::string> origins;  ///< source (ONNX) nodes folded into this layer
 };
 
 /// Memory figures of an engine.
 struct MemoryInfo {
-  uint64_t arenaBytes = 0;        ///< activation arena (what a context allocates)
-  uint64_t activationBytes = 0;   ///< sum of all activation tensor sizes (no sharing)
-  uint64_t weightBytes = 0;       ///< constants stored in the plan
-  size_t activationCount = 0;     ///< number of tensors placed in the arena
+  uint64_t arenaBytes = 0;       ///< activation arena (what a context allocates)
+  uint64_t activationBytes = 0;  ///< sum of all activation tensor sizes (no sharing)
+  uint64_t weightBytes = 0;      ///< constants stored in the plan
+  size_t activationCount = 0;    ///< number of tensors placed in the arena
 };
 
 /// An optimized, immutable network bound to one backend. Share it between any number of

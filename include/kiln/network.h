@@ -25,9 +25,9 @@ constexpr TensorId kNoTensor = -1;
 struct Tensor {
   std::string name;
   DataType dtype = DataType::kFloat32;
-  Shape shape;               ///< may be symbolic until the builder binds the profile
-  bool shapeKnown = false;   ///< shape and dtype have been set or inferred
-  LayerId producer = -1;     ///< -1 for graph inputs
+  Shape shape;              ///< may be symbolic until the builder binds the profile
+  bool shapeKnown = false;  ///< shape and dtype have been set or inferred
+  LayerId producer = -1;    ///< -1 for graph inputs
   bool isInput = false;
   bool isOutput = false;
   bool removed = false;
@@ -37,15 +37,21 @@ struct Tensor {
 struct Layer {
   std::string name;
   LayerAttrs attrs;
-  std::vector<TensorId> inputs;   ///< kNoTensor for an absent optional input
+  std::vector<TensorId> inputs;  ///< kNoTensor for an absent optional input
   std::vector<TensorId> outputs;
   /// Source nodes this layer came from (ONNX node names), for explainable builds.
   std::vector<std::string> origins;
   bool removed = false;
 
   LayerKind kind() const { return attrsKind(attrs); }
-  template <class A> const A& as() const { return std::get<A>(attrs); }
-  template <class A> A& as() { return std::get<A>(attrs); }
+  template <class A>
+  const A& as() const {
+    return std::get<A>(attrs);
+  }
+  template <class A>
+  A& as() {
+    return std::get<A>(attrs);
+  }
 };
 
 /// The graph IR. Not thread-safe.
@@ -66,7 +72,8 @@ class NetworkDefinition {
   Status markOutput(TensorId tensor);
 
   // Convenience builders for hand-written networks.
-  Expected<TensorId> addActivation(TensorId x, ActivationKind kind, float alpha = 0, float beta = 0);
+  Expected<TensorId> addActivation(TensorId x, ActivationKind kind, float alpha = 0,
+                                   float beta = 0);
   Expected<TensorId> addElementwise(TensorId a, TensorId b, ElementwiseKind kind);
   Expected<TensorId> addConvolution(TensorId x, TensorId w, TensorId b, ConvolutionAttrs attrs);
   Expected<TensorId> addMatrixMultiply(TensorId a, TensorId b, TensorId c = kNoTensor,

@@ -54,21 +54,39 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status invalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status notFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
-inline Status parseError(std::string m) { return {StatusCode::kParseError, std::move(m)}; }
-inline Status invalidModel(std::string m) { return {StatusCode::kInvalidModel, std::move(m)}; }
-inline Status corruptPlan(std::string m) { return {StatusCode::kCorruptPlan, std::move(m)}; }
-inline Status versionMismatch(std::string m) { return {StatusCode::kVersionMismatch, std::move(m)}; }
-inline Status ioError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
-inline Status internalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status invalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status notFound(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status unsupported(std::string m) {
+  return {StatusCode::kUnsupported, std::move(m)};
+}
+inline Status parseError(std::string m) {
+  return {StatusCode::kParseError, std::move(m)};
+}
+inline Status invalidModel(std::string m) {
+  return {StatusCode::kInvalidModel, std::move(m)};
+}
+inline Status corruptPlan(std::string m) {
+  return {StatusCode::kCorruptPlan, std::move(m)};
+}
+inline Status versionMismatch(std::string m) {
+  return {StatusCode::kVersionMismatch, std::move(m)};
+}
+inline Status ioError(std::string m) {
+  return {StatusCode::kIoError, std::move(m)};
+}
+inline Status internalError(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 
 /// A value or the Status that explains why there is none.
 template <class T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Expected(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Expected(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).isOk() && "Expected constructed from an ok Status");
   }
@@ -97,9 +115,9 @@ class [[nodiscard]] Expected {
 #define KILN_CONCAT(a, b) KILN_CONCAT_INNER(a, b)
 
 /// Returns the Status from the enclosing function when `expr` is not ok.
-#define KILN_RETURN_IF_ERROR(expr)               \
-  do {                                           \
-    ::kiln::Status kiln_status_ = (expr);        \
+#define KILN_RETURN_IF_ERROR(expr)                 \
+  do {                                             \
+    ::kiln::Status kiln_status_ = (expr);          \
     if (!kiln_status_.isOk()) return kiln_status_; \
   } while (0)
 

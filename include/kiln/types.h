@@ -44,8 +44,8 @@ std::string dimsToString(const Dims& dims);
 /// One dimension of a symbolic shape: a constant, or a named symbol ("batch", "seq") whose value
 /// is chosen when an engine is built (optimization profile).
 struct Dim {
-  int64_t value = -1;   ///< the size when static; -1 when symbolic
-  std::string symbol;   ///< non-empty when symbolic
+  int64_t value = -1;  ///< the size when static; -1 when symbolic
+  std::string symbol;  ///< non-empty when symbolic
 
   static Dim fixed(int64_t v) { return Dim{v, {}}; }
   static Dim named(std::string s) { return Dim{-1, std::move(s)}; }
@@ -87,7 +87,9 @@ class Weights {
   size_t bytes() const { return static_cast<size_t>(count()) * dataTypeSize(dtype_); }
   const void* data() const { return data_; }
   template <class T>
-  const T* as() const { return static_cast<const T*>(data_); }
+  const T* as() const {
+    return static_cast<const T*>(data_);
+  }
   bool empty() const { return data_ == nullptr && bytes() == 0 && dims_.empty(); }
 
   /// Mutable access for a freshly created buffer (only valid for copyFrom/zeros results).

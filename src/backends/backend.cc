@@ -29,8 +29,7 @@ Status Kernel::reshape(const std::vector<TensorDesc>& inputs,
 
 Status Kernel::setup(const std::vector<const void*>& inputs, const std::vector<void*>& outputs,
                      void* workspace) {
-  if (state_ == State::kCreated)
-    return internalError("kernel setup() called before reshape()");
+  if (state_ == State::kCreated) return internalError("kernel setup() called before reshape()");
   KILN_RETURN_IF_ERROR(onSetup(inputs, outputs, workspace));
   state_ = State::kReady;
   return Status::ok();
@@ -74,11 +73,14 @@ const Tactic* Backend::findTactic(std::string_view name) const {
 Expected<const Backend*> findBackend(std::string_view name) {
   if (name == "reference") return &referenceBackend();
   std::string known;
-  for (const auto& n : backendNames()) known += (known.empty() ? "" : ", ") + n;
+  for (const auto& n : backendNames())
+    known += (known.empty() ? "" : ", ") + n;
   return notFound("unknown backend '" + std::string(name) + "' (available: " + known + ")");
 }
 
-std::vector<std::string> backendNames() { return {"reference"}; }
+std::vector<std::string> backendNames() {
+  return {"reference"};
+}
 
 Status HostStream::synchronize() {
   Status s = firstError_;

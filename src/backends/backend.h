@@ -33,8 +33,8 @@ struct TensorDesc {
 /// Everything a tactic needs to know about one layer at build or load time.
 struct LayerDesc {
   const Layer* layer = nullptr;
-  std::vector<TensorDesc> inputs;   ///< dtype kFloat32 / empty dims for absent inputs
-  std::vector<bool> inputPresent;   ///< false for absent optional inputs
+  std::vector<TensorDesc> inputs;  ///< dtype kFloat32 / empty dims for absent inputs
+  std::vector<bool> inputPresent;  ///< false for absent optional inputs
   std::vector<TensorDesc> outputs;
   /// Values of constant inputs (weights, and the "param" inputs of layers.def); nullptr when
   /// the input is not a constant. Valid for the life of the engine.
@@ -140,6 +140,7 @@ class HostStream : public Stream {
   Status synchronize() override;
   /// Records an error from inline work (the first one wins).
   void recordError(const Status& s);
+
  private:
   Status firstError_;
 };

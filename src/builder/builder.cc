@@ -17,10 +17,14 @@ namespace kiln {
 
 const char* precisionName(Precision p) {
   switch (p) {
-    case Precision::kFP32: return "fp32";
-    case Precision::kFP16: return "fp16";
-    case Precision::kBF16: return "bf16";
-    case Precision::kINT8: return "int8";
+    case Precision::kFP32:
+      return "fp32";
+    case Precision::kFP16:
+      return "fp16";
+    case Precision::kBF16:
+      return "bf16";
+    case Precision::kINT8:
+      return "int8";
   }
   return "?";
 }
@@ -48,7 +52,8 @@ Expected<double> timeTactic(const Backend& backend, const Tactic& tactic, const 
     const Backend& b;
     std::vector<void*>& v;
     ~Free() {
-      for (void* p : v) b.deallocate(p);
+      for (void* p : v)
+        b.deallocate(p);
     }
   } freeAll{backend, blocks};
   std::vector<const void*> ins;
@@ -75,7 +80,8 @@ Expected<double> timeTactic(const Backend& backend, const Tactic& tactic, const 
     (void)kernel->run(*stream);
     (void)stream->synchronize();
     auto t1 = std::chrono::steady_clock::now();
-    if (i >= config.timingWarmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (i >= config.timingWarmup)
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   std::sort(ms.begin(), ms.end());
   return ms.empty() ? 0.0 : ms[ms.size() / 2];
@@ -99,8 +105,10 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
 
   NetworkDefinition net = network;
   std::vector<Shape> inputSource, outputSource;
-  for (TensorId t : net.inputs()) inputSource.push_back(net.tensor(t).shape);
-  for (TensorId t : net.outputs()) outputSource.push_back(net.tensor(t).shape);
+  for (TensorId t : net.inputs())
+    inputSource.push_back(net.tensor(t).shape);
+  for (TensorId t : net.outputs())
+    outputSource.push_back(net.tensor(t).shape);
   log.add("import: " + std::to_string(net.liveLayerCount()) + " layers");
 
   KILN_RETURN_IF_ERROR(net.topologicalSort());
@@ -148,7 +156,8 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   std::vector<int> first(net.tensors().size(), -1), last(net.tensors().size(), -1);
   for (size_t i = 0; i < layers.size(); ++i) {
     if (layers[i].kind() == LayerKind::kConstant) continue;
-    for (TensorId t : layers[i].outputs) first[t] = last[t] = static_cast<int>(i);
+    for (TensorId t : layers[i].outputs)
+      first[t] = last[t] = static_cast<int>(i);
     for (TensorId t : layers[i].inputs)
       if (t != kNoTensor && first[t] >= 0) last[t] = static_cast<int>(i);
   }
@@ -158,7 +167,8 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
     const Tensor& x = net.tensors()[t];
     if (first[t] < 0 || x.isOutput) continue;
     auto dims = staticDims(x.shape);
-    requests.push_back({static_cast<uint64_t>(volume(*dims)) * dataTypeSize(x.dtype), first[t], last[t]});
+    requests.push_back(
+        {static_cast<uint64_t>(volume(*dims)) * dataTypeSize(x.dtype), first[t], last[t]});
     requestTensor.push_back(static_cast<TensorId>(t));
   }
   MemoryPlan plan = planMemory(requests);

@@ -29,9 +29,8 @@ MemoryPlan planMemory(const std::vector<BufferRequest>& requests, uint64_t align
     std::vector<Placed> live;
     for (const Placed& p : placed)
       if (p.first <= r.lastUse && r.firstUse <= p.last) live.push_back(p);
-    std::sort(live.begin(), live.end(), [](const Placed& a, const Placed& b) {
-      return a.begin < b.begin;
-    });
+    std::sort(live.begin(), live.end(),
+              [](const Placed& a, const Placed& b) { return a.begin < b.begin; });
     // Best fit: the smallest gap that holds `size`; else after the highest live buffer.
     uint64_t best = UINT64_MAX, bestGap = UINT64_MAX, cursor = 0;
     for (const Placed& p : live) {

@@ -55,8 +55,7 @@ TensorId NetworkDefinition::addConstant(const std::string& name, Weights value) 
 }
 
 Expected<LayerId> NetworkDefinition::addLayer(const std::string& name, LayerAttrs attrs,
-                                              const std::vector<TensorId>& inputs,
-                                              int numOutputs,
+                                              const std::vector<TensorId>& inputs, int numOutputs,
                                               const std::vector<std::string>& outputNames) {
   if (std::holds_alternative<std::monostate>(attrs))
     return invalidArgument("layer '" + name + "' has no attributes (no kind)");
@@ -177,7 +176,8 @@ void NetworkDefinition::setOutput(size_t index, TensorId t) {
 void NetworkDefinition::removeLayer(LayerId id) {
   Layer& l = layers_.at(static_cast<size_t>(id));
   l.removed = true;
-  for (TensorId t : l.outputs) tensors_[t].removed = true;
+  for (TensorId t : l.outputs)
+    tensors_[t].removed = true;
 }
 
 std::vector<LayerId> NetworkDefinition::consumers(TensorId t) const {
@@ -204,21 +204,27 @@ void NetworkDefinition::compact() {
     tmap[t] = static_cast<TensorId>(nt.size());
     nt.push_back(tensors_[t]);
   };
-  for (TensorId t : inputs_) take(t);
+  for (TensorId t : inputs_)
+    take(t);
   for (const Layer& l : layers_)
     if (!l.removed)
-      for (TensorId t : l.outputs) take(t);
+      for (TensorId t : l.outputs)
+        take(t);
   std::vector<Layer> nl;
   for (Layer& l : layers_) {
     if (l.removed) continue;
     for (TensorId& t : l.inputs)
       if (t != kNoTensor) t = tmap[t];
-    for (TensorId& t : l.outputs) t = tmap[t];
-    for (TensorId t : l.outputs) nt[t].producer = static_cast<LayerId>(nl.size());
+    for (TensorId& t : l.outputs)
+      t = tmap[t];
+    for (TensorId t : l.outputs)
+      nt[t].producer = static_cast<LayerId>(nl.size());
     nl.push_back(std::move(l));
   }
-  for (TensorId& t : inputs_) t = tmap[t];
-  for (TensorId& t : outputs_) t = tmap[t];
+  for (TensorId& t : inputs_)
+    t = tmap[t];
+  for (TensorId& t : outputs_)
+    t = tmap[t];
   tensors_ = std::move(nt);
   layers_ = std::move(nl);
 }
@@ -251,7 +257,8 @@ Status NetworkDefinition::topologicalSort() {
       progress = true;
       order.push_back(static_cast<LayerId>(i));
       for (TensorId out : layers_[i].outputs)
-        for (LayerId r : readers[out]) --pending[r];
+        for (LayerId r : readers[out])
+          --pending[r];
     }
   }
   for (size_t i = 0; i < n; ++i)
@@ -269,7 +276,8 @@ Status NetworkDefinition::topologicalSort() {
     if (newId[i] < 0) newId[i] = static_cast<LayerId>(order.size() + 0);  // unused
   layers_ = std::move(sorted);
   for (size_t i = 0; i < layers_.size(); ++i)
-    for (TensorId t : layers_[i].outputs) tensors_[t].producer = static_cast<LayerId>(i);
+    for (TensorId t : layers_[i].outputs)
+      tensors_[t].producer = static_cast<LayerId>(i);
   return Status::ok();
 }
 
@@ -278,13 +286,14 @@ Status NetworkDefinition::verify() const {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const Tensor& t = tensors_[i];
     if (t.removed) continue;
-    if (!names.insert(t.name).second)
-      return invalidModel("two tensors are named '" + t.name + "'");
+    if (!names.insert(t.name).second) return invalidModel("two tensors are named '" + t.name + "'");
     if (t.producer < 0 && !t.isInput)
-      return invalidModel("tensor '" + t.name + "' is neither a graph input nor produced by a layer");
+      return invalidModel("tensor '" + t.name +
+                          "' is neither a graph input nor produced by a layer");
   }
   std::vector<bool> defined(tensors_.size(), false);
-  for (TensorId in : inputs_) defined[in] = true;
+  for (TensorId in : inputs_)
+    defined[in] = true;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     if (l.removed) continue;
@@ -308,7 +317,8 @@ Status NetworkDefinition::verify() const {
   for (TensorId out : outputs_) {
     if (out < 0 || static_cast<size_t>(out) >= tensors_.size() || tensors_[out].removed)
       return invalidModel("a graph output refers to a removed or unknown tensor");
-    if (!defined[out]) return invalidModel("graph output '" + tensors_[out].name + "' is never produced");
+    if (!defined[out])
+      return invalidModel("graph output '" + tensors_[out].name + "' is never produced");
   }
   return Status::ok();
 }
@@ -331,7 +341,8 @@ struct AttrPrinter {
       auto d = w.toDoubles();
       if (d) {
         os << "{";
-        for (size_t i = 0; i < d->size(); ++i) os << (i ? "," : "") << (*d)[i];
+        for (size_t i = 0; i < d->size(); ++i)
+          os << (i ? "," : "") << (*d)[i];
         os << "}";
       }
     }
@@ -341,9 +352,18 @@ struct AttrPrinter {
     sep(name);
     os << dimsToString(v);
   }
-  void operator()(const char* name, bool v) { sep(name); os << (v ? "true" : "false"); }
-  void operator()(const char* name, int64_t v) { sep(name); os << v; }
-  void operator()(const char* name, float v) { sep(name); os << v; }
+  void operator()(const char* name, bool v) {
+    sep(name);
+    os << (v ? "true" : "false");
+  }
+  void operator()(const char* name, int64_t v) {
+    sep(name);
+    os << v;
+  }
+  void operator()(const char* name, float v) {
+    sep(name);
+    os << v;
+  }
   template <class E>
   void operator()(const char* name, E v) requires std::is_enum_v<E> {
     sep(name);
@@ -369,20 +389,23 @@ std::string NetworkDefinition::toString() const {
   auto tensorStr = [&](TensorId t) {
     if (t == kNoTensor) return std::string("-");
     const Tensor& x = tensors_[t];
-    return "%" + x.name + (x.shapeKnown ? ":" + std::string(dataTypeName(x.dtype)) +
-                                              shapeToString(x.shape)
-                                        : std::string());
+    return "%" + x.name +
+           (x.shapeKnown ? ":" + std::string(dataTypeName(x.dtype)) + shapeToString(x.shape)
+                         : std::string());
   };
-  for (TensorId t : inputs_) os << "input " << tensorStr(t) << "\n";
+  for (TensorId t : inputs_)
+    os << "input " << tensorStr(t) << "\n";
   for (const Layer& l : layers_) {
     if (l.removed) continue;
-    for (size_t k = 0; k < l.outputs.size(); ++k) os << (k ? ", " : "") << tensorStr(l.outputs[k]);
+    for (size_t k = 0; k < l.outputs.size(); ++k)
+      os << (k ? ", " : "") << tensorStr(l.outputs[k]);
     os << " = " << layerKindName(l.kind()) << "{" << attrsToString(l.attrs) << "}(";
     for (size_t k = 0; k < l.inputs.size(); ++k)
       os << (k ? ", " : "") << (l.inputs[k] == kNoTensor ? "-" : "%" + tensors_[l.inputs[k]].name);
     os << ")  # " << l.name << "\n";
   }
-  for (TensorId t : outputs_) os << "output " << tensorStr(t) << "\n";
+  for (TensorId t : outputs_)
+    os << "output " << tensorStr(t) << "\n";
   return os.str();
 }
 

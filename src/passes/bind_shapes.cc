@@ -10,7 +10,8 @@ Status bindInputShapes(NetworkDefinition& net, const std::map<std::string, Dims>
     TensorId t = net.findTensor(name);
     if (t < 0 || !net.tensor(t).isInput) {
       std::string known;
-      for (TensorId in : net.inputs()) known += (known.empty() ? "" : ", ") + net.tensor(in).name;
+      for (TensorId in : net.inputs())
+        known += (known.empty() ? "" : ", ") + net.tensor(in).name;
       return invalidArgument("a shape was given for '" + name +
                              "', which is not an input of the network (inputs: " + known + ")");
     }
@@ -54,8 +55,10 @@ Status bindInputShapes(NetworkDefinition& net, const std::map<std::string, Dims>
       if (it == values.end()) {
         return invalidArgument("input '" + t.name + "' has dynamic shape " +
                                shapeToString(t.shape) + ": give its shape (kiln --shapes " +
-                               t.name + "=AxBx..., or BuilderConfig::inputShapes) or the value "
-                               "of symbol '" + d.symbol + "'");
+                               t.name +
+                               "=AxBx..., or BuilderConfig::inputShapes) or the value "
+                               "of symbol '" +
+                               d.symbol + "'");
       }
     }
   }
@@ -68,7 +71,8 @@ Status bindInputShapes(NetworkDefinition& net, const std::map<std::string, Dims>
       if (it != values.end()) d = Dim::fixed(it->second);
     }
   }
-  for (const auto& [sym, v] : values) log.add("bind: symbol " + sym + " = " + std::to_string(v));
+  for (const auto& [sym, v] : values)
+    log.add("bind: symbol " + sym + " = " + std::to_string(v));
   return Status::ok();
 }
 

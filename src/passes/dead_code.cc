@@ -8,13 +8,15 @@ namespace kiln {
 int eliminateDeadCode(NetworkDefinition& net, BuildLog& log) {
   const auto& layers = net.layers();
   std::vector<bool> needed(net.tensors().size(), false);
-  for (TensorId t : net.outputs()) needed[t] = true;
+  for (TensorId t : net.outputs())
+    needed[t] = true;
   int removed = 0;
   for (size_t i = layers.size(); i-- > 0;) {
     const Layer& l = layers[i];
     if (l.removed) continue;
     bool live = false;
-    for (TensorId t : l.outputs) live = live || needed[t];
+    for (TensorId t : l.outputs)
+      live = live || needed[t];
     if (!live) {
       net.removeLayer(static_cast<LayerId>(i));
       ++removed;

@@ -23,7 +23,8 @@ Expected<std::vector<Weights>> evaluateOnReference(const LayerDesc& desc) {
     outs.push_back(Weights::zeros(o.dtype, o.dims));
     outPtrs.push_back(outs.back().mutableData());
   }
-  Weights workspace = Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())});
+  Weights workspace =
+      Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())});
   KILN_RETURN_IF_ERROR(kernel->setup(in, outPtrs, workspace.mutableData()));
   HostStream stream;
   KILN_RETURN_IF_ERROR(kernel->run(stream));
@@ -41,7 +42,8 @@ Weights foldShapeOf(const LayerDesc& desc) {
   auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + rank : v, int64_t{0}, rank); };
   int64_t start = clamp(a.start), end = clamp(a.end);
   std::vector<int64_t> v;
-  for (int64_t i = start; i < end; ++i) v.push_back(dims[i]);
+  for (int64_t i = start; i < end; ++i)
+    v.push_back(dims[i]);
   return Weights::fromInts(v);
 }
 

@@ -22,13 +22,13 @@ inline constexpr uint64_t kPlanAlignment = 64;
 struct PlanHeader {
   char magic[8];
   uint32_t formatVersion;
-  uint32_t headerBytes;     ///< sizeof(PlanHeader)
-  uint64_t fileBytes;       ///< total file size
-  uint64_t metaOffset;      ///< FlatBuffers PlanDef
+  uint32_t headerBytes;  ///< sizeof(PlanHeader)
+  uint64_t fileBytes;    ///< total file size
+  uint64_t metaOffset;   ///< FlatBuffers PlanDef
   uint64_t metaBytes;
-  uint64_t weightsOffset;   ///< multiple of kPlanAlignment
+  uint64_t weightsOffset;  ///< multiple of kPlanAlignment
   uint64_t weightsBytes;
-  uint64_t checksum;        ///< XXH3-64 of the file with this field zeroed
+  uint64_t checksum;  ///< XXH3-64 of the file with this field zeroed
 };
 static_assert(sizeof(PlanHeader) == 64, "plan header must be 64 bytes");
 

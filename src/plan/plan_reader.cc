@@ -79,7 +79,9 @@ struct AttrReader {
   }
 };
 
-std::string str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+std::string str(const flatbuffers::String* s) {
+  return s ? s->str() : std::string();
+}
 
 template <class T>
 std::vector<T> vec(const flatbuffers::Vector<T>* v) {
@@ -141,11 +143,13 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
       Dims dims = vec(w->dims());
       for (int64_t x : dims)
         if (x < 0) return bad("weights with a negative dimension");
-      uint64_t bytes = static_cast<uint64_t>(volume(dims)) * dataTypeSize(static_cast<DataType>(dt));
+      uint64_t bytes =
+          static_cast<uint64_t>(volume(dims)) * dataTypeSize(static_cast<DataType>(dt));
       if (bytes != w->bytes() || w->offset() % kPlanAlignment != 0 ||
           w->offset() + bytes > h.weightsBytes)
         return bad("weights outside the weights region or of the wrong size");
-      weights.push_back(Weights::borrow(static_cast<DataType>(dt), dims, region + w->offset(), owner));
+      weights.push_back(
+          Weights::borrow(static_cast<DataType>(dt), dims, region + w->offset(), owner));
     }
   }
 
@@ -177,7 +181,8 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
     LayerAttrs attrs = defaultAttrs(static_cast<LayerKind>(kind));
     AttrReader reader{{}, weights, {}};
     if (l->attrs())
-      for (const fb::Attr* a : *l->attrs()) reader.byName[str(a->name())] = a;
+      for (const fb::Attr* a : *l->attrs())
+        reader.byName[str(a->name())] = a;
     std::visit(
         [&](auto& a) {
           if constexpr (!std::is_same_v<std::decay_t<decltype(a)>, std::monostate>) a.visit(reader);
@@ -205,19 +210,22 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
     if (kind == static_cast<int32_t>(LayerKind::kConstant)) {
       if (outIds.size() != 1 || !ins.empty()) return bad("malformed constant layer");
       TensorId t = net.addConstant(outNames[0], std::get<ConstantAttrs>(attrs).value);
-      if (net.tensor(t).name != outNames[0]) return bad("duplicate tensor name '" + outNames[0] + "'");
+      if (net.tensor(t).name != outNames[0])
+        return bad("duplicate tensor name '" + outNames[0] + "'");
       lid = net.tensor(t).producer;
       net.layer(lid).name = str(l->name());
     } else {
-      auto r = net.addLayer(str(l->name()), std::move(attrs), ins,
-                            static_cast<int>(outIds.size()), outNames);
+      auto r = net.addLayer(str(l->name()), std::move(attrs), ins, static_cast<int>(outIds.size()),
+                            outNames);
       if (!r) return bad(r.status().message());
       lid = *r;
     }
     net.layer(lid).origins = {};
     if (l->origins())
-      for (const auto* o : *l->origins()) net.layer(lid).origins.push_back(o->str());
-    for (size_t k = 0; k < outIds.size(); ++k) map[outIds[k]] = net.layer(lid).outputs[k];
+      for (const auto* o : *l->origins())
+        net.layer(lid).origins.push_back(o->str());
+    for (size_t k = 0; k < outIds.size(); ++k)
+      map[outIds[k]] = net.layer(lid).outputs[k];
     data->tactics.push_back(str(l->tactic()));
   }
   // Types, dims and arena offsets.
@@ -225,9 +233,11 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
   data->activationBytes = plan->activation_bytes();
   data->arenaOffsets.assign(net.tensors().size(), -1);
   for (size_t i = 0; i < tdefs->size(); ++i) {
-    if (map[i] == kNoTensor) return bad("tensor '" + str(tdefs->Get(i)->name()) + "' is never defined");
+    if (map[i] == kNoTensor)
+      return bad("tensor '" + str(tdefs->Get(i)->name()) + "' is never defined");
     const fb::TensorDef* t = tdefs->Get(i);
-    if (t->dtype() < 0 || t->dtype() >= enumCount<DataType>()) return bad("tensor with unknown dtype");
+    if (t->dtype() < 0 || t->dtype() >= enumCount<DataType>())
+      return bad("tensor with unknown dtype");
     Dims dims = vec(t->dims());
     for (int64_t x : dims)
       if (x < 0) return bad("tensor '" + str(t->name()) + "' has a negative dimension");
@@ -278,7 +288,8 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
       return bad("layer '" + l.name + "' has outputs inconsistent with its inputs");
   }
   if (plan->build_log())
-    for (const auto* s : *plan->build_log()) data->buildLog.push_back(s->str());
+    for (const auto* s : *plan->build_log())
+      data->buildLog.push_back(s->str());
   describeIO(*data, sourceShapes(plan->inputs()), sourceShapes(plan->outputs()));
   return std::make_shared<Engine>(std::move(data));
 }
@@ -286,7 +297,8 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
 /// 64-byte aligned copy of `size` bytes, owned by the returned pointer.
 std::shared_ptr<uint8_t> alignedCopy(const void* src, size_t size) {
   size_t rounded = (size + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kPlanAlignment, rounded ? rounded : kPlanAlignment));
+  auto* p =
+      static_cast<uint8_t*>(std::aligned_alloc(kPlanAlignment, rounded ? rounded : kPlanAlignment));
   if (size) std::memcpy(p, src, size);
   return std::shared_ptr<uint8_t>(p, [](uint8_t* q) { std::free(q); });
 }
@@ -305,8 +317,10 @@ Expected<std::shared_ptr<Engine>> Runtime::deserializeFile(const std::string& pa
   std::streamsize size = f.tellg();
   if (size < 0) return ioError("cannot read plan '" + path + "'");
   f.seekg(0);
-  size_t rounded = (static_cast<size_t>(size) + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kPlanAlignment, rounded ? rounded : kPlanAlignment));
+  size_t rounded =
+      (static_cast<size_t>(size) + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
+  auto* p =
+      static_cast<uint8_t*>(std::aligned_alloc(kPlanAlignment, rounded ? rounded : kPlanAlignment));
   std::shared_ptr<uint8_t> buf(p, [](uint8_t* q) { std::free(q); });
   if (size > 0 && !f.read(reinterpret_cast<char*>(p), size))
     return ioError("failed reading plan '" + path + "'");

@@ -12,7 +12,9 @@ namespace kiln {
 
 namespace {
 
-uint64_t alignUp(uint64_t x) { return (x + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment; }
+uint64_t alignUp(uint64_t x) {
+  return (x + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
+}
 
 /// Writes each attribute field of a layer as an fb::Attr.
 struct AttrWriter {
@@ -93,11 +95,11 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
           if constexpr (!std::is_same_v<std::decay_t<decltype(a)>, std::monostate>) a.visit(w);
         },
         l.attrs);
-    layers.push_back(fb::CreateLayerDef(
-        fbb, fbb.CreateString(l.name), static_cast<int32_t>(l.kind()),
-        fbb.CreateString(layerKindName(l.kind())), fbb.CreateVector(w.out),
-        fbb.CreateVector(l.inputs), fbb.CreateVector(l.outputs),
-        fbb.CreateVectorOfStrings(l.origins), fbb.CreateString(d.tactics[i])));
+    layers.push_back(
+        fb::CreateLayerDef(fbb, fbb.CreateString(l.name), static_cast<int32_t>(l.kind()),
+                           fbb.CreateString(layerKindName(l.kind())), fbb.CreateVector(w.out),
+                           fbb.CreateVector(l.inputs), fbb.CreateVector(l.outputs),
+                           fbb.CreateVectorOfStrings(l.origins), fbb.CreateString(d.tactics[i])));
   }
   std::vector<flatbuffers::Offset<fb::IODef>> ins, outs;
   for (size_t i = 0; i < net.inputs().size(); ++i)
@@ -116,11 +118,10 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
     weightsBytes = alignUp(weightsBytes + w->bytes());
   }
   auto plan = fb::CreatePlanDef(
-      fbb, fbb.CreateString(d.kilnVersion), fbb.CreateString(d.backend),
-      fbb.CreateString(d.device), fbb.CreateString(d.source), fbb.CreateVector(tensors),
-      fbb.CreateVector(layers), fbb.CreateVector(ins), fbb.CreateVector(outs),
-      fbb.CreateVector(refs), d.arenaBytes, d.activationBytes,
-      fbb.CreateVectorOfStrings(d.buildLog));
+      fbb, fbb.CreateString(d.kilnVersion), fbb.CreateString(d.backend), fbb.CreateString(d.device),
+      fbb.CreateString(d.source), fbb.CreateVector(tensors), fbb.CreateVector(layers),
+      fbb.CreateVector(ins), fbb.CreateVector(outs), fbb.CreateVector(refs), d.arenaBytes,
+      d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog));
   fbb.Finish(plan);
 
   PlanHeader h{};

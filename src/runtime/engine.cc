@@ -28,10 +28,18 @@ void describeIO(EngineData& data, const std::vector<Shape>& inputSourceShapes,
 Engine::Engine(std::shared_ptr<const EngineData> data) : data_(std::move(data)) {}
 Engine::~Engine() = default;
 
-const std::vector<IOTensorInfo>& Engine::inputs() const { return data_->inputs; }
-const std::vector<IOTensorInfo>& Engine::outputs() const { return data_->outputs; }
-const std::string& Engine::backend() const { return data_->backend; }
-const std::vector<std::string>& Engine::buildLog() const { return data_->buildLog; }
+const std::vector<IOTensorInfo>& Engine::inputs() const {
+  return data_->inputs;
+}
+const std::vector<IOTensorInfo>& Engine::outputs() const {
+  return data_->outputs;
+}
+const std::string& Engine::backend() const {
+  return data_->backend;
+}
+const std::vector<std::string>& Engine::buildLog() const {
+  return data_->buildLog;
+}
 
 const IOTensorInfo* Engine::findIO(const std::string& name) const {
   for (const auto& io : data_->inputs)
@@ -74,7 +82,8 @@ MemoryInfo Engine::memory() const {
   MemoryInfo m;
   m.arenaBytes = data_->arenaBytes;
   m.activationBytes = data_->activationBytes;
-  for (int64_t off : data_->arenaOffsets) m.activationCount += off >= 0;
+  for (int64_t off : data_->arenaOffsets)
+    m.activationCount += off >= 0;
   for (const Layer& l : data_->network.layers())
     if (l.kind() == LayerKind::kConstant) m.weightBytes += l.as<ConstantAttrs>().value.bytes();
   return m;

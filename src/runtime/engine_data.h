@@ -13,9 +13,9 @@ namespace kiln {
 
 struct EngineData {
   std::string kilnVersion;
-  std::string backend;          ///< backend name ("reference")
-  std::string device;           ///< device signature the plan was built for
-  std::string source;           ///< where the model came from (file name), informational
+  std::string backend;  ///< backend name ("reference")
+  std::string device;   ///< device signature the plan was built for
+  std::string source;   ///< where the model came from (file name), informational
   /// The optimized network: compacted, topologically ordered, every tensor static. Constant
   /// layers are not executed; their outputs point into the weights.
   NetworkDefinition network;

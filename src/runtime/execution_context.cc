@@ -27,8 +27,7 @@ struct ExecutionContext::Impl {
   }
 };
 
-ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine,
-                                   std::unique_ptr<Impl> impl)
+ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine, std::unique_ptr<Impl> impl)
     : engine_(std::move(engine)), impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
 
@@ -80,7 +79,8 @@ Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims
     return Status::ok();
   }
   std::string known;
-  for (const IOTensorInfo& io : d.inputs) known += (known.empty() ? "" : ", ") + io.name;
+  for (const IOTensorInfo& io : d.inputs)
+    known += (known.empty() ? "" : ", ") + io.name;
   return invalidArgument("the engine has no input named '" + name + "' (inputs: " + known + ")");
 }
 
@@ -90,8 +90,10 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data, s
   const IOTensorInfo* io = engine_->findIO(name);
   if (!io) {
     std::string known;
-    for (const auto& x : engine_->inputs()) known += (known.empty() ? "" : ", ") + x.name;
-    for (const auto& x : engine_->outputs()) known += (known.empty() ? "" : ", ") + x.name;
+    for (const auto& x : engine_->inputs())
+      known += (known.empty() ? "" : ", ") + x.name;
+    for (const auto& x : engine_->outputs())
+      known += (known.empty() ? "" : ", ") + x.name;
     return invalidArgument("the engine has no input or output named '" + name +
                            "' (I/O tensors: " + known + ")");
   }
@@ -115,7 +117,8 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data, s
 Status ExecutionContext::setInputTensor(const std::string& name, const void* data, size_t bytes,
                                         DataType dtype) {
   bool isInput = false;
-  for (const auto& io : engine_->inputs()) isInput = isInput || io.name == name;
+  for (const auto& io : engine_->inputs())
+    isInput = isInput || io.name == name;
   if (!isInput && engine_->findIO(name))
     return invalidArgument("'" + name + "' is an output of the engine, not an input");
   return setTensorAddress(name, const_cast<void*>(data), bytes, dtype);
@@ -134,9 +137,11 @@ Status ExecutionContext::enqueue(Stream& stream) {
     for (auto& [lid, kernel] : impl_->kernels) {
       const Layer& l = net.layer(lid);
       std::vector<const void*> ins;
-      for (TensorId t : l.inputs) ins.push_back(t == kNoTensor ? nullptr : impl_->address[t]);
+      for (TensorId t : l.inputs)
+        ins.push_back(t == kNoTensor ? nullptr : impl_->address[t]);
       std::vector<void*> outs;
-      for (TensorId t : l.outputs) outs.push_back(impl_->address[t]);
+      for (TensorId t : l.outputs)
+        outs.push_back(impl_->address[t]);
       Status s = kernel->setup(ins, outs, impl_->workspace);
       if (!s.isOk()) return s.withContext("layer '" + l.name + "'");
     }

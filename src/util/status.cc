@@ -4,17 +4,28 @@ namespace kiln {
 
 const char* statusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid argument";
-    case StatusCode::kNotFound: return "not found";
-    case StatusCode::kUnsupported: return "unsupported";
-    case StatusCode::kParseError: return "parse error";
-    case StatusCode::kInvalidModel: return "invalid model";
-    case StatusCode::kCorruptPlan: return "corrupt plan";
-    case StatusCode::kVersionMismatch: return "version mismatch";
-    case StatusCode::kIoError: return "i/o error";
-    case StatusCode::kOutOfMemory: return "out of memory";
-    case StatusCode::kInternal: return "internal error";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid argument";
+    case StatusCode::kNotFound:
+      return "not found";
+    case StatusCode::kUnsupported:
+      return "unsupported";
+    case StatusCode::kParseError:
+      return "parse error";
+    case StatusCode::kInvalidModel:
+      return "invalid model";
+    case StatusCode::kCorruptPlan:
+      return "corrupt plan";
+    case StatusCode::kVersionMismatch:
+      return "version mismatch";
+    case StatusCode::kIoError:
+      return "i/o error";
+    case StatusCode::kOutOfMemory:
+      return "out of memory";
+    case StatusCode::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

@@ -12,30 +12,48 @@ namespace kiln {
 
 size_t dataTypeSize(DataType t) {
   switch (t) {
-    case DataType::kFloat32: return 4;
-    case DataType::kFloat16: return 2;
-    case DataType::kBFloat16: return 2;
-    case DataType::kFloat64: return 8;
-    case DataType::kInt8: return 1;
-    case DataType::kUInt8: return 1;
-    case DataType::kInt32: return 4;
-    case DataType::kInt64: return 8;
-    case DataType::kBool: return 1;
+    case DataType::kFloat32:
+      return 4;
+    case DataType::kFloat16:
+      return 2;
+    case DataType::kBFloat16:
+      return 2;
+    case DataType::kFloat64:
+      return 8;
+    case DataType::kInt8:
+      return 1;
+    case DataType::kUInt8:
+      return 1;
+    case DataType::kInt32:
+      return 4;
+    case DataType::kInt64:
+      return 8;
+    case DataType::kBool:
+      return 1;
   }
   return 0;
 }
 
 const char* dataTypeName(DataType t) {
   switch (t) {
-    case DataType::kFloat32: return "f32";
-    case DataType::kFloat16: return "f16";
-    case DataType::kBFloat16: return "bf16";
-    case DataType::kFloat64: return "f64";
-    case DataType::kInt8: return "i8";
-    case DataType::kUInt8: return "u8";
-    case DataType::kInt32: return "i32";
-    case DataType::kInt64: return "i64";
-    case DataType::kBool: return "bool";
+    case DataType::kFloat32:
+      return "f32";
+    case DataType::kFloat16:
+      return "f16";
+    case DataType::kBFloat16:
+      return "bf16";
+    case DataType::kFloat64:
+      return "f64";
+    case DataType::kInt8:
+      return "i8";
+    case DataType::kUInt8:
+      return "u8";
+    case DataType::kInt32:
+      return "i32";
+    case DataType::kInt64:
+      return "i64";
+    case DataType::kBool:
+      return "bool";
   }
   return "?";
 }
@@ -50,7 +68,8 @@ std::optional<DataType> parseDataType(std::string_view name) {
 
 int64_t volume(const Dims& dims) {
   int64_t v = 1;
-  for (int64_t d : dims) v *= d;
+  for (int64_t d : dims)
+    v *= d;
   return v;
 }
 
@@ -75,7 +94,8 @@ std::string shapeToString(const Shape& shape) {
 Shape shapeFromDims(const Dims& dims) {
   Shape s;
   s.reserve(dims.size());
-  for (int64_t d : dims) s.push_back(Dim::fixed(d));
+  for (int64_t d : dims)
+    s.push_back(Dim::fixed(d));
   return s;
 }
 
@@ -146,14 +166,30 @@ Expected<std::vector<Out>> convertElements(const Weights& w) {
   std::vector<Out> out(static_cast<size_t>(w.count()));
   for (size_t i = 0; i < out.size(); ++i) {
     switch (w.dtype()) {
-      case DataType::kFloat32: out[i] = static_cast<Out>(w.as<float>()[i]); break;
-      case DataType::kFloat64: out[i] = static_cast<Out>(w.as<double>()[i]); break;
-      case DataType::kInt8: out[i] = static_cast<Out>(w.as<int8_t>()[i]); break;
-      case DataType::kUInt8: out[i] = static_cast<Out>(w.as<uint8_t>()[i]); break;
-      case DataType::kInt32: out[i] = static_cast<Out>(w.as<int32_t>()[i]); break;
-      case DataType::kInt64: out[i] = static_cast<Out>(w.as<int64_t>()[i]); break;
-      case DataType::kBool: out[i] = static_cast<Out>(w.as<uint8_t>()[i] != 0); break;
-      case DataType::kFloat16: out[i] = static_cast<Out>(halfToFloat({w.as<uint16_t>()[i]})); break;
+      case DataType::kFloat32:
+        out[i] = static_cast<Out>(w.as<float>()[i]);
+        break;
+      case DataType::kFloat64:
+        out[i] = static_cast<Out>(w.as<double>()[i]);
+        break;
+      case DataType::kInt8:
+        out[i] = static_cast<Out>(w.as<int8_t>()[i]);
+        break;
+      case DataType::kUInt8:
+        out[i] = static_cast<Out>(w.as<uint8_t>()[i]);
+        break;
+      case DataType::kInt32:
+        out[i] = static_cast<Out>(w.as<int32_t>()[i]);
+        break;
+      case DataType::kInt64:
+        out[i] = static_cast<Out>(w.as<int64_t>()[i]);
+        break;
+      case DataType::kBool:
+        out[i] = static_cast<Out>(w.as<uint8_t>()[i] != 0);
+        break;
+      case DataType::kFloat16:
+        out[i] = static_cast<Out>(halfToFloat({w.as<uint16_t>()[i]}));
+        break;
       case DataType::kBFloat16:
         out[i] = static_cast<Out>(bfloat16ToFloat({w.as<uint16_t>()[i]}));
         break;
@@ -172,7 +208,8 @@ Expected<std::vector<int64_t>> Weights::toInts() const {
     KILN_ASSIGN_OR_RETURN(auto d, convertElements<double>(*this));
     std::vector<int64_t> out(d.size());
     for (size_t i = 0; i < d.size(); ++i) {
-      if (!std::isfinite(d[i])) return invalidArgument("non-finite value where an integer was expected");
+      if (!std::isfinite(d[i]))
+        return invalidArgument("non-finite value where an integer was expected");
       out[i] = static_cast<int64_t>(d[i]);
     }
     return out;
@@ -180,20 +217,25 @@ Expected<std::vector<int64_t>> Weights::toInts() const {
   return convertElements<int64_t>(*this);
 }
 
-Expected<std::vector<double>> Weights::toDoubles() const { return convertElements<double>(*this); }
+Expected<std::vector<double>> Weights::toDoubles() const {
+  return convertElements<double>(*this);
+}
 
 // ---- enum names ----
 #define KILN_ENUM_NAME_CASE(name, str) \
-  case E::k##name: return str;
+  case E::k##name:                     \
+    return str;
 #define KILN_ENUM_COUNT(name, str) +1
-#define KILN_DEFINE_ENUM_NAMES(Enum, LIST)                       \
-  const char* enumName(Enum v) {                                 \
-    using E = Enum;                                              \
-    switch (v) { LIST(KILN_ENUM_NAME_CASE) }                     \
-    return "?";                                                  \
-  }                                                              \
-  template <>                                                    \
-  int32_t enumCount<Enum>() { return 0 LIST(KILN_ENUM_COUNT); }
+#define KILN_DEFINE_ENUM_NAMES(Enum, LIST)   \
+  const char* enumName(Enum v) {             \
+    using E = Enum;                          \
+    switch (v) { LIST(KILN_ENUM_NAME_CASE) } \
+    return "?";                              \
+  }                                          \
+  template <>                                \
+  int32_t enumCount<Enum>() {                \
+    return 0 LIST(KILN_ENUM_COUNT);          \
+  }
 
 KILN_DEFINE_ENUM_NAMES(ActivationKind, KILN_ACTIVATION_KINDS)
 KILN_DEFINE_ENUM_NAMES(UnaryKind, KILN_UNARY_KINDS)
@@ -204,14 +246,19 @@ KILN_DEFINE_ENUM_NAMES(PaddingMode, KILN_PADDING_MODES)
 KILN_DEFINE_ENUM_NAMES(ShuffleMode, KILN_SHUFFLE_MODES)
 KILN_DEFINE_ENUM_NAMES(GatherMode, KILN_GATHER_MODES)
 
-const char* enumName(DataType v) { return dataTypeName(v); }
+const char* enumName(DataType v) {
+  return dataTypeName(v);
+}
 template <>
-int32_t enumCount<DataType>() { return static_cast<int32_t>(DataType::kBool) + 1; }
+int32_t enumCount<DataType>() {
+  return static_cast<int32_t>(DataType::kBool) + 1;
+}
 
 const char* layerKindName(LayerKind kind) {
   switch (kind) {
 #define KILN_LAYER(kind, attrs, summary) \
-  case LayerKind::k##kind: return #kind;
+  case LayerKind::k##kind:               \
+    return #kind;
 #include "kiln/layers.def"
 #undef KILN_LAYER
   }
@@ -221,7 +268,8 @@ const char* layerKindName(LayerKind kind) {
 LayerAttrs defaultAttrs(LayerKind kind) {
   switch (kind) {
 #define KILN_LAYER(kind, attrs, summary) \
-  case LayerKind::k##kind: return attrs{};
+  case LayerKind::k##kind:               \
+    return attrs{};
 #include "kiln/layers.def"
 #undef KILN_LAYER
   }

@@ -26,10 +26,14 @@ int main(int argc, char** argv) {
   bool verbose = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--suite" && i + 1 < argc) suites.push_back(argv[++i]);
-    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (a == "--write-passing" && i + 1 < argc) passingFile = argv[++i];
-    else if (a == "--verbose") verbose = true;
+    if (a == "--suite" && i + 1 < argc)
+      suites.push_back(argv[++i]);
+    else if (a == "--filter" && i + 1 < argc)
+      filter = argv[++i];
+    else if (a == "--write-passing" && i + 1 < argc)
+      passingFile = argv[++i];
+    else if (a == "--verbose")
+      verbose = true;
     else {
       std::fprintf(stderr, "kiln_conformance: unknown argument '%s'\n", a.c_str());
       return 2;
@@ -57,8 +61,10 @@ int main(int argc, char** argv) {
   if (!passingFile.empty()) {
     std::ofstream f(passingFile);
     f << "# ONNX conformance cases that pass on the reference backend; tests/conformance_test.cc\n"
-         "# fails if any of them stops passing. Regenerate with kiln_conformance --write-passing.\n";
-    for (const auto& p : passing) f << p << "\n";
+         "# fails if any of them stops passing. Regenerate with kiln_conformance "
+         "--write-passing.\n";
+    for (const auto& p : passing)
+      f << p << "\n";
   }
   return 0;
 }

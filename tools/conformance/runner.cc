@@ -12,9 +12,12 @@ namespace kiln::conformance {
 
 const char* outcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kPass: return "pass";
-    case Outcome::kMismatch: return "mismatch";
-    case Outcome::kUnsupported: return "unsupported";
+    case Outcome::kPass:
+      return "pass";
+    case Outcome::kMismatch:
+      return "mismatch";
+    case Outcome::kUnsupported:
+      return "unsupported";
   }
   return "?";
 }
@@ -71,7 +74,8 @@ CaseResult runCase(const std::string& caseDir, const std::string& name) {
     if (!expected) return fail(Outcome::kUnsupported, expected.status().toString());
     if (inputs->size() != net->inputs().size())
       return fail(Outcome::kUnsupported, std::to_string(inputs->size()) + " input files for " +
-                                             std::to_string(net->inputs().size()) + " graph inputs");
+                                             std::to_string(net->inputs().size()) +
+                                             " graph inputs");
     BuilderConfig config;
     for (size_t i = 0; i < inputs->size(); ++i)
       config.inputShapes[net->tensor(net->inputs()[i]).name] = (*inputs)[i].dims();
@@ -91,7 +95,8 @@ CaseResult runCase(const std::string& caseDir, const std::string& name) {
     std::vector<Weights> outs;
     for (const IOTensorInfo& io : e.outputs()) {
       outs.push_back(Weights::zeros(io.dtype, io.dims));
-      Status s = (*ctx)->setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype);
+      Status s = (*ctx)->setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(),
+                                          io.dtype);
       if (!s.isOk()) return fail(Outcome::kMismatch, s.toString());
     }
     if (Status s = (*ctx)->execute(); !s.isOk()) return fail(Outcome::kUnsupported, s.toString());
@@ -103,12 +108,13 @@ CaseResult runCase(const std::string& caseDir, const std::string& name) {
                                             dataTypeName(want.dtype()));
       Comparison c = compareTensors(outs[k], want, 1e-3, 1e-7);
       if (!c.ok)
-        return fail(Outcome::kMismatch,
-                    set.filename().string() + " output " + std::to_string(k) + ": " +
-                        (c.message.empty() ? std::to_string(c.mismatches) + " elements differ, worst " +
-                                                 std::to_string(c.worstActual) + " vs " +
-                                                 std::to_string(c.worstExpected)
-                                           : c.message));
+        return fail(
+            Outcome::kMismatch,
+            set.filename().string() + " output " + std::to_string(k) + ": " +
+                (c.message.empty()
+                     ? std::to_string(c.mismatches) + " elements differ, worst " +
+                           std::to_string(c.worstActual) + " vs " + std::to_string(c.worstExpected)
+                     : c.message));
     }
   }
   r.outcome = Outcome::kPass;

@@ -15,7 +15,7 @@ enum class Outcome {
 const char* outcomeName(Outcome o);
 
 struct CaseResult {
-  std::string name;    ///< "<suite>/<case>"
+  std::string name;  ///< "<suite>/<case>"
   Outcome outcome = Outcome::kUnsupported;
   std::string detail;  ///< the error or the mismatch, one line
 };

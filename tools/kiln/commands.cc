@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kiln/kiln.h"
 #include "kiln/compare.h"
+#include "kiln/kiln.h"
 
 namespace fs = std::filesystem;
 
@@ -84,9 +84,10 @@ Expected<std::vector<NamedTensor>> readInputFiles(const std::string& dir,
 /// name, else by position. Returns tensors in the network's input order.
 Expected<std::vector<NamedTensor>> matchInputs(const std::vector<std::string>& names,
                                                std::vector<NamedTensor> files) {
-  bool byName = !files.empty() && std::all_of(files.begin(), files.end(), [&](const NamedTensor& t) {
-    return std::find(names.begin(), names.end(), t.name) != names.end();
-  });
+  bool byName =
+      !files.empty() && std::all_of(files.begin(), files.end(), [&](const NamedTensor& t) {
+        return std::find(names.begin(), names.end(), t.name) != names.end();
+      });
   std::vector<NamedTensor> out;
   for (size_t i = 0; i < names.size(); ++i) {
     if (byName) {
@@ -122,22 +123,27 @@ Expected<std::shared_ptr<Engine>> loadEngine(const ModelOptions& m,
     BuilderConfig config;
     config.backend = m.backend;
     auto p = parsePrecision(m.precision);
-    if (!p) return invalidArgument("unknown precision '" + m.precision + "' (fp32, fp16, bf16, int8)");
+    if (!p)
+      return invalidArgument("unknown precision '" + m.precision + "' (fp32, fp16, bf16, int8)");
     config.precision = *p;
     KILN_ASSIGN_OR_RETURN(config.inputShapes, parseShapes(m.shapes));
     if (files && config.inputShapes.empty()) {
       std::vector<std::string> names;
-      for (TensorId t : net.inputs()) names.push_back(net.tensor(t).name);
+      for (TensorId t : net.inputs())
+        names.push_back(net.tensor(t).name);
       KILN_ASSIGN_OR_RETURN(auto inputs, matchInputs(names, *files));
-      for (const NamedTensor& t : inputs) config.inputShapes[t.name] = t.value.dims();
+      for (const NamedTensor& t : inputs)
+        config.inputShapes[t.name] = t.value.dims();
     }
     KILN_ASSIGN_OR_RETURN(engine, Builder::build(net, config));
   }
   if (m.verbose)
-    for (const std::string& line : engine->buildLog()) std::cerr << "[build] " << line << "\n";
+    for (const std::string& line : engine->buildLog())
+      std::cerr << "[build] " << line << "\n";
   if (files && matched) {
     std::vector<std::string> names;
-    for (const auto& io : engine->inputs()) names.push_back(io.name);
+    for (const auto& io : engine->inputs())
+      names.push_back(io.name);
     KILN_ASSIGN_OR_RETURN(*matched, matchInputs(names, *files));
   }
   return engine;
@@ -148,12 +154,14 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
                                           const std::vector<NamedTensor>& inputs) {
   for (const NamedTensor& t : inputs) {
     KILN_RETURN_IF_ERROR(ctx.setInputShape(t.name, t.value.dims()));
-    KILN_RETURN_IF_ERROR(ctx.setInputTensor(t.name, t.value.data(), t.value.bytes(), t.value.dtype()));
+    KILN_RETURN_IF_ERROR(
+        ctx.setInputTensor(t.name, t.value.data(), t.value.bytes(), t.value.dtype()));
   }
   std::vector<Weights> outs;
   for (const IOTensorInfo& io : engine.outputs()) {
     outs.push_back(Weights::zeros(io.dtype, io.dims));
-    KILN_RETURN_IF_ERROR(ctx.setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
+    KILN_RETURN_IF_ERROR(
+        ctx.setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
   }
   KILN_RETURN_IF_ERROR(ctx.execute());
   return outs;
@@ -161,9 +169,12 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
 
 std::string humanBytes(uint64_t b) {
   char buf[64];
-  if (b >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
-  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  if (b >= (1u << 20))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
+  else if (b >= 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
 
@@ -195,8 +206,9 @@ int runRun(const RunOptions& o) {
     std::error_code ec;
     fs::create_directories(o.outputDir, ec);
     for (size_t k = 0; k < outs->size(); ++k) {
-      Status s = writeTensorFile((fs::path(o.outputDir) / ("output_" + std::to_string(k) + ".pb")).string(),
-                                 infos[k].name, (*outs)[k]);
+      Status s = writeTensorFile(
+          (fs::path(o.outputDir) / ("output_" + std::to_string(k) + ".pb")).string(), infos[k].name,
+          (*outs)[k]);
       if (!s.isOk()) return fail("run", s);
     }
   }
@@ -208,7 +220,8 @@ int runRun(const RunOptions& o) {
       std::cout << "\n";
       continue;
     }
-    auto ref = readTensorFile((fs::path(o.expectedDir) / ("output_" + std::to_string(k) + ".pb")).string());
+    auto ref = readTensorFile(
+        (fs::path(o.expectedDir) / ("output_" + std::to_string(k) + ".pb")).string());
     if (!ref) return fail("run", ref.status());
     Comparison c = compareTensors((*outs)[k], ref->value, o.rtol, o.atol);
     allOk = allOk && c.ok;
@@ -216,12 +229,13 @@ int runRun(const RunOptions& o) {
       std::cout << "  MISMATCH: " << c.message << "\n";
       continue;
     }
-    std::printf("  %s: max |out-ref| = %.3g (max |ref| = %.3g), %lld of %lld elements outside "
-                "atol %.3g + rtol %.3g * |ref|; worst at %s: %.9g vs %.9g\n",
-                c.ok ? "ok" : "MISMATCH", c.maxAbsError, c.maxAbsExpected,
-                static_cast<long long>(c.mismatches), static_cast<long long>((*outs)[k].count()),
-                o.atol, o.rtol, unflattenIndex(c.worstIndex, (*outs)[k].dims()).c_str(),
-                c.worstActual, c.worstExpected);
+    std::printf(
+        "  %s: max |out-ref| = %.3g (max |ref| = %.3g), %lld of %lld elements outside "
+        "atol %.3g + rtol %.3g * |ref|; worst at %s: %.9g vs %.9g\n",
+        c.ok ? "ok" : "MISMATCH", c.maxAbsError, c.maxAbsExpected,
+        static_cast<long long>(c.mismatches), static_cast<long long>((*outs)[k].count()), o.atol,
+        o.rtol, unflattenIndex(c.worstIndex, (*outs)[k].dims()).c_str(), c.worstActual,
+        c.worstExpected);
   }
   if (!allOk) {
     std::cerr << "kiln run: outputs differ from " << o.expectedDir << "\n";
@@ -242,7 +256,9 @@ int runInspect(const InspectOptions& o) {
     auto io = [](const std::vector<IOTensorInfo>& v) {
       nlohmann::json a = nlohmann::json::array();
       for (const auto& x : v)
-        a.push_back({{"name", x.name}, {"dtype", dataTypeName(x.dtype)}, {"dims", x.dims},
+        a.push_back({{"name", x.name},
+                     {"dtype", dataTypeName(x.dtype)},
+                     {"dims", x.dims},
                      {"model_shape", shapeToString(x.sourceShape)}});
       return a;
     };
@@ -250,12 +266,19 @@ int runInspect(const InspectOptions& o) {
     j["outputs"] = io(e.outputs());
     j["layers"] = nlohmann::json::array();
     for (const LayerInfo& l : layers)
-      j["layers"].push_back({{"name", l.name}, {"kind", l.kind}, {"tactic", l.tactic},
-                             {"attributes", l.attributes}, {"inputs", l.inputs},
-                             {"input_shapes", l.inputShapes}, {"outputs", l.outputs},
-                             {"output_shapes", l.outputShapes}, {"origins", l.origins}});
-    j["memory"] = {{"arena_bytes", m.arenaBytes}, {"activation_bytes", m.activationBytes},
-                   {"activation_count", m.activationCount}, {"weight_bytes", m.weightBytes}};
+      j["layers"].push_back({{"name", l.name},
+                             {"kind", l.kind},
+                             {"tactic", l.tactic},
+                             {"attributes", l.attributes},
+                             {"inputs", l.inputs},
+                             {"input_shapes", l.inputShapes},
+                             {"outputs", l.outputs},
+                             {"output_shapes", l.outputShapes},
+                             {"origins", l.origins}});
+    j["memory"] = {{"arena_bytes", m.arenaBytes},
+                   {"activation_bytes", m.activationBytes},
+                   {"activation_count", m.activationCount},
+                   {"weight_bytes", m.weightBytes}};
     j["build_log"] = e.buildLog();
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -275,7 +298,8 @@ int runInspect(const InspectOptions& o) {
     for (size_t k = 0; k < l.inputs.size(); ++k)
       std::cout << " " << (l.inputs[k].empty() ? "-" : l.inputs[k] + ":" + l.inputShapes[k]);
     std::cout << "\n      out:";
-    for (size_t k = 0; k < l.outputs.size(); ++k) std::cout << " " << l.outputs[k] << ":" << l.outputShapes[k];
+    for (size_t k = 0; k < l.outputs.size(); ++k)
+      std::cout << " " << l.outputs[k] << ":" << l.outputShapes[k];
     std::cout << "\n";
     if (!l.attributes.empty()) std::cout << "      attrs: " << l.attributes << "\n";
   }
@@ -310,11 +334,17 @@ int runBench(const BenchOptions& o) {
       for (int64_t i = 0; i < w.count(); ++i) {
         switch (io.dtype) {
           case DataType::kFloat32:
-            static_cast<float*>(w.mutableData())[i] = std::uniform_real_distribution<float>(-1, 1)(rng);
+            static_cast<float*>(w.mutableData())[i] =
+                std::uniform_real_distribution<float>(-1, 1)(rng);
             break;
-          case DataType::kInt64: static_cast<int64_t*>(w.mutableData())[i] = rng() % 2; break;
-          case DataType::kInt32: static_cast<int32_t*>(w.mutableData())[i] = rng() % 2; break;
-          default: break;
+          case DataType::kInt64:
+            static_cast<int64_t*>(w.mutableData())[i] = rng() % 2;
+            break;
+          case DataType::kInt32:
+            static_cast<int32_t*>(w.mutableData())[i] = rng() % 2;
+            break;
+          default:
+            break;
         }
       }
       inputs.push_back({io.name, w});
@@ -350,15 +380,22 @@ int runBench(const BenchOptions& o) {
   int64_t batch = e.inputs().empty() || e.inputs()[0].dims.empty() ? 1 : e.inputs()[0].dims[0];
   double ips = static_cast<double>(ms.size()) / total;
   if (o.json) {
-    nlohmann::json j = {{"model", o.model.model},     {"backend", e.backend()},
-                        {"iterations", ms.size()},    {"batch", batch},
-                        {"latency_ms", {{"min", sorted.front()}, {"median", pct(50)}, {"p90", pct(90)},
-                                        {"p99", pct(99)}, {"max", sorted.back()}}},
-                        {"inferences_per_s", ips},    {"samples_per_s", ips * batch}};
+    nlohmann::json j = {{"model", o.model.model},
+                        {"backend", e.backend()},
+                        {"iterations", ms.size()},
+                        {"batch", batch},
+                        {"latency_ms",
+                         {{"min", sorted.front()},
+                          {"median", pct(50)},
+                          {"p90", pct(90)},
+                          {"p99", pct(99)},
+                          {"max", sorted.back()}}},
+                        {"inferences_per_s", ips},
+                        {"samples_per_s", ips * batch}};
     std::cout << j.dump(2) << "\n";
   } else {
-    std::printf("%s on %s: %zu runs, batch %lld\n", o.model.model.c_str(), e.backend().c_str(), ms.size(),
-                static_cast<long long>(batch));
+    std::printf("%s on %s: %zu runs, batch %lld\n", o.model.model.c_str(), e.backend().c_str(),
+                ms.size(), static_cast<long long>(batch));
     std::printf("latency ms: min %.3f  median %.3f  p90 %.3f  p99 %.3f  max %.3f\n", sorted.front(),
                 pct(50), pct(90), pct(99), sorted.back());
     std::printf("throughput: %.1f inferences/s, %.1f samples/s\n", ips, ips * batch);

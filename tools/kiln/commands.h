@@ -10,10 +10,10 @@ namespace kiln::cli {
 
 /// Options shared by commands that may compile an ONNX model on the fly.
 struct ModelOptions {
-  std::string model;                     ///< .plan or .onnx
+  std::string model;  ///< .plan or .onnx
   std::string backend = "reference";
   std::string precision = "fp32";
-  std::vector<std::string> shapes;       ///< "name=2x64" entries
+  std::vector<std::string> shapes;  ///< "name=2x64" entries
   bool verbose = false;
 };
 
@@ -24,10 +24,10 @@ struct BuildOptions {
 
 struct RunOptions {
   ModelOptions model;
-  std::string inputsDir;                 ///< test_data_set layout: input_K.pb
-  std::vector<std::string> inputs;       ///< "name=file.pb"
+  std::string inputsDir;            ///< test_data_set layout: input_K.pb
+  std::vector<std::string> inputs;  ///< "name=file.pb"
   std::string outputDir;
-  std::string expectedDir;               ///< output_K.pb to compare with
+  std::string expectedDir;  ///< output_K.pb to compare with
   double rtol = 1e-4;
   double atol = 1e-5;
 };
@@ -41,8 +41,8 @@ struct BenchOptions {
   ModelOptions model;
   std::string inputsDir;
   int warmup = 10;
-  int iterations = 0;                    ///< 0: use duration
-  double duration = 2.0;                 ///< seconds, when iterations == 0
+  int iterations = 0;     ///< 0: use duration
+  double duration = 2.0;  ///< seconds, when iterations == 0
   bool json = false;
 };
 

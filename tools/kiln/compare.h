@@ -11,13 +11,13 @@ namespace kiln {
 /// Result of comparing `actual` with `expected` elementwise.
 struct Comparison {
   bool shapesMatch = true;
-  bool ok = true;                ///< every element within atol + rtol * |expected|
-  int64_t mismatches = 0;        ///< elements outside the tolerance
-  int64_t worstIndex = -1;       ///< flat index of the largest |actual - expected|
+  bool ok = true;           ///< every element within atol + rtol * |expected|
+  int64_t mismatches = 0;   ///< elements outside the tolerance
+  int64_t worstIndex = -1;  ///< flat index of the largest |actual - expected|
   double worstActual = 0, worstExpected = 0;
-  double maxAbsError = 0;        ///< max |actual - expected|
-  double maxAbsExpected = 0;     ///< max |expected| (the output's scale)
-  std::string message;           ///< why not ok (shape/dtype mismatch), else empty
+  double maxAbsError = 0;     ///< max |actual - expected|
+  double maxAbsExpected = 0;  ///< max |expected| (the output's scale)
+  std::string message;        ///< why not ok (shape/dtype mismatch), else empty
 };
 
 /// numpy.allclose semantics per element (NaN equals NaN); ints and bools compare exactly when
@@ -27,7 +27,8 @@ inline Comparison compareTensors(const Weights& actual, const Weights& expected,
   Comparison c;
   if (actual.dims() != expected.dims()) {
     c.ok = c.shapesMatch = false;
-    c.message = "shape " + dimsToString(actual.dims()) + " != expected " + dimsToString(expected.dims());
+    c.message =
+        "shape " + dimsToString(actual.dims()) + " != expected " + dimsToString(expected.dims());
     return c;
   }
   auto a = actual.toDoubles();

@@ -11,8 +11,8 @@
 #include <limits>
 
 #include "backends/reference/kernel_util.h"
-#include "util/float16.h"
 #include "backends/reference/reference.h"
+#include "util/float16.h"
 
 namespace kiln {
 namespace {

@@ -17,8 +17,8 @@ const Backend& referenceBackend();
 // Per-kind hooks (defined in src/backends/reference/<kind>.cc):
 //   supportsReference<Kind>: ok, or why not (e.g. an unsupported dtype), naming the layer;
 //   createReference<Kind>:   the kernel for the layer (the "create" step).
-#define KILN_LAYER(kind, attrs, summary)                               \
-  Status supportsReference##kind(const LayerDesc& desc);              \
+#define KILN_LAYER(kind, attrs, summary)                 \
+  Status supportsReference##kind(const LayerDesc& desc); \
   Expected<std::unique_ptr<Kernel>> createReference##kind(const LayerDesc& desc);
 #include "kiln/layers.def"
 #undef KILN_LAYER

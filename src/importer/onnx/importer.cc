@@ -15,7 +15,8 @@ namespace kiln::onnx_import {
 namespace {
 
 constexpr int64_t kMinOpset = 7;
-constexpr int64_t kMaxOpset = 28;  // the newest opset of the onnx.proto kiln is built with (ONNX 1.23)
+constexpr int64_t kMaxOpset =
+    28;  // the newest opset of the onnx.proto kiln is built with (ONNX 1.23)
 
 /// The dispatch table, built from ops.def.
 const std::map<std::string, ImportFn>& importerTable() {
@@ -194,6 +195,13 @@ Expected<NetworkDefinition> importModel(const void* data, size_t size, const std
       return invalidModel("graph output '" + out.name() +
                           "' is not produced by any node, initializer or graph input");
     KILN_RETURN_IF_ERROR(s.net.markOutput(it->second));
+    // Keep the declared shape (with its symbols) for `kiln inspect`; inference sets the real
+    // one at build time.
+    Tensor& t = s.net.tensor(it->second);
+    if (!t.shapeKnown && out.type().tensor_type().has_shape()) {
+      int unknown = 0;
+      if (auto declared = inputShape(out, &unknown)) t.shape = *declared;
+    }
   }
   KILN_RETURN_IF_ERROR(s.net.verify().withContext("'" + source + "': imported network"));
   return std::move(s.net);

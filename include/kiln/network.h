@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "kiln/layers.h"
@@ -101,8 +102,9 @@ class NetworkDefinition {
   /// Makes tensor `t` the graph output at position `index` (the old one stops being an output
   /// unless it is listed elsewhere).
   void setOutput(size_t index, TensorId t);
-  /// Renames a tensor (the caller keeps names unique).
-  void renameTensor(TensorId t, const std::string& name) { tensor(t).name = name; }
+  /// Renames a tensor (the caller keeps names unique). Use this rather than assigning
+  /// Tensor::name, so that findTensor() stays correct.
+  void renameTensor(TensorId t, const std::string& name);
   /// Removes a layer and its output tensors (they must be unused).
   void removeLayer(LayerId id);
   /// Layers reading tensor `t`, computed on demand (O(layers)).
@@ -128,6 +130,8 @@ class NetworkDefinition {
   std::vector<Layer> layers_;
   std::vector<TensorId> inputs_;
   std::vector<TensorId> outputs_;
+  /// Live tensors by name.
+  std::unordered_map<std::string, TensorId> byName_;
 };
 
 /// Appends "name=value" pairs of a layer's attributes (weights summarized) to `out`.

@@ -11,7 +11,17 @@ TensorId NetworkDefinition::newTensor(const std::string& name) {
   Tensor t;
   t.name = name;
   tensors_.push_back(std::move(t));
-  return static_cast<TensorId>(tensors_.size() - 1);
+  auto id = static_cast<TensorId>(tensors_.size() - 1);
+  byName_[name] = id;
+  return id;
+}
+
+void NetworkDefinition::renameTensor(TensorId t, const std::string& name) {
+  Tensor& x = tensor(t);
+  auto it = byName_.find(x.name);
+  if (it != byName_.end() && it->second == t) byName_.erase(it);
+  x.name = name;
+  if (!x.removed) byName_[name] = t;
 }
 
 std::string NetworkDefinition::uniqueName(const std::string& base) {
@@ -134,9 +144,8 @@ Expected<TensorId> NetworkDefinition::addMatrixMultiply(TensorId a, TensorId b, 
 }
 
 TensorId NetworkDefinition::findTensor(const std::string& name) const {
-  for (size_t i = 0; i < tensors_.size(); ++i)
-    if (!tensors_[i].removed && tensors_[i].name == name) return static_cast<TensorId>(i);
-  return -1;
+  auto it = byName_.find(name);
+  return it == byName_.end() ? -1 : it->second;
 }
 
 const Weights* NetworkDefinition::constantValue(TensorId t) const {
@@ -227,6 +236,8 @@ void NetworkDefinition::compact() {
     t = tmap[t];
   tensors_ = std::move(nt);
   layers_ = std::move(nl);
+  byName_.clear();
+  for (size_t i = 0; i < tensors_.size(); ++i) byName_[tensors_[i].name] = static_cast<TensorId>(i);
 }
 
 Status NetworkDefinition::topologicalSort() {

@@ -91,7 +91,7 @@ Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log
         std::string name = net.tensor(olds[k]).name;
         TensorId nt = net.addConstant(name + "#folded", std::move((*values)[k]));
         net.replaceAllUses(olds[k], nt);
-        net.tensor(nt).name = name;
+        net.renameTensor(nt, name);
         net.layer(net.tensor(nt).producer).name = name;
       }
     }

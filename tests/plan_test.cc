@@ -84,6 +84,20 @@ TEST_F(PlanFile, NotAPlan) {
   EXPECT_NE(s.message().find("not a kiln plan"), std::string::npos) << s.message();
 }
 
+TEST_F(PlanFile, FileRoundTripAndEmptyFile) {
+  std::string dir = test::tempDir("planfile");
+  ASSERT_TRUE(engine->serializeToFile(dir + "/d.plan").isOk());
+  auto loaded = Runtime::deserializeFile(dir + "/d.plan");  // memory-mapped
+  ASSERT_TRUE(loaded.hasValue()) << loaded.status().toString();
+  EXPECT_EQ((*loaded)->layers().size(), engine->layers().size());
+  std::ofstream(dir + "/empty.plan").close();
+  auto empty = Runtime::deserializeFile(dir + "/empty.plan");
+  EXPECT_EQ(empty.status().code(), StatusCode::kCorruptPlan) << empty.status().toString();
+  EXPECT_NE(empty.status().message().find("truncated"), std::string::npos);
+  EXPECT_FALSE(Runtime::deserializeFile(dir).hasValue());  // a directory
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(PlanFile, MissingFile) {
   auto e = Runtime::deserializeFile("/nonexistent/x.plan");
   EXPECT_FALSE(e.hasValue());

@@ -237,7 +237,8 @@ void NetworkDefinition::compact() {
   tensors_ = std::move(nt);
   layers_ = std::move(nl);
   byName_.clear();
-  for (size_t i = 0; i < tensors_.size(); ++i) byName_[tensors_[i].name] = static_cast<TensorId>(i);
+  for (size_t i = 0; i < tensors_.size(); ++i)
+    byName_[tensors_[i].name] = static_cast<TensorId>(i);
 }
 
 Status NetworkDefinition::topologicalSort() {

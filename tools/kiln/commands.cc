@@ -302,6 +302,12 @@ int runInspect(const InspectOptions& o) {
       std::cout << " " << l.outputs[k] << ":" << l.outputShapes[k];
     std::cout << "\n";
     if (!l.attributes.empty()) std::cout << "      attrs: " << l.attributes << "\n";
+    if (!l.origins.empty() && !(l.origins.size() == 1 && l.origins[0] == l.name)) {
+      std::cout << "      from:";
+      for (const std::string& o : l.origins)
+        std::cout << " " << o;
+      std::cout << "\n";
+    }
   }
   std::cout << "weights: " << humanBytes(m.weightBytes) << " (" << m.weightBytes << " bytes)\n";
   std::cout << "activations: " << m.activationCount << " tensors, " << humanBytes(m.activationBytes)

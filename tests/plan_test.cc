@@ -2,6 +2,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <xxhash.h>
+
 #include "plan/plan_format.h"
 #include "test_util.h"
 
@@ -74,6 +76,49 @@ TEST_F(PlanFile, WrongVersionIsRefused) {
   Status s = load(c);
   EXPECT_EQ(s.code(), StatusCode::kVersionMismatch) << s.toString();
   EXPECT_NE(s.message().find("format version 2"), std::string::npos) << s.message();
+}
+
+/// Replaces `from` by `to` (same length) in the plan bytes and recomputes the checksum, as a
+/// plan written by another kiln build or for another device would be.
+std::vector<uint8_t> reseal(std::vector<uint8_t> b, const std::string& from,
+                            const std::string& to) {
+  std::string s(b.begin(), b.end());
+  size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at == std::string::npos) return b;
+  std::copy(to.begin(), to.end(), b.begin() + static_cast<long>(at));
+  PlanHeader h;
+  std::memcpy(&h, b.data(), sizeof h);
+  h.checksum = 0;
+  std::memcpy(b.data(), &h, sizeof h);
+  h.checksum = XXH3_64bits(b.data(), b.size());
+  std::memcpy(b.data(), &h, sizeof h);
+  return b;
+}
+
+TEST_F(PlanFile, OtherKilnVersionIsRefused) {
+  Status s = load(reseal(bytes, std::string("\x05\0\0\0", 4) + KILN_TEST_VERSION,
+                         std::string("\x05\0\0\0", 4) + "9.9.9"));
+  EXPECT_EQ(s.code(), StatusCode::kVersionMismatch) << s.toString();
+  EXPECT_NE(s.message().find("kiln 9.9.9"), std::string::npos) << s.message();
+}
+
+TEST_F(PlanFile, OtherDeviceIsRefused) {
+  Status s = load(reseal(bytes, "x86_64", "z80_64"));
+  EXPECT_EQ(s.code(), StatusCode::kVersionMismatch) << s.toString();
+  EXPECT_NE(s.message().find("'z80_64'"), std::string::npos) << s.message();
+}
+
+TEST_F(PlanFile, UnknownTacticIsRefusedAtLoad) {
+  Status s = load(reseal(bytes, "reference.convolution", "reference.convolutiox"));
+  EXPECT_EQ(s.code(), StatusCode::kVersionMismatch) << s.toString();
+  EXPECT_NE(s.message().find("'reference.convolutiox'"), std::string::npos) << s.message();
+}
+
+TEST_F(PlanFile, UnknownBackendIsRefused) {
+  Status s = load(reseal(bytes, "reference", "referencX"));
+  EXPECT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("referencX"), std::string::npos) << s.message();
 }
 
 TEST_F(PlanFile, NotAPlan) {

@@ -19,6 +19,10 @@
 #include "plan_generated.h"
 #include "runtime/engine_data.h"
 
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.0.0"
+#endif
+
 namespace kiln {
 
 namespace {
@@ -132,6 +136,9 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
   data->backend = str(plan->backend());
   data->device = str(plan->device());
   data->source = str(plan->source());
+  if (data->kilnVersion != KILN_VERSION)
+    return versionMismatch("plan '" + source + "' was built by kiln " + data->kilnVersion +
+                           ", this is kiln " KILN_VERSION ": rebuild the plan");
   auto backend = findBackend(data->backend);
   if (!backend) return backend.status().withContext("plan '" + source + "'");
   if ((*backend)->deviceSignature() != data->device)
@@ -291,6 +298,16 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
     if (!inferred) return bad(inferred.status().message());
     if (*inferred != desc->outputs)
       return bad("layer '" + l.name + "' has outputs inconsistent with its inputs");
+  }
+  // Every tactic the plan names must exist in this build, so that a plan from another kiln
+  // is refused when loaded, not when a context is created.
+  for (size_t i = 0; i < net.layers().size(); ++i) {
+    if (net.layers()[i].kind() == LayerKind::kConstant) continue;
+    if (!(*backend)->findTactic(data->tactics[i]))
+      return versionMismatch(
+          "plan '" + source + "': layer '" + net.layers()[i].name + "' uses tactic '" +
+          data->tactics[i] + "', which backend '" + data->backend +
+          "' of this kiln build (" KILN_VERSION ") does not have; rebuild the plan");
   }
   if (plan->build_log())
     for (const auto* s : *plan->build_log())

@@ -9,12 +9,12 @@
 
 #include "kiln/network.h"
 #include "kiln/status.h"
+#include "kiln/stream.h"
 #include "kiln/types.h"
 
 namespace kiln {
 
 class ExecutionContext;
-class Stream;
 struct EngineData;
 
 /// Description of an engine input or output.
@@ -64,6 +64,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   /// Lines written while building (passes that fired, tactics chosen).
   const std::vector<std::string>& buildLog() const;
 
+  /// A stream of the engine's backend, for ExecutionContext::enqueue.
+  std::unique_ptr<Stream> createStream() const;
   /// A new context with its own activation arena.
   Expected<std::unique_ptr<ExecutionContext>> createExecutionContext() const;
   /// The plan file bytes (versioned, checksummed, 64-byte aligned weights).

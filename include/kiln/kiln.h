@@ -7,5 +7,6 @@
 #include "kiln/network.h"
 #include "kiln/onnx_parser.h"
 #include "kiln/status.h"
+#include "kiln/stream.h"
 #include "kiln/tensor_file.h"
 #include "kiln/types.h"

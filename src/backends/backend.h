@@ -18,6 +18,7 @@
 
 #include "kiln/network.h"
 #include "kiln/status.h"
+#include "kiln/stream.h"
 #include "kiln/types.h"
 
 namespace kiln {
@@ -49,14 +50,6 @@ struct LayerDesc {
 
 /// Where a backend's tensors live.
 enum class MemorySpace { kHost, kDevice };
-
-/// An ordered queue of work. The host stream runs work inline.
-class Stream {
- public:
-  virtual ~Stream() = default;
-  /// Waits until all enqueued work is done; returns the first error of that work.
-  virtual Status synchronize() = 0;
-};
 
 /// A kernel bound to one layer. Subclasses implement the on* hooks; the public methods enforce
 /// the lifecycle order.

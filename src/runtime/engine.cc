@@ -78,6 +78,11 @@ std::vector<LayerInfo> Engine::layers() const {
   return out;
 }
 
+std::unique_ptr<Stream> Engine::createStream() const {
+  auto backend = findBackend(data_->backend);
+  return backend ? (*backend)->createStream() : nullptr;  // loaded engines name a known backend
+}
+
 MemoryInfo Engine::memory() const {
   MemoryInfo m;
   m.arenaBytes = data_->arenaBytes;

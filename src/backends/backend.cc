@@ -70,8 +70,40 @@ const Tactic* Backend::findTactic(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::vector<const Backend*> backends;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+Status registerBackend(const Backend* backend) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (backend->name() == referenceBackend().name())
+    return invalidArgument("backend name '" + backend->name() + "' is already registered");
+  for (const Backend* b : r.backends)
+    if (b->name() == backend->name())
+      return invalidArgument("backend name '" + backend->name() + "' is already registered");
+  r.backends.push_back(backend);
+  return Status::ok();
+}
+
 Expected<const Backend*> findBackend(std::string_view name) {
-  if (name == "reference") return &referenceBackend();
+  if (name == referenceBackend().name()) return &referenceBackend();
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    for (const Backend* b : r.backends)
+      if (b->name() == name) return b;
+  }
   std::string known;
   for (const auto& n : backendNames())
     known += (known.empty() ? "" : ", ") + n;
@@ -79,7 +111,12 @@ Expected<const Backend*> findBackend(std::string_view name) {
 }
 
 std::vector<std::string> backendNames() {
-  return {"reference"};
+  std::vector<std::string> out = {referenceBackend().name()};
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const Backend* b : r.backends)
+    out.push_back(b->name());
+  return out;
 }
 
 Status HostStream::synchronize() {

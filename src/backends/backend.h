@@ -124,8 +124,11 @@ class Backend {
 
 /// The backend registered under `name`, or a NotFound error listing the known ones.
 Expected<const Backend*> findBackend(std::string_view name);
-/// Names of all registered backends.
+/// Names of all registered backends ("reference" first).
 std::vector<std::string> backendNames();
+/// Makes `backend` (which must outlive every use) findable by its name. The reference backend
+/// is always registered. Error if the name is taken. Thread-safe.
+Status registerBackend(const Backend* backend);
 
 /// The host stream: runs work inline, so synchronize() only reports the first error.
 class HostStream : public Stream {

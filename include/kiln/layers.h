@@ -128,16 +128,26 @@ int32_t enumCount();
 // ---- attribute structs ----------------------------------------------------------------------
 // `visit(v)` calls v(name, field) for every field, in a fixed order.
 
+/// Declares `visit(v)` (mutable and const) from one list of `v("name", s.field);` calls.
+#define KILN_VISIT_FIELDS(...)          \
+  template <class V>                    \
+  void visit(V& v) {                    \
+    visitFields(*this, v);              \
+  }                                     \
+  template <class V>                    \
+  void visit(V& v) const {              \
+    visitFields(*this, v);              \
+  }                                     \
+  template <class S, class V>           \
+  static void visitFields(S& s, V& v) { \
+    (void)s;                            \
+    (void)v;                            \
+    __VA_ARGS__                         \
+  }
+
 struct ConstantAttrs {
   Weights value;
-  template <class V>
-  void visit(V& v) {
-    v("value", value);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("value", value);
-  }
+  KILN_VISIT_FIELDS(v("value", s.value);)
 };
 
 struct ConvolutionAttrs {
@@ -148,23 +158,9 @@ struct ConvolutionAttrs {
   std::vector<int64_t> padsEnd;
   PaddingMode padding = PaddingMode::kExplicit;
   int64_t group = 1;
-#define KILN_CONV_FIELDS(v)       \
-  v("kernel_shape", kernelShape); \
-  v("strides", strides);          \
-  v("dilations", dilations);      \
-  v("pads_begin", padsBegin);     \
-  v("pads_end", padsEnd);         \
-  v("padding", padding);          \
-  v("group", group);
-  template <class V>
-  void visit(V& v) {
-    KILN_CONV_FIELDS(v)
-  }
-  template <class V>
-  void visit(V& v) const {
-    KILN_CONV_FIELDS(v)
-  }
-#undef KILN_CONV_FIELDS
+  KILN_VISIT_FIELDS(v("kernel_shape", s.kernelShape); v("strides", s.strides);
+                    v("dilations", s.dilations); v("pads_begin", s.padsBegin);
+                    v("pads_end", s.padsEnd); v("padding", s.padding); v("group", s.group);)
 };
 
 struct MatrixMultiplyAttrs {
@@ -172,20 +168,8 @@ struct MatrixMultiplyAttrs {
   bool transB = false;
   float alpha = 1.0f;
   float beta = 1.0f;  ///< scale of the optional third input C (broadcast to the output)
-#define KILN_MM_FIELDS(v) \
-  v("trans_a", transA);   \
-  v("trans_b", transB);   \
-  v("alpha", alpha);      \
-  v("beta", beta);
-  template <class V>
-  void visit(V& v) {
-    KILN_MM_FIELDS(v)
-  }
-  template <class V>
-  void visit(V& v) const {
-    KILN_MM_FIELDS(v)
-  }
-#undef KILN_MM_FIELDS
+  KILN_VISIT_FIELDS(v("trans_a", s.transA); v("trans_b", s.transB); v("alpha", s.alpha);
+                    v("beta", s.beta);)
 };
 
 struct PoolingAttrs {
@@ -199,117 +183,47 @@ struct PoolingAttrs {
   PaddingMode padding = PaddingMode::kExplicit;
   bool ceilMode = false;
   bool countIncludePad = false;  ///< average pooling: divide by the full window size
-#define KILN_POOL_FIELDS(v)       \
-  v("kind", kind);                \
-  v("global", global);            \
-  v("kernel_shape", kernelShape); \
-  v("strides", strides);          \
-  v("dilations", dilations);      \
-  v("pads_begin", padsBegin);     \
-  v("pads_end", padsEnd);         \
-  v("padding", padding);          \
-  v("ceil_mode", ceilMode);       \
-  v("count_include_pad", countIncludePad);
-  template <class V>
-  void visit(V& v) {
-    KILN_POOL_FIELDS(v)
-  }
-  template <class V>
-  void visit(V& v) const {
-    KILN_POOL_FIELDS(v)
-  }
-#undef KILN_POOL_FIELDS
+  KILN_VISIT_FIELDS(v("kind", s.kind); v("global", s.global); v("kernel_shape", s.kernelShape);
+                    v("strides", s.strides); v("dilations", s.dilations);
+                    v("pads_begin", s.padsBegin); v("pads_end", s.padsEnd); v("padding", s.padding);
+                    v("ceil_mode", s.ceilMode); v("count_include_pad", s.countIncludePad);)
 };
 
 struct ActivationAttrs {
   ActivationKind kind = ActivationKind::kRelu;
   float alpha = 0.0f;
   float beta = 0.0f;
-  template <class V>
-  void visit(V& v) {
-    v("kind", kind);
-    v("alpha", alpha);
-    v("beta", beta);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("kind", kind);
-    v("alpha", alpha);
-    v("beta", beta);
-  }
+  KILN_VISIT_FIELDS(v("kind", s.kind); v("alpha", s.alpha); v("beta", s.beta);)
 };
 
 struct UnaryAttrs {
   UnaryKind kind = UnaryKind::kIdentity;
-  template <class V>
-  void visit(V& v) {
-    v("kind", kind);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("kind", kind);
-  }
+  KILN_VISIT_FIELDS(v("kind", s.kind);)
 };
 
 struct ElementwiseAttrs {
   ElementwiseKind kind = ElementwiseKind::kAdd;
-  template <class V>
-  void visit(V& v) {
-    v("kind", kind);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("kind", kind);
-  }
+  KILN_VISIT_FIELDS(v("kind", s.kind);)
 };
 
 struct ReduceAttrs {
   ReduceKind kind = ReduceKind::kSum;
   bool keepDims = true;
   bool noopWithEmptyAxes = false;  ///< no axes input: identity instead of reducing everything
-#define KILN_RED_FIELDS(v)  \
-  v("kind", kind);          \
-  v("keep_dims", keepDims); \
-  v("noop_with_empty_axes", noopWithEmptyAxes);
-  template <class V>
-  void visit(V& v) {
-    KILN_RED_FIELDS(v)
-  }
-  template <class V>
-  void visit(V& v) const {
-    KILN_RED_FIELDS(v)
-  }
-#undef KILN_RED_FIELDS
+  KILN_VISIT_FIELDS(v("kind", s.kind); v("keep_dims", s.keepDims);
+                    v("noop_with_empty_axes", s.noopWithEmptyAxes);)
 };
 
 struct SoftmaxAttrs {
   int64_t axis = -1;
   bool log = false;  ///< log-softmax
-  template <class V>
-  void visit(V& v) {
-    v("axis", axis);
-    v("log", log);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("axis", axis);
-    v("log", log);
-  }
+  KILN_VISIT_FIELDS(v("axis", s.axis); v("log", s.log);)
 };
 
 struct NormalizationAttrs {
   int64_t axis = -1;  ///< statistics over dims [axis, rank)
   float epsilon = 1e-5f;
-  template <class V>
-  void visit(V& v) {
-    v("axis", axis);
-    v("epsilon", epsilon);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("axis", axis);
-    v("epsilon", epsilon);
-  }
+  KILN_VISIT_FIELDS(v("axis", s.axis); v("epsilon", s.epsilon);)
 };
 
 struct ShuffleAttrs {
@@ -317,135 +231,59 @@ struct ShuffleAttrs {
   std::vector<int64_t> perm;  ///< kTranspose
   int64_t axis = 1;           ///< kFlatten
   bool allowZero = false;     ///< kReshape: a 0 in the shape means size 0, not "copy"
-#define KILN_SH_FIELDS(v) \
-  v("mode", mode);        \
-  v("perm", perm);        \
-  v("axis", axis);        \
-  v("allow_zero", allowZero);
-  template <class V>
-  void visit(V& v) {
-    KILN_SH_FIELDS(v)
-  }
-  template <class V>
-  void visit(V& v) const {
-    KILN_SH_FIELDS(v)
-  }
-#undef KILN_SH_FIELDS
+  KILN_VISIT_FIELDS(v("mode", s.mode); v("perm", s.perm); v("axis", s.axis);
+                    v("allow_zero", s.allowZero);)
 };
 
 struct ConcatenationAttrs {
   int64_t axis = 0;
-  template <class V>
-  void visit(V& v) {
-    v("axis", axis);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("axis", axis);
-  }
+  KILN_VISIT_FIELDS(v("axis", s.axis);)
 };
 
 struct SliceAttrs {
-  template <class V>
-  void visit(V&) {}
-  template <class V>
-  void visit(V&) const {}
+  KILN_VISIT_FIELDS()
 };
 
 struct SplitAttrs {
   int64_t axis = 0;
   int64_t numOutputs = 0;  ///< equal split (last part smaller) when the split input is absent
-  template <class V>
-  void visit(V& v) {
-    v("axis", axis);
-    v("num_outputs", numOutputs);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("axis", axis);
-    v("num_outputs", numOutputs);
-  }
+  KILN_VISIT_FIELDS(v("axis", s.axis); v("num_outputs", s.numOutputs);)
 };
 
 struct GatherAttrs {
   GatherMode mode = GatherMode::kDefault;
   int64_t axis = 0;       ///< kDefault, kElements
   int64_t batchDims = 0;  ///< kND
-  template <class V>
-  void visit(V& v) {
-    v("mode", mode);
-    v("axis", axis);
-    v("batch_dims", batchDims);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("mode", mode);
-    v("axis", axis);
-    v("batch_dims", batchDims);
-  }
+  KILN_VISIT_FIELDS(v("mode", s.mode); v("axis", s.axis); v("batch_dims", s.batchDims);)
 };
 
 struct CastAttrs {
   DataType to = DataType::kFloat32;
-  template <class V>
-  void visit(V& v) {
-    v("to", to);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("to", to);
-  }
+  KILN_VISIT_FIELDS(v("to", s.to);)
 };
 
 struct SelectAttrs {
-  template <class V>
-  void visit(V&) {}
-  template <class V>
-  void visit(V&) const {}
+  KILN_VISIT_FIELDS()
 };
 
 struct FillAttrs {
-  template <class V>
-  void visit(V&) {}
-  template <class V>
-  void visit(V&) const {}
+  KILN_VISIT_FIELDS()
 };
 
 struct ExpandAttrs {
-  template <class V>
-  void visit(V&) {}
-  template <class V>
-  void visit(V&) const {}
+  KILN_VISIT_FIELDS()
 };
 
 struct ShapeOfAttrs {
   int64_t start = 0;
   int64_t end = INT64_MAX;  ///< clamped to the rank; negative counts from the end
-  template <class V>
-  void visit(V& v) {
-    v("start", start);
-    v("end", end);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("start", start);
-    v("end", end);
-  }
+  KILN_VISIT_FIELDS(v("start", s.start); v("end", s.end);)
 };
 
 struct CumulativeAttrs {
   bool exclusive = false;
   bool reverse = false;
-  template <class V>
-  void visit(V& v) {
-    v("exclusive", exclusive);
-    v("reverse", reverse);
-  }
-  template <class V>
-  void visit(V& v) const {
-    v("exclusive", exclusive);
-    v("reverse", reverse);
-  }
+  KILN_VISIT_FIELDS(v("exclusive", s.exclusive); v("reverse", s.reverse);)
 };
 
 /// Layer kinds, in layers.def order.

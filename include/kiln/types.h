@@ -36,8 +36,23 @@ std::optional<DataType> parseDataType(std::string_view name);
 /// Concrete dimensions, outermost first.
 using Dims = std::vector<int64_t>;
 
-/// Number of elements of a concrete shape (1 for a scalar).
+/// Number of elements of a concrete shape (1 for a scalar). Only for dims already checked by
+/// elementCount() (every tensor of a built network is): it does not detect overflow.
 int64_t volume(const Dims& dims);
+
+// ---- checked size arithmetic: the one place element counts and byte sizes are computed ----
+
+/// a * b for non-negative sizes; nothing when an operand is negative or the product exceeds
+/// INT64_MAX.
+std::optional<int64_t> checkedMul(int64_t a, int64_t b);
+/// a + b for non-negative sizes; nothing when an operand is negative or the sum exceeds
+/// INT64_MAX.
+std::optional<int64_t> checkedAdd(int64_t a, int64_t b);
+/// Number of elements of `dims`, or an InvalidArgument error "tensor 'WHAT' of shape [..]: ..."
+/// when a dim is negative or the count overflows int64.
+Expected<int64_t> elementCount(const Dims& dims, std::string_view what);
+/// Bytes of a tensor (elementCount * dataTypeSize), checked the same way.
+Expected<uint64_t> byteSize(DataType dtype, const Dims& dims, std::string_view what);
 /// "[2, 64, 256]"
 std::string dimsToString(const Dims& dims);
 

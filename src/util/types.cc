@@ -73,6 +73,48 @@ int64_t volume(const Dims& dims) {
   return v;
 }
 
+std::optional<int64_t> checkedMul(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+std::optional<int64_t> checkedAdd(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+Expected<int64_t> elementCount(const Dims& dims, std::string_view what) {
+  int64_t n = 1;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] < 0)
+      return invalidArgument("tensor '" + std::string(what) + "' of shape " + dimsToString(dims) +
+                             ": dimension " + std::to_string(i) + " is negative");
+  }
+  for (int64_t d : dims) {
+    if (d == 0) return int64_t{0};
+  }
+  for (int64_t d : dims) {
+    auto r = checkedMul(n, d);
+    if (!r)
+      return invalidArgument("tensor '" + std::string(what) + "' of shape " + dimsToString(dims) +
+                             ": its element count overflows 64 bits");
+    n = *r;
+  }
+  return n;
+}
+
+Expected<uint64_t> byteSize(DataType dtype, const Dims& dims, std::string_view what) {
+  KILN_ASSIGN_OR_RETURN(int64_t n, elementCount(dims, what));
+  auto bytes = checkedMul(n, static_cast<int64_t>(dataTypeSize(dtype)));
+  if (!bytes)
+    return invalidArgument("tensor '" + std::string(what) + "' of shape " + dimsToString(dims) +
+                           " and type " + dataTypeName(dtype) +
+                           ": its size in bytes overflows 64 bits");
+  return static_cast<uint64_t>(*bytes);
+}
+
 std::string dimsToString(const Dims& dims) {
   std::string s = "[";
   for (size_t i = 0; i < dims.size(); ++i) {

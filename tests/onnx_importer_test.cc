@@ -105,7 +105,7 @@ TEST_P(OnnxSharedModels, Parses) {
     EXPECT_EQ(t.name, m.inputs[i]);
     std::vector<std::string> symbols;
     for (const Dim& d : t.shape)
-      if (!d.symbol.empty()) symbols.push_back(d.symbol);
+      if (d.isSymbol()) symbols.push_back(d.symbol());
     EXPECT_EQ(symbols, m.symbols[i]) << t.name << " " << shapeToString(t.shape);
   }
   ASSERT_EQ(net->outputs().size(), m.outputs.size());

@@ -26,7 +26,7 @@ int tryModel(const std::string& bytes) {
   config.symbols["batch"] = 1;
   for (TensorId t : net->inputs())
     for (const Dim& d : net->tensor(t).shape)
-      if (!d.isStatic()) config.symbols[d.symbol] = 1;
+      if (d.isSymbol()) config.symbols[d.symbol()] = 1;
   auto engine = Builder::build(*net, config);
   if (!engine) {
     EXPECT_FALSE(engine.status().message().empty());

@@ -8,6 +8,7 @@
 
 #include "kiln/engine.h"
 #include "kiln/network.h"
+#include "kiln/profile.h"
 #include "kiln/status.h"
 
 namespace kiln {
@@ -25,11 +26,15 @@ class BuilderConfig {
   std::string backend = "reference";
   /// Fastest precision allowed; only kFP32 is implemented yet.
   Precision precision = Precision::kFP32;
-  /// Shape of each input, by name. Required for inputs with symbolic dims unless every symbol
-  /// they use is given in `symbols`. (An optimization profile with min = opt = max.)
+  /// Fixed shape of inputs, by name: a profile with min = opt = max, so the engine is specialized
+  /// for it (symbols it fixes become constants). Not used together with `profiles`.
   std::map<std::string, Dims> inputShapes;
-  /// Values of named dimension symbols ("batch" -> 8), applied to every input that uses them.
+  /// Values of named dimension symbols ("batch" -> 8), fixed in every input that uses them.
   std::map<std::string, int64_t> symbols;
+  /// Optimization profiles (min / opt / max per dynamic input). None: every dynamic dimension
+  /// is free, and tactics are timed at a representative shape that the build log names.
+  /// A symbol that every profile fixes to one value (min = max) becomes a constant.
+  std::vector<OptimizationProfile> profiles;
   /// Constant folding leaves results larger than this many bytes unfolded.
   size_t foldLimitBytes = size_t{64} << 20;
   /// Timing of candidate tactics: warm-up runs and measured runs (median kept).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kiln/network.h"
+#include "kiln/profile.h"
 #include "kiln/status.h"
 #include "kiln/stream.h"
 #include "kiln/types.h"
@@ -21,8 +22,11 @@ struct EngineData;
 struct IOTensorInfo {
   std::string name;
   DataType dtype = DataType::kFloat32;
-  Dims dims;          ///< the shape the engine was built for
+  Dims dims;          ///< the representative shape (the profile's opt; static inputs: their shape)
+  Shape shape;        ///< the engine's shape: constants and the symbols it accepts
   Shape sourceShape;  ///< the shape the model declared (symbols kept)
+  /// Whether the engine accepts more than one shape for this tensor.
+  bool isDynamic() const { return !staticDims(shape).has_value(); }
   size_t bytes() const { return static_cast<size_t>(volume(dims)) * dataTypeSize(dtype); }
 };
 
@@ -39,7 +43,8 @@ struct LayerInfo {
   std::vector<std::string> origins;  ///< source (ONNX) nodes folded into this layer
 };
 
-/// Memory figures of an engine.
+/// Memory figures of an engine (at its representative shape; a context plans its own arena
+/// for the shapes it runs).
 struct MemoryInfo {
   uint64_t arenaBytes = 0;       ///< activation arena (what a context allocates)
   uint64_t activationBytes = 0;  ///< sum of all activation tensor sizes (no sharing)
@@ -59,6 +64,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   /// Input or output by name; nullptr when there is none.
   const IOTensorInfo* findIO(const std::string& name) const;
   const std::string& backend() const;
+  /// The optimization profiles the engine accepts (one, without ranges, when built without).
+  const std::vector<OptimizationProfile>& profiles() const;
   std::vector<LayerInfo> layers() const;
   MemoryInfo memory() const;
   /// Lines written while building (passes that fired, tactics chosen).
@@ -95,11 +102,20 @@ class ExecutionContext {
  public:
   ~ExecutionContext();
 
-  /// Sets an input's shape; error naming the input and the expected shape if it does not fit.
+  /// Sets an input's shape. Inputs with static shapes need no call; inputs with dynamic dims
+  /// need one before enqueue. Error naming the input, the profile and its range when the
+  /// shape is outside the active profile or contradicts the engine.
   Status setInputShape(const std::string& name, const Dims& dims);
+  /// The concrete shape of an input or output for the current input shapes (outputs are
+  /// inferred; inputs whose values decide shapes must be bound first).
+  Expected<Dims> getTensorShape(const std::string& name);
+  /// Selects the optimization profile that input shapes are checked against (0 by default).
+  Status setOptimizationProfile(int index);
+  int optimizationProfile() const;
   /// Binds the buffer of an input or output. `bytes` is the buffer's size and `dtype` its
-  /// element type: both are checked against the engine, so a wrong buffer is an error rather
-  /// than an out-of-bounds access.
+  /// element type: both are checked against the engine (the size against the tensor's shape
+  /// when it is known, else at enqueue), so a wrong buffer is an error rather than an
+  /// out-of-bounds access.
   Status setTensorAddress(const std::string& name, void* data, size_t bytes, DataType dtype);
   /// Input overload (read-only buffer).
   Status setInputTensor(const std::string& name, const void* data, size_t bytes, DataType dtype);

@@ -286,6 +286,16 @@ struct CumulativeAttrs {
   KILN_VISIT_FIELDS(v("exclusive", s.exclusive); v("reverse", s.reverse);)
 };
 
+/// An integer tensor whose values are expressions of the input dims (a folded shape
+/// computation such as Shape -> Gather -> Concat), evaluated when a context's input shapes are
+/// set. Like Constant, it is not executed.
+struct SymbolicConstantAttrs {
+  DataType dtype = DataType::kInt64;
+  Dims dims;                ///< static dims of the tensor
+  std::vector<Dim> values;  ///< row-major, volume(dims) values
+  KILN_VISIT_FIELDS(v("dtype", s.dtype); v("dims", s.dims); v("values", s.values);)
+};
+
 /// Layer kinds, in layers.def order.
 enum class LayerKind : int32_t {
 #define KILN_LAYER(kind, attrs, summary) k##kind,

@@ -26,9 +26,13 @@ constexpr TensorId kNoTensor = -1;
 struct Tensor {
   std::string name;
   DataType dtype = DataType::kFloat32;
-  Shape shape;              ///< may be symbolic until the builder binds the profile
+  Shape shape;              ///< dims: constants, symbols of the inputs, or expressions of them
   bool shapeKnown = false;  ///< shape and dtype have been set or inferred
-  LayerId producer = -1;    ///< -1 for graph inputs
+  /// Values of a small integer tensor when they are known from shapes alone (a shape
+  /// computation such as Shape -> Gather -> Concat), row-major; see valuesKnown.
+  std::vector<Dim> values;
+  bool valuesKnown = false;
+  LayerId producer = -1;  ///< -1 for graph inputs
   bool isInput = false;
   bool isOutput = false;
   bool removed = false;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kiln/dim.h"
 #include "kiln/status.h"
 
 namespace kiln {
@@ -56,21 +57,6 @@ Expected<uint64_t> byteSize(DataType dtype, const Dims& dims, std::string_view w
 /// "[2, 64, 256]"
 std::string dimsToString(const Dims& dims);
 
-/// One dimension of a symbolic shape: a constant, or a named symbol ("batch", "seq") whose value
-/// is chosen when an engine is built (optimization profile).
-struct Dim {
-  int64_t value = -1;  ///< the size when static; -1 when symbolic
-  std::string symbol;  ///< non-empty when symbolic
-
-  static Dim fixed(int64_t v) { return Dim{v, {}}; }
-  static Dim named(std::string s) { return Dim{-1, std::move(s)}; }
-  bool isStatic() const { return symbol.empty() && value >= 0; }
-  bool operator==(const Dim& o) const { return value == o.value && symbol == o.symbol; }
-};
-
-/// A possibly symbolic shape.
-using Shape = std::vector<Dim>;
-
 /// "[batch, 3, 224, 224]"
 std::string shapeToString(const Shape& shape);
 /// Static shape from concrete dims.
@@ -105,7 +91,8 @@ class Weights {
   const T* as() const {
     return static_cast<const T*>(data_);
   }
-  bool empty() const { return data_ == nullptr && bytes() == 0 && dims_.empty(); }
+  /// True for default-constructed Weights, which hold nothing (not even a scalar).
+  bool empty() const { return data_ == nullptr; }
 
   /// Mutable access for a freshly created buffer (only valid for copyFrom/zeros results).
   void* mutableData() { return const_cast<void*>(data_); }

@@ -20,8 +20,10 @@ Expected<std::vector<int64_t>> LayerDesc::intsInput(size_t k) const {
 }
 
 Status Kernel::reshape(const std::vector<TensorDesc>& inputs,
-                       const std::vector<TensorDesc>& outputs) {
+                       const std::vector<TensorDesc>& outputs,
+                       const std::vector<const Weights*>& values) {
   workspaceBytes_ = 0;
+  values_ = values;
   KILN_RETURN_IF_ERROR(onReshape(inputs, outputs));
   state_ = State::kReshaped;
   return Status::ok();

@@ -57,8 +57,12 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
 
-  /// Fixes the shapes. May be called again with new shapes; setup() must follow.
-  Status reshape(const std::vector<TensorDesc>& inputs, const std::vector<TensorDesc>& outputs);
+  /// Fixes the shapes. May be called again with new shapes; setup() must follow. `values` gives,
+  /// per input, the host values of "param" inputs (layers.def) for this shape (nullptr or
+  /// absent: the constant of the LayerDesc the kernel was created with, if any). They stay valid
+  /// until the next reshape.
+  Status reshape(const std::vector<TensorDesc>& inputs, const std::vector<TensorDesc>& outputs,
+                 const std::vector<const Weights*>& values = {});
   /// Scratch bytes the kernel needs after reshape() (host or device, per the backend).
   size_t workspaceBytes() const { return workspaceBytes_; }
   /// Binds pointers. `inputs[k]` is nullptr for absent optional inputs.
@@ -74,11 +78,14 @@ class Kernel {
                          void* workspace) = 0;
   virtual Status onRun(Stream& stream) = 0;
   void setWorkspaceBytes(size_t b) { workspaceBytes_ = b; }
+  /// The host values of input k given to the current reshape(), or nullptr.
+  const Weights* reshapeValue(size_t k) const { return k < values_.size() ? values_[k] : nullptr; }
 
  private:
   enum class State { kCreated, kReshaped, kReady };
   State state_ = State::kCreated;
   size_t workspaceBytes_ = 0;
+  std::vector<const Weights*> values_;
 };
 
 /// One way to run a layer. The name is a contract: it says backend, op, algorithm, dtype and

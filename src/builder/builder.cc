@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "backends/backend.h"
-#include "builder/memory_planner.h"
-#include "ir/describe.h"
+#include "ir/shape_inference.h"
 #include "passes/passes.h"
 #include "runtime/engine_data.h"
 
@@ -107,12 +107,13 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   std::vector<Shape> inputSource, outputSource;
   for (TensorId t : net.inputs())
     inputSource.push_back(net.tensor(t).shape);
-  for (TensorId t : net.outputs())
-    outputSource.push_back(net.tensor(t).shape);
   log.add("import: " + std::to_string(net.liveLayerCount()) + " layers");
 
   KILN_RETURN_IF_ERROR(net.topologicalSort());
-  KILN_RETURN_IF_ERROR(bindInputShapes(net, config.inputShapes, config.symbols, log));
+  KILN_ASSIGN_OR_RETURN(BoundProfiles bound, bindProfiles(net, config, log));
+  KILN_RETURN_IF_ERROR(inferShapes(net));
+  for (TensorId t : net.outputs())
+    outputSource.push_back(net.tensor(t).shape);
   eliminateDeadCode(net, log);
   KILN_RETURN_IF_ERROR(inferAndFold(net, config.foldLimitBytes, log));
   removeIdentities(net, log);
@@ -122,16 +123,36 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   net.compact();
   KILN_RETURN_IF_ERROR(net.verify());
 
-  // Tactic selection: every executed layer gets the fastest supported tactic.
+  // Tactic selection at the representative shape: every executed layer gets the fastest
+  // supported tactic. Layers whose representative dims are not exact (they depend on data) get
+  // the first supported tactic, untimed.
+  const ShapeProgram program = analyzeShapes(net);
+  ConcreteShapes opt;
+  opt.tensors = evaluateShapes(net, bound.opt);
+  opt.values.assign(net.tensors().size(), Weights());
+  auto exact = [&](TensorId t) {
+    std::set<std::string> syms;
+    for (const Dim& d : net.tensor(t).shape)
+      d.collectSymbols(syms);
+    for (const std::string& s : syms)
+      if (!bound.opt.count(s)) return false;
+    return true;
+  };
   const auto& layers = net.layers();
   data->tactics.assign(layers.size(), "");
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (layers[i].kind() == LayerKind::kConstant) continue;
-    KILN_ASSIGN_OR_RETURN(LayerDesc desc, describeLayer(net, static_cast<LayerId>(i)));
+    if (!program.executed[i]) continue;
+    LayerDesc desc = concreteLayerDesc(net, static_cast<LayerId>(i), opt);
     auto candidates = backend->tactics(desc);
     if (candidates.empty()) return backend->supports(desc);
     const Tactic* best = candidates[0];
-    if (candidates.size() > 1) {
+    bool timeable = true;
+    for (TensorId t : layers[i].inputs)
+      timeable = timeable && (t == kNoTensor || exact(t));
+    for (size_t k = 0; k < layers[i].inputs.size(); ++k)
+      timeable = timeable && !(desc.hasInput(k) && isParamInput(layers[i].kind(), k) &&
+                               desc.constantInputs[k] == nullptr);
+    if (candidates.size() > 1 && timeable) {
       double bestMs = 1e300;
       std::string timings;
       for (const Tactic* t : candidates) {
@@ -151,38 +172,13 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
     data->tactics[i] = best->name();
   }
 
-  // Memory plan: every tensor written by an executed layer and not a graph output lives in the
-  // arena from the layer that writes it to the last layer that reads it.
-  std::vector<int> first(net.tensors().size(), -1), last(net.tensors().size(), -1);
-  for (size_t i = 0; i < layers.size(); ++i) {
-    if (layers[i].kind() == LayerKind::kConstant) continue;
-    for (TensorId t : layers[i].outputs)
-      first[t] = last[t] = static_cast<int>(i);
-    for (TensorId t : layers[i].inputs)
-      if (t != kNoTensor && first[t] >= 0) last[t] = static_cast<int>(i);
-  }
-  std::vector<BufferRequest> requests;
-  std::vector<TensorId> requestTensor;
-  for (size_t t = 0; t < net.tensors().size(); ++t) {
-    const Tensor& x = net.tensors()[t];
-    if (first[t] < 0 || x.isOutput) continue;
-    auto dims = staticDims(x.shape);
-    requests.push_back(
-        {static_cast<uint64_t>(volume(*dims)) * dataTypeSize(x.dtype), first[t], last[t]});
-    requestTensor.push_back(static_cast<TensorId>(t));
-  }
-  MemoryPlan plan = planMemory(requests);
-  data->arenaOffsets.assign(net.tensors().size(), -1);
-  for (size_t r = 0; r < requests.size(); ++r)
-    data->arenaOffsets[requestTensor[r]] = static_cast<int64_t>(plan.offsets[r]);
-  data->arenaBytes = plan.arenaBytes;
-  data->activationBytes = plan.totalBytes;
-  log.add("memory: " + std::to_string(requests.size()) + " activations, " +
-          std::to_string(plan.totalBytes) + " bytes in total, arena " +
-          std::to_string(plan.arenaBytes) + " bytes");
-
   data->network = std::move(net);
-  describeIO(*data, inputSource, outputSource);
+  data->profiles = std::move(bound.profiles);
+  data->optSymbols = std::move(bound.opt);
+  KILN_RETURN_IF_ERROR(finalizeEngineData(*data, inputSource, outputSource));
+  log.add("memory: " + std::to_string(data->activationCount) + " activations, " +
+          std::to_string(data->activationBytes) + " bytes in total, arena " +
+          std::to_string(data->arenaBytes) + " bytes at the representative shape");
   data->buildLog = std::move(log.lines);
   return std::make_shared<Engine>(std::move(data));
 }

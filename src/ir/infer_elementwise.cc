@@ -16,50 +16,50 @@ bool isFloatType(DataType t) {
 
 }  // namespace
 
-Expected<std::vector<TensorDesc>> inferActivation(const LayerDesc& desc) {
-  const TensorDesc& x = desc.inputs[0];
+Expected<std::vector<TensorType>> inferActivation(const InferDesc& desc) {
+  const TensorType& x = desc.inputs[0];
   if (x.dtype == DataType::kBool)
     return layerError(desc, std::string("activation '") +
                                 enumName(desc.layer->as<ActivationAttrs>().kind) +
                                 "' expects a numeric input, found bool");
-  return std::vector<TensorDesc>{x};
+  return std::vector<TensorType>{x};
 }
 
-Expected<std::vector<TensorDesc>> inferUnary(const LayerDesc& desc) {
+Expected<std::vector<TensorType>> inferUnary(const InferDesc& desc) {
   const UnaryKind kind = desc.layer->as<UnaryAttrs>().kind;
-  const TensorDesc& x = desc.inputs[0];
+  const TensorType& x = desc.inputs[0];
   const std::string op = std::string("unary '") + enumName(kind) + "'";
   switch (kind) {
     case UnaryKind::kNot:
       if (x.dtype != DataType::kBool)
         return layerError(desc, op + " expects a bool input, found " + dataTypeName(x.dtype));
-      return std::vector<TensorDesc>{x};
+      return std::vector<TensorType>{x};
     case UnaryKind::kIsNaN:
     case UnaryKind::kIsInf:
       if (!isFloatType(x.dtype))
         return layerError(desc,
                           op + " expects a floating-point input, found " + dataTypeName(x.dtype));
-      return std::vector<TensorDesc>{{DataType::kBool, x.dims}};
+      return std::vector<TensorType>{{DataType::kBool, x.shape}};
     case UnaryKind::kIdentity:
-      return std::vector<TensorDesc>{x};
+      return std::vector<TensorType>{x};
     default:
       if (x.dtype == DataType::kBool)
         return layerError(desc, op + " expects a numeric input, found bool");
-      return std::vector<TensorDesc>{x};
+      return std::vector<TensorType>{x};
   }
 }
 
-Expected<std::vector<TensorDesc>> inferElementwise(const LayerDesc& desc) {
+Expected<std::vector<TensorType>> inferElementwise(const InferDesc& desc) {
   const ElementwiseKind kind = desc.layer->as<ElementwiseAttrs>().kind;
-  const TensorDesc& a = desc.inputs[0];
-  const TensorDesc& b = desc.inputs[1];
+  const TensorType& a = desc.inputs[0];
+  const TensorType& b = desc.inputs[1];
   const std::string op = std::string("elementwise '") + enumName(kind) + "'";
   // The IR keeps one element type per elementwise op (ONNX Pow's mixed types are cast by the
   // importer), so kernels never convert.
   if (a.dtype != b.dtype)
     return layerError(desc, op + " expects inputs of one type, found " + dataTypeName(a.dtype) +
                                 " and " + dataTypeName(b.dtype));
-  KILN_ASSIGN_OR_RETURN(Dims dims, broadcastDims(desc, a.dims, b.dims));
+  KILN_ASSIGN_OR_RETURN(Shape dims, broadcastShapes(desc, a.shape, b.shape));
   DataType outType = a.dtype;
   switch (kind) {
     case ElementwiseKind::kAnd:
@@ -84,26 +84,26 @@ Expected<std::vector<TensorDesc>> inferElementwise(const LayerDesc& desc) {
         return layerError(desc, op + " expects numeric inputs, found bool");
       break;
   }
-  return std::vector<TensorDesc>{{outType, std::move(dims)}};
+  return std::vector<TensorType>{{outType, std::move(dims)}};
 }
 
-Expected<std::vector<TensorDesc>> inferSelect(const LayerDesc& desc) {
-  const TensorDesc& cond = desc.inputs[0];
-  const TensorDesc& x = desc.inputs[1];
-  const TensorDesc& y = desc.inputs[2];
+Expected<std::vector<TensorType>> inferSelect(const InferDesc& desc) {
+  const TensorType& cond = desc.inputs[0];
+  const TensorType& x = desc.inputs[1];
+  const TensorType& y = desc.inputs[2];
   if (cond.dtype != DataType::kBool)
     return layerError(desc,
                       std::string("condition must be bool, found ") + dataTypeName(cond.dtype));
   if (x.dtype != y.dtype)
     return layerError(desc, std::string("x and y must have one type, found ") +
                                 dataTypeName(x.dtype) + " and " + dataTypeName(y.dtype));
-  KILN_ASSIGN_OR_RETURN(Dims xy, broadcastDims(desc, x.dims, y.dims));
-  KILN_ASSIGN_OR_RETURN(Dims dims, broadcastDims(desc, cond.dims, xy));
-  return std::vector<TensorDesc>{{x.dtype, std::move(dims)}};
+  KILN_ASSIGN_OR_RETURN(Shape xy, broadcastShapes(desc, x.shape, y.shape));
+  KILN_ASSIGN_OR_RETURN(Shape dims, broadcastShapes(desc, cond.shape, xy));
+  return std::vector<TensorType>{{x.dtype, std::move(dims)}};
 }
 
-Expected<std::vector<TensorDesc>> inferCast(const LayerDesc& desc) {
-  return std::vector<TensorDesc>{{desc.layer->as<CastAttrs>().to, desc.inputs[0].dims}};
+Expected<std::vector<TensorType>> inferCast(const InferDesc& desc) {
+  return std::vector<TensorType>{{desc.layer->as<CastAttrs>().to, desc.inputs[0].shape}};
 }
 
 }  // namespace kiln

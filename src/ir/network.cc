@@ -364,6 +364,10 @@ struct AttrPrinter {
     sep(name);
     os << dimsToString(v);
   }
+  void operator()(const char* name, const std::vector<Dim>& v) {
+    sep(name);
+    os << shapeToString(v);
+  }
   void operator()(const char* name, bool v) {
     sep(name);
     os << (v ? "true" : "false");

@@ -1,5 +1,6 @@
-// kiln — shape inference: the dispatcher, the input checks every kind shares, and the helpers
-// (axes, broadcasting, window geometry) that the per-kind functions in infer_*.cc use.
+// kiln — shape inference: the dispatcher, the input checks every kind shares, the helpers (axes,
+// broadcasting, window geometry) that the per-kind functions in infer_*.cc use, and inferLayer,
+// which stores results in the network.
 #include "ir/shape_inference.h"
 
 #include <algorithm>
@@ -9,12 +10,24 @@
 namespace kiln {
 namespace {
 
+/// Symbols inference makes up while it works; never seen outside one inferLayer call. The
+/// importer keeps this character out of model symbols.
+constexpr char kScratchPrefix = '\x01';
+
+bool isScratch(const Dim& d) {
+  std::set<std::string> syms;
+  d.collectSymbols(syms);
+  for (const std::string& s : syms)
+    if (!s.empty() && s[0] == kScratchPrefix) return true;
+  return false;
+}
+
 /// How many inputs a kind takes and which of them are "param" inputs (layers.def).
 /// Optional inputs always trail the required ones, so the first `minInputs` must be present.
 struct InputSpec {
   size_t minInputs = 0;
   size_t maxInputs = 0;
-  uint32_t paramMask = 0;  ///< bit k set: input k is a param (must be a build-time constant)
+  uint32_t paramMask = 0;  ///< bit k set: input k is a param (a small integer tensor)
 };
 
 constexpr size_t kUnbounded = std::numeric_limits<size_t>::max();
@@ -45,6 +58,7 @@ InputSpec inputSpec(LayerKind kind) {
     case LayerKind::kExpand: return {2, 2, 0b10};         // x, shape
     case LayerKind::kShapeOf: return {1, 1, 0};
     case LayerKind::kCumulative: return {2, 2, 0b10};     // x, axis
+    case LayerKind::kSymbolicConstant: return {0, 0, 0};
   }
   // clang-format on
   return {};
@@ -55,15 +69,14 @@ bool isIntegerType(DataType t) {
          t == DataType::kInt64;
 }
 
-/// Checks the arity, the presence of required inputs, concrete non-negative dims, and that every
-/// present param input is a constant (integer-typed, except Fill whose params may be floats).
-Status checkInputs(const LayerDesc& desc) {
+/// Checks the arity, the presence of required inputs, known non-negative dims, and that every
+/// present param input is an integer tensor (Fill's params may be floats).
+Status checkInputs(const InferDesc& desc) {
   const InputSpec spec = inputSpec(desc.kind());
   const size_t n = desc.inputs.size();
-  if (desc.inputPresent.size() != n)
-    return internalError("layer '" + desc.name() + "': LayerDesc has " + std::to_string(n) +
-                         " inputs but " + std::to_string(desc.inputPresent.size()) +
-                         " presence flags");
+  if (desc.inputPresent.size() != n || desc.constantInputs.size() != n ||
+      desc.valueInputs.size() != n)
+    return internalError("layer '" + desc.name() + "': InferDesc has inconsistent input lists");
   if (n < spec.minInputs || n > spec.maxInputs) {
     std::string expected =
         spec.maxInputs == kUnbounded ? "at least " + std::to_string(spec.minInputs)
@@ -78,24 +91,97 @@ Status checkInputs(const LayerDesc& desc) {
         return layerError(desc, "input " + std::to_string(k) + " is required but absent");
       continue;
     }
-    for (int64_t d : desc.inputs[k].dims)
-      if (d < 0)
+    for (const Dim& d : desc.inputs[k].shape) {
+      if (!d.isKnown())
+        return layerError(desc, "input " + std::to_string(k) + " has an unknown dim in " +
+                                    shapeToString(desc.inputs[k].shape));
+      if (d.bounds().max < 0)
         return layerError(desc, "input " + std::to_string(k) + " has a negative dim in " +
-                                    dimsToString(desc.inputs[k].dims));
-    if (k < 32 && (spec.paramMask >> k & 1u)) {
-      // intsInput's error says which input must be constant and why.
-      if (k >= desc.constantInputs.size() || desc.constantInputs[k] == nullptr)
-        return desc.intsInput(k).status();
-      if (desc.kind() != LayerKind::kFill && !isIntegerType(desc.inputs[k].dtype))
-        return layerError(desc, "param input " + std::to_string(k) +
-                                    " must be an integer tensor, found " +
-                                    dataTypeName(desc.inputs[k].dtype));
+                                    shapeToString(desc.inputs[k].shape));
     }
+    if (k < 32 && (spec.paramMask >> k & 1u) && desc.kind() != LayerKind::kFill &&
+        !isIntegerType(desc.inputs[k].dtype))
+      return layerError(desc, "param input " + std::to_string(k) +
+                                  " must be an integer tensor, found " +
+                                  dataTypeName(desc.inputs[k].dtype));
   }
   return Status::ok();
 }
 
 }  // namespace
+
+bool isParamInput(LayerKind kind, size_t k) {
+  return k < 32 && (inputSpec(kind).paramMask >> k & 1u);
+}
+
+Dim InferDesc::opaque() {
+  return Dim::named(std::string(1, kScratchPrefix) + "?");
+}
+
+bool InferDesc::valuesKnown(size_t k) const {
+  if (!hasInput(k)) return false;
+  if (constantInputs[k] != nullptr) return true;
+  if (valueInputs[k] == nullptr) return false;
+  for (const Dim& d : *valueInputs[k])
+    if (!d.isStatic()) return false;
+  return true;
+}
+
+Expected<DimValues> InferDesc::dimsInput(size_t k) const {
+  if (!hasInput(k))
+    return layerError(*this, "input " + std::to_string(k) + " is required but absent");
+  if (const Weights* w = constantInputs[k]) {
+    auto ints = w->toInts();
+    if (!ints)
+      return ints.status().withContext("layer '" + name() + "': input " + std::to_string(k));
+    return DimValues(ints->begin(), ints->end());
+  }
+  if (valueInputs[k] != nullptr) return *valueInputs[k];
+  // Unknown values: one scratch symbol per element, when the element count is known.
+  auto dims = staticDims(inputs[k].shape);
+  if (!dims)
+    return unsupported("layer '" + name() + "' (" + layerKindName(kind()) + "): the number of " +
+                       "values of input " + std::to_string(k) + " " +
+                       shapeToString(inputs[k].shape) + " is not known when building");
+  auto count = elementCount(*dims, "input " + std::to_string(k));
+  if (!count || *count > kMaxTrackedValues)
+    return unsupported("layer '" + name() + "' (" + layerKindName(kind()) + "): input " +
+                       std::to_string(k) + " " + shapeToString(inputs[k].shape) +
+                       " has too many values for a shape parameter");
+  DimValues v;
+  for (int64_t i = 0; i < *count; ++i)
+    v.push_back(Dim::named(std::string(1, kScratchPrefix) + "v" + std::to_string(k) + "." +
+                           std::to_string(i)));
+  return v;
+}
+
+Expected<std::vector<int64_t>> InferDesc::intsInput(size_t k, const char* what) const {
+  if (!hasInput(k))
+    return layerError(
+        *this, std::string(what) + " (input " + std::to_string(k) + ") is required but absent");
+  if (const Weights* w = constantInputs[k]) {
+    auto v = w->toInts();
+    if (!v)
+      return v.status().withContext("layer '" + name() + "': " + what + " (input " +
+                                    std::to_string(k) + ")");
+    return v;
+  }
+  if (valuesKnown(k)) {
+    std::vector<int64_t> out;
+    for (const Dim& d : *valueInputs[k])
+      out.push_back(d.value());
+    return out;
+  }
+  return unsupported("layer '" + name() + "' (" + layerKindName(kind()) + "): " + what +
+                     " (input " + std::to_string(k) +
+                     ") must be known when the engine is built; it depends on the data");
+}
+
+Status layerError(const InferDesc& desc, const std::string& message) {
+  const std::string name = desc.layer != nullptr ? desc.layer->name : std::string("?");
+  const char* kind = desc.layer != nullptr ? layerKindName(desc.kind()) : "?";
+  return invalidModel("layer '" + name + "' (" + kind + "): " + message);
+}
 
 Status layerError(const LayerDesc& desc, const std::string& message) {
   const std::string name = desc.layer != nullptr ? desc.layer->name : std::string("?");
@@ -103,10 +189,10 @@ Status layerError(const LayerDesc& desc, const std::string& message) {
   return invalidModel("layer '" + name + "' (" + kind + "): " + message);
 }
 
-Expected<std::vector<TensorDesc>> inferOutputs(const LayerDesc& desc) {
-  if (desc.layer == nullptr) return internalError("inferOutputs: LayerDesc without a layer");
+Expected<std::vector<TensorType>> inferOutputs(const InferDesc& desc) {
+  if (desc.layer == nullptr) return internalError("inferOutputs: InferDesc without a layer");
   KILN_RETURN_IF_ERROR(checkInputs(desc));
-  Expected<std::vector<TensorDesc>> out = internalError("unreachable");
+  Expected<std::vector<TensorType>> out = internalError("unreachable");
   switch (desc.kind()) {
 #define KILN_LAYER(kind, attrs, summary) \
   case LayerKind::k##kind:               \
@@ -117,12 +203,87 @@ Expected<std::vector<TensorDesc>> inferOutputs(const LayerDesc& desc) {
   }
   if (!out) return out;
   // A layer built with the wrong number of output tensors would otherwise silently get
-  // descriptors that do not line up with its outputs.
+  // types that do not line up with its outputs.
   const size_t declared = desc.layer->outputs.size();
   if (declared != 0 && declared != out->size())
     return layerError(desc, "has " + std::to_string(declared) + " output tensors, expected " +
                                 std::to_string(out->size()));
+  for (size_t k = 0; k < out->size(); ++k)
+    for (const Dim& d : (*out)[k].shape) {
+      if (!d.isKnown())
+        return layerError(
+            desc, "output " + std::to_string(k) + " has a dimension that " +
+                      "overflows 64 bits or is undefined: " + shapeToString((*out)[k].shape));
+      if (d.bounds().max < 0)
+        return layerError(desc, "output " + std::to_string(k) +
+                                    " has a negative dimension: " + shapeToString((*out)[k].shape));
+    }
   return out;
+}
+
+InferDesc inferDescOf(const NetworkDefinition& net, LayerId id) {
+  const Layer& l = net.layer(id);
+  InferDesc d;
+  d.layer = &l;
+  for (TensorId t : l.inputs) {
+    if (t == kNoTensor) {
+      d.inputs.push_back({});
+      d.inputPresent.push_back(false);
+      d.constantInputs.push_back(nullptr);
+      d.valueInputs.push_back(nullptr);
+      continue;
+    }
+    const Tensor& x = net.tensor(t);
+    d.inputs.push_back({x.dtype, x.shape});
+    d.inputPresent.push_back(true);
+    d.constantInputs.push_back(net.constantValue(t));
+    d.valueInputs.push_back(x.valuesKnown ? &x.values : nullptr);
+  }
+  return d;
+}
+
+Status inferLayer(NetworkDefinition& net, LayerId id) {
+  const Layer& l = net.layer(id);
+  for (size_t k = 0; k < l.inputs.size(); ++k) {
+    TensorId t = l.inputs[k];
+    if (t != kNoTensor && !net.tensor(t).shapeKnown)
+      return invalidModel("layer '" + l.name + "' (" + layerKindName(l.kind()) + "): input " +
+                          std::to_string(k) + " '" + net.tensor(t).name +
+                          "' has no known type yet");
+  }
+  InferDesc desc = inferDescOf(net, id);
+  KILN_ASSIGN_OR_RETURN(std::vector<TensorType> types, inferOutputs(desc));
+  std::vector<std::optional<DimValues>> values = inferValues(desc, types);
+  const std::vector<TensorId> outs = l.outputs;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    Tensor& t = net.tensor(outs[k]);
+    for (size_t i = 0; i < types[k].shape.size(); ++i)
+      if (isScratch(types[k].shape[i]))
+        types[k].shape[i] = Dim::named("%" + t.name + "[" + std::to_string(i) + "]");
+    t.dtype = types[k].dtype;
+    t.shape = std::move(types[k].shape);
+    t.shapeKnown = true;
+    t.valuesKnown = false;
+    t.values.clear();
+    if (k < values.size() && values[k]) {
+      bool clean = true;
+      for (const Dim& d : *values[k])
+        clean = clean && d.isKnown() && !isScratch(d);
+      if (clean) {
+        t.values = std::move(*values[k]);
+        t.valuesKnown = true;
+      }
+    }
+  }
+  return Status::ok();
+}
+
+Expected<int64_t> normalizeAxis(const InferDesc& desc, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank)
+    return layerError(desc, "axis " + std::to_string(axis) + " is out of range for rank " +
+                                std::to_string(rank) + " (expected [" + std::to_string(-rank) +
+                                ", " + std::to_string(rank - 1) + "])");
+  return axis < 0 ? axis + rank : axis;
 }
 
 Expected<int64_t> normalizeAxis(const LayerDesc& desc, int64_t axis, int64_t rank) {
@@ -133,94 +294,147 @@ Expected<int64_t> normalizeAxis(const LayerDesc& desc, int64_t axis, int64_t ran
   return axis < 0 ? axis + rank : axis;
 }
 
-Expected<Dims> broadcastDims(const LayerDesc& desc, const Dims& a, const Dims& b) {
+Expected<Shape> broadcastShapes(const InferDesc& desc, const Shape& a, const Shape& b) {
   const size_t rank = std::max(a.size(), b.size());
-  Dims out(rank);
+  Shape out(rank);
   for (size_t i = 0; i < rank; ++i) {
     // Right-aligned: missing leading dims act as 1.
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (da != db && da != 1 && db != 1)
-      return layerError(desc, "cannot broadcast " + dimsToString(a) + " with " + dimsToString(b) +
-                                  ": " + std::to_string(da) + " vs " + std::to_string(db) +
+    const Dim da = i < rank - a.size() ? Dim(1) : a[i - (rank - a.size())];
+    const Dim db = i < rank - b.size() ? Dim(1) : b[i - (rank - b.size())];
+    if (da == 1)
+      out[i] = db;
+    else if (db == 1 || da == db)
+      out[i] = da;
+    else if (da.isStatic() && db.isStatic())
+      return layerError(desc, "cannot broadcast " + shapeToString(a) + " with " + shapeToString(b) +
+                                  ": " + da.toString() + " vs " + db.toString() +
                                   " at output dim " + std::to_string(i));
-    out[i] = da == 1 ? db : da;
+    else if (da.isStatic())  // the symbol must be 1 or equal at run time
+      out[i] = da;
+    else if (db.isStatic())
+      out[i] = db;
+    else  // both symbolic: the larger one wins when they broadcast (checked at run time)
+      out[i] = Dim::max(da, db);
   }
   return out;
 }
 
-Expected<WindowGeometry> resolveWindow(const LayerDesc& desc, const std::vector<int64_t>& kernel,
+bool mayBroadcastTo(const Shape& in, const Shape& out) {
+  if (in.size() > out.size()) return false;
+  const size_t lead = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i) {
+    const Dim& d = in[i];
+    if (d == 1 || d == out[lead + i]) continue;
+    if (d.isStatic() && out[lead + i].isStatic()) return false;
+    if (Dim::provablyDifferent(d, out[lead + i]) && Dim::provablyDifferent(d, 1)) return false;
+  }
+  return true;
+}
+
+Expected<WindowGeometry> resolveWindow(const InferDesc& desc, const std::vector<int64_t>& kernel,
                                        const std::vector<int64_t>& strides,
                                        const std::vector<int64_t>& dilations,
                                        const std::vector<int64_t>& padsBegin,
                                        const std::vector<int64_t>& padsEnd, PaddingMode padding,
-                                       bool ceilMode, const Dims& input) {
+                                       bool ceilMode, const Shape& input) {
   if (input.size() < 3)
     return layerError(
-        desc, "expected an input of rank >= 3 [N, C, spatial...], found " + dimsToString(input));
+        desc, "expected an input of rank >= 3 [N, C, spatial...], found " + shapeToString(input));
   const size_t ns = input.size() - 2;
   if (kernel.size() != ns)
     return layerError(desc, "kernel shape " + dimsToString(kernel) + " has " +
                                 std::to_string(kernel.size()) + " dims but the input " +
-                                dimsToString(input) + " has " + std::to_string(ns) +
+                                shapeToString(input) + " has " + std::to_string(ns) +
                                 " spatial dims");
-  // Each list is empty (default) or has one value per spatial dim, each value >= `minValue`.
-  auto fill = [&](const char* what, const std::vector<int64_t>& v, int64_t dflt,
-                  int64_t minValue) -> Expected<std::vector<int64_t>> {
+  // Each list is empty (default) or has one value per spatial dim, each value in range.
+  auto fill = [&](const char* what, const std::vector<int64_t>& v, int64_t dflt, int64_t minValue,
+                  int64_t maxValue) -> Expected<std::vector<int64_t>> {
     if (v.empty()) return std::vector<int64_t>(ns, dflt);
     if (v.size() != ns)
       return layerError(desc, std::string(what) + " " + dimsToString(v) + " has " +
                                   std::to_string(v.size()) + " values, expected " +
                                   std::to_string(ns) + " (one per spatial dim)");
     for (int64_t x : v)
-      if (x < minValue)
-        return layerError(desc, std::string(what) + " " + dimsToString(v) +
-                                    " must be >= " + std::to_string(minValue));
+      if (x < minValue || x > maxValue)
+        return layerError(desc, std::string(what) + " " + dimsToString(v) + " must be in [" +
+                                    std::to_string(minValue) + ", " + std::to_string(maxValue) +
+                                    "]");
     return v;
   };
+  // Window parameters are bounded so that the geometry below cannot overflow.
+  constexpr int64_t kMaxWindow = int64_t{1} << 31;
   WindowGeometry g;
-  KILN_ASSIGN_OR_RETURN(g.kernel, fill("kernel shape", kernel, 1, 1));
-  KILN_ASSIGN_OR_RETURN(g.strides, fill("strides", strides, 1, 1));
-  KILN_ASSIGN_OR_RETURN(g.dilations, fill("dilations", dilations, 1, 1));
+  KILN_ASSIGN_OR_RETURN(g.kernel, fill("kernel shape", kernel, 1, 1, kMaxWindow));
+  KILN_ASSIGN_OR_RETURN(g.strides, fill("strides", strides, 1, 1, kMaxWindow));
+  KILN_ASSIGN_OR_RETURN(g.dilations, fill("dilations", dilations, 1, 1, kMaxWindow));
+  std::vector<int64_t> pb(ns, 0), pe(ns, 0);
   if (padding == PaddingMode::kExplicit) {
-    KILN_ASSIGN_OR_RETURN(g.padsBegin, fill("pads_begin", padsBegin, 0, 0));
-    KILN_ASSIGN_OR_RETURN(g.padsEnd, fill("pads_end", padsEnd, 0, 0));
-  } else {
-    // ONNX: explicit pads are not used together with auto_pad; they are recomputed here.
-    g.padsBegin.assign(ns, 0);
-    g.padsEnd.assign(ns, 0);
+    KILN_ASSIGN_OR_RETURN(pb, fill("pads_begin", padsBegin, 0, 0, kMaxWindow));
+    KILN_ASSIGN_OR_RETURN(pe, fill("pads_end", padsEnd, 0, 0, kMaxWindow));
   }
+  // ONNX: explicit pads are not used together with auto_pad; they are recomputed here.
+  g.padsBegin.assign(pb.begin(), pb.end());
+  g.padsEnd.assign(pe.begin(), pe.end());
   g.inputSpatial.assign(input.begin() + 2, input.end());
   g.outputSpatial.resize(ns);
 
   for (size_t i = 0; i < ns; ++i) {
-    const int64_t in = g.inputSpatial[i], s = g.strides[i];
+    const Dim in = g.inputSpatial[i];
+    const int64_t s = g.strides[i];
     const int64_t window = (g.kernel[i] - 1) * g.dilations[i] + 1;  // effective kernel extent
     if (padding == PaddingMode::kSameUpper || padding == PaddingMode::kSameLower) {
       // ONNX SAME_*: out = ceil(in / s); the odd pad goes to the end (upper) or begin (lower).
-      const int64_t out = (in + s - 1) / s;
-      const int64_t total = std::max<int64_t>(0, (out - 1) * s + window - in);
-      const int64_t small = total / 2;
+      const Dim out = Dim::ceilDiv(in, s);
+      const Dim total = Dim::max(Dim(0), (out - 1) * s + window - in);
+      const Dim small = Dim::floorDiv(total, 2);
       g.padsBegin[i] = padding == PaddingMode::kSameUpper ? small : total - small;
       g.padsEnd[i] = total - g.padsBegin[i];
       g.outputSpatial[i] = out;
       continue;
     }
-    const int64_t padded = in + g.padsBegin[i] + g.padsEnd[i];
-    if (padded < window)
+    const Dim padded = in + g.padsBegin[i] + g.padsEnd[i];
+    if ((padded - window).bounds().max < 0)
       return layerError(desc, "window of extent " + std::to_string(window) + " (kernel " +
                                   std::to_string(g.kernel[i]) + ", dilation " +
                                   std::to_string(g.dilations[i]) +
-                                  ") does not fit the padded input size " + std::to_string(padded) +
+                                  ") does not fit the padded input size " + padded.toString() +
                                   " of spatial dim " + std::to_string(i) + " (input " +
-                                  dimsToString(input) + ")");
-    int64_t out = (ceilMode ? (padded - window + s - 1) / s : (padded - window) / s) + 1;
-    // ONNX (and PyTorch) pooling: with ceil mode, a window that would start in the end
-    // padding is dropped.
-    if (ceilMode && (out - 1) * s >= in + g.padsBegin[i]) --out;
+                                  shapeToString(input) + ")");
+    Dim out = (ceilMode ? Dim::ceilDiv(padded - window, s) : Dim::floorDiv(padded - window, s)) + 1;
+    // ONNX (and PyTorch) pooling: with ceil mode, a window that would start in the end padding
+    // is dropped: the last start (out - 1) * s must lie before in + padsBegin.
+    if (ceilMode) out = Dim::min(out, Dim::floorDiv(in + g.padsBegin[i] - 1, s) + 1);
     g.outputSpatial[i] = out;
   }
   return g;
+}
+
+Expected<ConcreteWindow> resolveConcreteWindow(
+    const LayerDesc& desc, const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+    const std::vector<int64_t>& dilations, const std::vector<int64_t>& padsBegin,
+    const std::vector<int64_t>& padsEnd, PaddingMode padding, bool ceilMode, const Dims& input) {
+  InferDesc idesc;
+  idesc.layer = desc.layer;
+  KILN_ASSIGN_OR_RETURN(WindowGeometry g,
+                        resolveWindow(idesc, kernel, strides, dilations, padsBegin, padsEnd,
+                                      padding, ceilMode, shapeFromDims(input)));
+  ConcreteWindow w;
+  w.kernel = g.kernel;
+  w.strides = g.strides;
+  w.dilations = g.dilations;
+  auto ints = [&](const std::vector<Dim>& v, std::vector<int64_t>& out) -> Status {
+    for (const Dim& d : v) {
+      if (!d.isStatic())
+        return layerError(desc, "window geometry overflows for input " + dimsToString(input));
+      out.push_back(d.value());
+    }
+    return Status::ok();
+  };
+  KILN_RETURN_IF_ERROR(ints(g.padsBegin, w.padsBegin));
+  KILN_RETURN_IF_ERROR(ints(g.padsEnd, w.padsEnd));
+  KILN_RETURN_IF_ERROR(ints(g.inputSpatial, w.inputSpatial));
+  KILN_RETURN_IF_ERROR(ints(g.outputSpatial, w.outputSpatial));
+  return w;
 }
 
 }  // namespace kiln

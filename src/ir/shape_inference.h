@@ -1,48 +1,134 @@
-// kiln — shape and dtype inference over concrete shapes.
+// kiln — shape and type inference over symbolic shapes.
 //
-// One function per layer kind (src/ir/infer_*.cc), dispatched from layers.def. Inference runs
-// after the builder has bound every symbolic dimension (optimization profile), so it works on
-// concrete dims; "param" inputs (layers.def) are read through LayerDesc::intsInput and must be
-// constants by then.
+// One function per layer kind (src/ir/infer_*.cc), dispatched from layers.def. The same
+// functions serve two purposes with one formula:
+//   - at import and build time, on symbolic shapes (dims such as `batch`, `seq*4`), so ranks and
+//     dtypes are always known and shapes stay exact expressions of the input dims;
+//   - at run time, on concrete dims (every Dim a constant) when a context's input shapes change:
+//     that pass is authoritative and checks everything (broadcasting, matching inner dims...).
+// Symbolic inference never rejects what might be valid: it reports an error only when a check
+// fails for every value of the symbols (Dim::provablyDifferent); anything it cannot decide is
+// checked again on concrete dims at run time.
+//
+// "param" inputs (layers.def: Reshape's shape, Slice's starts...) are small integer tensors whose
+// values decide output shapes. Their values come from constants, from symbolic values (a shape
+// subgraph such as Shape -> Gather -> Concat evaluates to dims of the inputs), or, at run time,
+// from the tensor itself. When a value is unknown when building, inference still gives the
+// output's rank and dtype, with fresh opaque dims where the value matters (see inferLayer).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "backends/backend.h"
+#include "kiln/network.h"
 #include "kiln/status.h"
 
 namespace kiln {
 
-/// Output types and dims of `desc.layer` given `desc.inputs`, `desc.inputPresent` and
-/// `desc.constantInputs` (desc.outputs is ignored). Errors name the layer and its kind.
-Expected<std::vector<TensorDesc>> inferOutputs(const LayerDesc& desc);
+/// Element type and (possibly symbolic) shape of a tensor.
+struct TensorType {
+  DataType dtype = DataType::kFloat32;
+  Shape shape;
+  bool operator==(const TensorType& o) const { return dtype == o.dtype && shape == o.shape; }
+};
+
+/// The (possibly symbolic) values of a small integer tensor, row-major.
+using DimValues = std::vector<Dim>;
+
+/// What inference knows about the inputs of one layer.
+struct InferDesc {
+  const Layer* layer = nullptr;
+  std::vector<TensorType> inputs;  ///< empty shape for absent inputs
+  std::vector<bool> inputPresent;
+  /// Full values of constant inputs (weights, constant params); nullptr otherwise.
+  std::vector<const Weights*> constantInputs;
+  /// Values of integer inputs known without their data (symbolic values of shape tensors);
+  /// nullptr when unknown. A constant input need not be listed here.
+  std::vector<const DimValues*> valueInputs;
+
+  const std::string& name() const { return layer->name; }
+  LayerKind kind() const { return layer->kind(); }
+  bool hasInput(size_t k) const { return k < inputPresent.size() && inputPresent[k]; }
+
+  /// Values of integer input k as dims: constants, symbolic values, or (when unknown and the
+  /// input has a static element count) one fresh value symbol per element, which inferLayer
+  /// turns into opaque output dims. Error naming the layer when even the count is unknown.
+  Expected<DimValues> dimsInput(size_t k) const;
+  /// Values of input k that must be known integers now (axes, a scalar param); error naming the
+  /// layer and the input otherwise. `what` names the input in messages.
+  Expected<std::vector<int64_t>> intsInput(size_t k, const char* what = "param") const;
+  /// Whether every value of input k is a known integer now.
+  bool valuesKnown(size_t k) const;
+  /// A dim inference cannot know when building (it depends on data): opaque.
+  static Dim opaque();
+};
+
+/// Output types of `desc.layer`. Errors name the layer and its kind.
+Expected<std::vector<TensorType>> inferOutputs(const InferDesc& desc);
+
+/// Values of the layer's outputs when they are small integer tensors computable from the
+/// inputs' shapes and values (shape arithmetic), one entry per output (nullopt when unknown).
+std::vector<std::optional<DimValues>> inferValues(const InferDesc& desc,
+                                                  const std::vector<TensorType>& outputs);
+
+/// Whether input k of a layer of `kind` is a "param" input (layers.def): a small integer tensor
+/// whose values decide output shapes.
+bool isParamInput(LayerKind kind, size_t k);
+
+/// Largest integer tensor whose values are tracked symbolically.
+constexpr int64_t kMaxTrackedValues = 64;
+
+/// Infers layer `id` of `net` from its inputs' types and values, then stores the output types
+/// (shapeKnown) and values in the network. Opaque dims become fresh symbols named after the
+/// output tensor ("%name[i]"). Errors name the layer.
+Status inferLayer(NetworkDefinition& net, LayerId id);
+
+/// InferDesc of layer `id` from the network's tensor types, constants and values.
+InferDesc inferDescOf(const NetworkDefinition& net, LayerId id);
 
 /// An InvalidModel error "layer 'NAME' (Kind): MESSAGE".
+Status layerError(const InferDesc& desc, const std::string& message);
 Status layerError(const LayerDesc& desc, const std::string& message);
 
 /// Normalizes a possibly negative axis against `rank`; error naming the layer if out of range.
+Expected<int64_t> normalizeAxis(const InferDesc& desc, int64_t axis, int64_t rank);
 Expected<int64_t> normalizeAxis(const LayerDesc& desc, int64_t axis, int64_t rank);
 
-/// Numpy-style broadcast of two shapes; error naming the layer when incompatible.
-Expected<Dims> broadcastDims(const LayerDesc& desc, const Dims& a, const Dims& b);
+/// Numpy-style broadcast of two shapes; error naming the layer when they provably do not
+/// broadcast.
+Expected<Shape> broadcastShapes(const InferDesc& desc, const Shape& a, const Shape& b);
+/// Whether `in` broadcasts one way to `out`, unless provably not (symbolic: may be decided at run
+/// time).
+bool mayBroadcastTo(const Shape& in, const Shape& out);
 
 /// Effective explicit pads (begin, end per spatial dim) of a convolution or pooling window,
 /// resolving auto padding against the input's spatial dims.
 struct WindowGeometry {
-  std::vector<int64_t> kernel, strides, dilations, padsBegin, padsEnd;
-  std::vector<int64_t> inputSpatial, outputSpatial;
+  std::vector<int64_t> kernel, strides, dilations;
+  std::vector<Dim> padsBegin, padsEnd;
+  std::vector<Dim> inputSpatial, outputSpatial;
 };
-Expected<WindowGeometry> resolveWindow(const LayerDesc& desc, const std::vector<int64_t>& kernel,
+Expected<WindowGeometry> resolveWindow(const InferDesc& desc, const std::vector<int64_t>& kernel,
                                        const std::vector<int64_t>& strides,
                                        const std::vector<int64_t>& dilations,
                                        const std::vector<int64_t>& padsBegin,
                                        const std::vector<int64_t>& padsEnd, PaddingMode padding,
-                                       bool ceilMode, const Dims& input /* N, C, spatial... */);
+                                       bool ceilMode, const Shape& input /* N, C, spatial... */);
+/// The same on concrete dims, for kernels (every result static).
+struct ConcreteWindow {
+  std::vector<int64_t> kernel, strides, dilations, padsBegin, padsEnd;
+  std::vector<int64_t> inputSpatial, outputSpatial;
+};
+Expected<ConcreteWindow> resolveConcreteWindow(
+    const LayerDesc& desc, const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+    const std::vector<int64_t>& dilations, const std::vector<int64_t>& padsBegin,
+    const std::vector<int64_t>& padsEnd, PaddingMode padding, bool ceilMode, const Dims& input);
 
 // Per-kind inference functions (defined in src/ir/infer_*.cc).
 #define KILN_LAYER(kind, attrs, summary) \
-  Expected<std::vector<TensorDesc>> infer##kind(const LayerDesc& desc);
+  Expected<std::vector<TensorType>> infer##kind(const InferDesc& desc);
 #include "kiln/layers.def"
 #undef KILN_LAYER
 

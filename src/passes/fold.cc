@@ -2,7 +2,6 @@
 #include <memory>
 
 #include "backends/reference/reference.h"
-#include "ir/describe.h"
 #include "ir/shape_inference.h"
 #include "passes/passes.h"
 
@@ -34,71 +33,145 @@ Expected<std::vector<Weights>> evaluateOnReference(const LayerDesc& desc) {
 
 namespace {
 
-/// shape(x)[start:end] -> constant, for a static x (x's values are not needed).
-Weights foldShapeOf(const LayerDesc& desc) {
-  const auto& a = desc.layer->as<ShapeOfAttrs>();
-  const Dims& dims = desc.inputs[0].dims;
-  int64_t rank = static_cast<int64_t>(dims.size());
-  auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + rank : v, int64_t{0}, rank); };
-  int64_t start = clamp(a.start), end = clamp(a.end);
+/// A Constant of `dtype` holding static integer `values` with `dims`.
+Expected<Weights> intWeights(DataType dtype, const Dims& dims, const DimValues& values) {
   std::vector<int64_t> v;
-  for (int64_t i = start; i < end; ++i)
-    v.push_back(dims[i]);
-  return Weights::fromInts(v);
+  for (const Dim& d : values)
+    v.push_back(d.value());
+  Weights w64 = Weights::copyFrom(DataType::kInt64, dims, v.data(), v.size() * sizeof(int64_t));
+  if (dtype == DataType::kInt64) return w64;
+  Weights w = Weights::zeros(dtype, dims);
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (dtype) {
+      case DataType::kInt32:
+        static_cast<int32_t*>(w.mutableData())[i] = static_cast<int32_t>(v[i]);
+        break;
+      case DataType::kInt8:
+        static_cast<int8_t*>(w.mutableData())[i] = static_cast<int8_t>(v[i]);
+        break;
+      case DataType::kUInt8:
+      case DataType::kBool:
+        static_cast<uint8_t*>(w.mutableData())[i] = static_cast<uint8_t>(v[i]);
+        break;
+      default:
+        return internalError("folding values of an unexpected dtype");
+    }
+  }
+  return w;
+}
+
+/// Replaces layer `id` by Constant layers holding `values` (one per output).
+void replaceByConstants(NetworkDefinition& net, LayerId id, std::vector<Weights> values) {
+  Layer& layer = net.layer(id);
+  if (layer.outputs.size() == 1) {
+    layer.attrs = ConstantAttrs{std::move(values[0])};
+    layer.inputs.clear();
+    Tensor& t = net.tensor(layer.outputs[0]);
+    t.valuesKnown = false;
+    t.values.clear();
+    return;
+  }
+  std::vector<TensorId> olds = layer.outputs;
+  std::vector<std::string> origins = layer.origins;
+  net.removeLayer(id);
+  for (size_t k = 0; k < olds.size(); ++k) {
+    std::string name = net.tensor(olds[k]).name;
+    TensorId nt = net.addConstant(name + "#folded", std::move(values[k]));
+    net.replaceAllUses(olds[k], nt);
+    net.renameTensor(nt, name);
+    Layer& c = net.layer(net.tensor(nt).producer);
+    c.name = name;
+    c.origins = origins;
+  }
 }
 
 }  // namespace
 
 Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log) {
-  int folded = 0;
+  int folded = 0, symbolic = 0;
   size_t count = net.layers().size();  // layers appended while folding are constants: skip
   for (size_t i = 0; i < count; ++i) {
-    if (net.layer(static_cast<LayerId>(i)).removed) continue;
-    if (net.layer(static_cast<LayerId>(i)).kind() == LayerKind::kConstant) continue;
-    KILN_ASSIGN_OR_RETURN(LayerDesc desc, describeLayer(net, static_cast<LayerId>(i)));
-    KILN_ASSIGN_OR_RETURN(desc.outputs, inferOutputs(desc));
-    Layer& layer = net.layer(static_cast<LayerId>(i));
-    if (desc.outputs.size() != layer.outputs.size())
-      return internalError("shape inference of layer '" + layer.name + "' gave " +
-                           std::to_string(desc.outputs.size()) + " outputs for " +
-                           std::to_string(layer.outputs.size()));
-    size_t outBytes = 0;
-    for (size_t k = 0; k < desc.outputs.size(); ++k) {
-      Tensor& t = net.tensor(layer.outputs[k]);
-      t.dtype = desc.outputs[k].dtype;
-      t.shape = shapeFromDims(desc.outputs[k].dims);
-      t.shapeKnown = true;
-      outBytes += desc.outputs[k].bytes();
-    }
-    bool allConstant = true;
-    for (size_t k = 0; k < desc.inputs.size(); ++k)
-      if (desc.hasInput(k) && desc.constantInputs[k] == nullptr) allConstant = false;
-    bool shapeOf = layer.kind() == LayerKind::kShapeOf;
-    if ((!allConstant && !shapeOf) || outBytes > foldLimitBytes) continue;
+    const LayerId id = static_cast<LayerId>(i);
+    if (net.layer(id).removed) continue;
+    const LayerKind kind = net.layer(id).kind();
+    KILN_RETURN_IF_ERROR(inferLayer(net, id));
+    if (kind == LayerKind::kConstant || kind == LayerKind::kSymbolicConstant) continue;
+    Layer& layer = net.layer(id);
+    const std::string what = std::string(layerKindName(kind)) + " '" + layer.name + "'";
 
-    auto values = shapeOf ? Expected<std::vector<Weights>>(std::vector<Weights>{foldShapeOf(desc)})
-                          : evaluateOnReference(desc);
-    if (!values) return values.status().withContext("constant folding");
-    // fold: Kind(constants...) -> Constant(evaluated on the reference backend)
-    std::string what = std::string(layerKindName(layer.kind())) + " '" + layer.name + "'";
-    if (layer.outputs.size() == 1) {
-      layer.attrs = ConstantAttrs{std::move((*values)[0])};
-      layer.inputs.clear();
-    } else {
-      std::vector<TensorId> olds = layer.outputs;
-      net.removeLayer(static_cast<LayerId>(i));
-      for (size_t k = 0; k < olds.size(); ++k) {
-        std::string name = net.tensor(olds[k]).name;
-        TensorId nt = net.addConstant(name + "#folded", std::move((*values)[k]));
-        net.replaceAllUses(olds[k], nt);
-        net.renameTensor(nt, name);
-        net.layer(net.tensor(nt).producer).name = name;
+    // Outputs known from shapes alone (shape arithmetic): a Constant, or a SymbolicConstant.
+    bool allValues = layer.outputs.size() == 1;
+    bool allStatic = true;
+    for (TensorId t : layer.outputs) {
+      const Tensor& x = net.tensor(t);
+      allValues = allValues && x.valuesKnown;
+      for (const Dim& d : x.values)
+        allStatic = allStatic && d.isStatic();
+    }
+    if (allValues) {
+      const Tensor& x = net.tensor(layer.outputs[0]);
+      auto dims = staticDims(x.shape);
+      if (dims && allStatic) {
+        KILN_ASSIGN_OR_RETURN(Weights w, intWeights(x.dtype, *dims, x.values));
+        // fold: Kind(shapes) -> Constant(values)
+        replaceByConstants(net, id, {std::move(w)});
+        log.add("fold: " + what + " -> constant (from shapes)");
+        ++folded;
+        continue;
+      }
+      if (dims && (x.dtype == DataType::kInt64 || x.dtype == DataType::kInt32)) {
+        // fold: Kind(shapes) -> SymbolicConstant(expressions of the input dims)
+        SymbolicConstantAttrs a{x.dtype, *dims, x.values};
+        std::string values = shapeToString(x.values);
+        layer.attrs = std::move(a);
+        layer.inputs.clear();
+        log.add("fold: " + what + " -> symbolic constant " + values);
+        ++symbolic;
+        continue;
       }
     }
+
+    // Every input a constant: evaluate once on the reference backend.
+    InferDesc idesc = inferDescOf(net, id);
+    bool allConstant = true;
+    for (size_t k = 0; k < idesc.inputs.size(); ++k)
+      if (idesc.hasInput(k) && idesc.constantInputs[k] == nullptr) allConstant = false;
+    if (!allConstant) continue;
+    LayerDesc desc;
+    desc.layer = &layer;
+    bool concrete = true;
+    for (size_t k = 0; k < idesc.inputs.size(); ++k) {
+      auto dims = staticDims(idesc.inputs[k].shape);
+      concrete = concrete && (dims || !idesc.hasInput(k));
+      desc.inputs.push_back({idesc.inputs[k].dtype, dims.value_or(Dims{})});
+      desc.inputPresent.push_back(idesc.hasInput(k));
+      desc.constantInputs.push_back(idesc.constantInputs[k]);
+    }
+    uint64_t outBytes = 0;
+    for (TensorId t : layer.outputs) {
+      const Tensor& x = net.tensor(t);
+      auto dims = staticDims(x.shape);
+      if (!dims) {
+        concrete = false;
+        break;
+      }
+      desc.outputs.push_back({x.dtype, *dims});
+      auto b = byteSize(x.dtype, *dims, x.name);
+      if (!b) return b.status();
+      outBytes += *b;
+    }
+    if (!concrete || outBytes > foldLimitBytes) continue;
+    auto values = evaluateOnReference(desc);
+    if (!values) return values.status().withContext("constant folding");
+    // fold: Kind(constants...) -> Constant(evaluated on the reference backend)
+    replaceByConstants(net, id, std::move(*values));
     log.add("fold: " + what + " -> constant");
     ++folded;
   }
   if (folded) log.add("fold: " + std::to_string(folded) + " layers folded to constants");
+  if (symbolic)
+    log.add("fold: " + std::to_string(symbolic) +
+            " shape computations folded to symbolic constants");
   return net.topologicalSort();
 }
 

@@ -1,5 +1,5 @@
 // kiln — graph passes run by the builder, in this order:
-//   bindInputShapes -> eliminateDeadCode -> inferAndFold -> eliminateDeadCode
+//   bindProfiles -> inferShapes -> eliminateDeadCode -> inferAndFold -> eliminateDeadCode
 //   -> removeIdentities -> materializeOutputs
 // Each pass records what it did in the build log (STYLE.md: every transformation observable).
 #pragma once
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "kiln/builder.h"
 #include "kiln/network.h"
 #include "kiln/status.h"
 
@@ -20,19 +21,32 @@ struct BuildLog {
   void add(std::string line) { lines.push_back(std::move(line)); }
 };
 
-/// Gives every graph input a static shape: from `inputShapes` (by name), else from `symbols`.
-/// Every symbol is then replaced by its value throughout the network. Error naming the input
-/// when a dimension stays unknown or a given shape contradicts a static one.
-Status bindInputShapes(NetworkDefinition& net, const std::map<std::string, Dims>& inputShapes,
-                       const std::map<std::string, int64_t>& symbols, BuildLog& log);
+/// What bindProfiles decided.
+struct BoundProfiles {
+  std::vector<OptimizationProfile> profiles;  ///< at least one (possibly without ranges)
+  SymbolValues fixed;                         ///< symbols replaced by constants
+  SymbolValues opt;                           ///< the representative value of every input symbol
+};
+
+/// Checks the shapes of `config` (inputShapes or profiles, symbols) against the network's
+/// inputs, replaces every symbol that they fix to one value by that constant throughout the
+/// network, and chooses the representative shape (the profile's opt; free dims: 1 for an
+/// input's first dim, 64 for others). Errors name the input, the dim and the profile.
+Expected<BoundProfiles> bindProfiles(NetworkDefinition& net, const BuilderConfig& config,
+                                     BuildLog& log);
+
+/// Runs symbolic shape inference over every layer in order (inferLayer).
+Status inferShapes(NetworkDefinition& net);
 
 /// Removes layers none of whose outputs reach a graph output. Returns how many.
 int eliminateDeadCode(NetworkDefinition& net, BuildLog& log);
 
-/// Walks the network in order, inferring every tensor's type and dims, and replaces each
-/// layer whose inputs are all constants (and whose outputs total at most `foldLimitBytes`) by
-/// Constant layers holding its outputs, computed by the reference backend. This removes the
-/// exporters' shape arithmetic once shapes are static.
+/// Walks the network in order, inferring every tensor's type and (symbolic) shape, and replaces
+/// each layer whose inputs are all constants (and whose outputs total at most
+/// `foldLimitBytes`) by Constant layers holding its outputs, computed by the reference backend,
+/// and each layer whose integer outputs are known from shapes alone (Shape -> Gather -> Concat
+/// ...) by a Constant, or a SymbolicConstant when the values depend on input dims. This removes
+/// the exporters' shape arithmetic whether shapes are static or not.
 Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log);
 
 /// Runs one layer whose inputs are all constants (desc.constantInputs) on the reference

@@ -16,7 +16,7 @@ namespace kiln {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
 /// Bumped on any incompatible change of the layout or of plan.fbs semantics.
-inline constexpr uint32_t kPlanFormatVersion = 1;
+inline constexpr uint32_t kPlanFormatVersion = 2;
 inline constexpr uint64_t kPlanAlignment = 64;
 
 struct PlanHeader {

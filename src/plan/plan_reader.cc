@@ -13,7 +13,6 @@
 #include <xxhash.h>
 
 #include "backends/backend.h"
-#include "ir/describe.h"
 #include "ir/shape_inference.h"
 #include "plan/plan_format.h"
 #include "plan_generated.h"
@@ -77,6 +76,20 @@ struct AttrReader {
     }
     v = a->floats()->Get(0);
   }
+  void operator()(const char* name, std::vector<Dim>& v) {
+    const fb::Attr* a = find(name);
+    if (!a) return;
+    v.clear();
+    if (!a->dims()) return;
+    for (const auto* text : *a->dims()) {
+      auto d = Dim::parse(text->string_view());
+      if (!d || !d->isKnown()) {
+        error = std::string("attribute '") + name + "' has a malformed dimension";
+        return;
+      }
+      v.push_back(*d);
+    }
+  }
   void operator()(const char* name, Weights& v) {
     const fb::Attr* a = find(name);
     if (!a) return;
@@ -95,6 +108,19 @@ std::string str(const flatbuffers::String* s) {
 template <class T>
 std::vector<T> vec(const flatbuffers::Vector<T>* v) {
   return v ? std::vector<T>(v->begin(), v->end()) : std::vector<T>();
+}
+
+/// A shape stored as one Dim::toString per dim; nothing when a dim does not parse.
+std::optional<Shape> readShape(
+    const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
+  Shape s;
+  if (!v) return s;
+  for (const auto* text : *v) {
+    auto d = Dim::parse(text->string_view());
+    if (!d || !d->isKnown() || d->bounds().max < 0) return std::nullopt;
+    s.push_back(*d);
+  }
+  return s;
 }
 
 Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, const uint8_t* p,
@@ -179,8 +205,9 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
       const fb::TensorDef* t = tensorDef(io->tensor());
       if (!t || t->dtype() < 0 || t->dtype() >= enumCount<DataType>())
         return bad("an input refers to a bad tensor");
-      auto id = net.addInput(str(t->name()), static_cast<DataType>(t->dtype()),
-                             shapeFromDims(vec(t->dims())));
+      auto shape = readShape(t->shape());
+      if (!shape) return bad("input '" + str(t->name()) + "' has a malformed shape");
+      auto id = net.addInput(str(t->name()), static_cast<DataType>(t->dtype()), *shape);
       if (!id) return bad(id.status().message());
       map[io->tensor()] = *id;
     }
@@ -240,69 +267,85 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
       map[outIds[k]] = net.layer(lid).outputs[k];
     data->tactics.push_back(str(l->tactic()));
   }
-  // Types, dims and arena offsets.
-  data->arenaBytes = plan->arena_bytes();
-  data->activationBytes = plan->activation_bytes();
-  data->arenaOffsets.assign(net.tensors().size(), -1);
+  // Types and shapes.
   for (size_t i = 0; i < tdefs->size(); ++i) {
     if (map[i] == kNoTensor)
       return bad("tensor '" + str(tdefs->Get(i)->name()) + "' is never defined");
     const fb::TensorDef* t = tdefs->Get(i);
     if (t->dtype() < 0 || t->dtype() >= enumCount<DataType>())
       return bad("tensor with unknown dtype");
-    Dims dims = vec(t->dims());
-    for (int64_t x : dims)
-      if (x < 0) return bad("tensor '" + str(t->name()) + "' has a negative dimension");
+    auto shape = readShape(t->shape());
+    if (!shape) return bad("tensor '" + str(t->name()) + "' has a malformed shape");
     Tensor& x = net.tensor(map[i]);
     x.dtype = static_cast<DataType>(t->dtype());
-    x.shape = shapeFromDims(dims);
+    x.shape = std::move(*shape);
     x.shapeKnown = true;
-    uint64_t bytes = static_cast<uint64_t>(volume(dims)) * dataTypeSize(x.dtype);
-    if (t->arena_offset() >= 0 &&
-        static_cast<uint64_t>(t->arena_offset()) + bytes > data->arenaBytes)
-      return bad("tensor '" + x.name + "' lies outside the activation arena");
-    data->arenaOffsets[map[i]] = t->arena_offset();
   }
-  std::vector<Shape> outSource;
   if (plan->outputs()) {
     for (const fb::IODef* io : *plan->outputs()) {
       if (!tensorDef(io->tensor())) return bad("an output refers to a bad tensor");
       KILN_RETURN_IF_ERROR(net.markOutput(map[io->tensor()]));
     }
   }
-  auto sourceShapes = [](const flatbuffers::Vector<flatbuffers::Offset<fb::IODef>>* v) {
+  auto sourceShapes = [&](const flatbuffers::Vector<flatbuffers::Offset<fb::IODef>>* v)
+      -> Expected<std::vector<Shape>> {
     std::vector<Shape> out;
     if (!v) return out;
     for (const fb::IODef* io : *v) {
-      Shape s;
-      auto dims = vec(io->source_dims());
-      for (size_t i = 0; i < dims.size(); ++i) {
-        std::string sym = io->source_symbols() && i < io->source_symbols()->size()
-                              ? io->source_symbols()->Get(i)->str()
-                              : std::string();
-        s.push_back(sym.empty() ? Dim::fixed(dims[i]) : Dim::named(sym));
-      }
-      out.push_back(s);
+      auto shape = readShape(io->source_shape());
+      if (!shape) return bad("an input or output has a malformed source shape");
+      out.push_back(std::move(*shape));
     }
     return out;
   };
+  // Profiles and the representative shape.
+  if (plan->profiles()) {
+    for (const fb::ProfileDef* p : *plan->profiles()) {
+      OptimizationProfile prof;
+      if (p->inputs())
+        for (const fb::InputRange* r : *p->inputs()) {
+          TensorId t = net.findTensor(str(r->input()));
+          if (t < 0 || !net.tensor(t).isInput)
+            return bad("a profile names '" + str(r->input()) + "', which is not an input");
+          ShapeRange range{vec(r->min()), vec(r->opt()), vec(r->max())};
+          const size_t rank = net.tensor(t).shape.size();
+          if (range.min.size() != rank || range.opt.size() != rank || range.max.size() != rank)
+            return bad("a profile gives input '" + str(r->input()) + "' the wrong rank");
+          prof.inputs[str(r->input())] = std::move(range);
+        }
+      data->profiles.push_back(std::move(prof));
+    }
+  }
+  if (plan->opt_symbols())
+    for (const fb::SymbolValue* v : *plan->opt_symbols()) {
+      if (v->value() < 0) return bad("the representative shape has a negative dimension");
+      data->optSymbols[str(v->name())] = v->value();
+    }
   if (Status s = net.verify(); !s.isOk()) return bad(s.message());
-  // Every executed layer's stored output types and dims must be what its inputs imply, so
-  // that no kernel can be handed a buffer of the wrong size.
-  for (size_t i = 0; i < net.layers().size(); ++i) {
-    const Layer& l = net.layers()[i];
-    if (l.kind() == LayerKind::kConstant) continue;
-    auto desc = describeLayer(net, static_cast<LayerId>(i));
-    if (!desc) return bad(desc.status().message());
-    auto inferred = inferOutputs(*desc);
-    if (!inferred) return bad(inferred.status().message());
-    if (*inferred != desc->outputs)
-      return bad("layer '" + l.name + "' has outputs inconsistent with its inputs");
+  // Every layer's stored output types and shapes must be what its inputs imply, so that no
+  // kernel can be handed a buffer of the wrong size: infer again and compare.
+  {
+    std::vector<TensorType> stored;
+    for (const Tensor& t : net.tensors())
+      stored.push_back({t.dtype, t.shape});
+    for (size_t i = 0; i < net.layers().size(); ++i) {
+      Status s = inferLayer(net, static_cast<LayerId>(i));
+      if (!s.isOk()) return bad(s.message());
+      for (TensorId t : net.layers()[i].outputs)
+        if (!(stored[t] == TensorType{net.tensor(t).dtype, net.tensor(t).shape}))
+          return bad("layer '" + net.layers()[i].name + "' has outputs inconsistent with its " +
+                     "inputs: tensor '" + net.tensor(t).name + "' is stored as " +
+                     dataTypeName(stored[t].dtype) + shapeToString(stored[t].shape) +
+                     " but its inputs give " + dataTypeName(net.tensor(t).dtype) +
+                     shapeToString(net.tensor(t).shape));
+    }
   }
   // Every tactic the plan names must exist in this build, so that a plan from another kiln
   // is refused when loaded, not when a context is created.
   for (size_t i = 0; i < net.layers().size(); ++i) {
-    if (net.layers()[i].kind() == LayerKind::kConstant) continue;
+    const LayerKind kind = net.layers()[i].kind();
+    if (kind == LayerKind::kConstant || kind == LayerKind::kSymbolicConstant) continue;
+    if (data->tactics[i].empty()) continue;  // not executed (a shape computation)
     if (!(*backend)->findTactic(data->tactics[i]))
       return versionMismatch(
           "plan '" + source + "': layer '" + net.layers()[i].name + "' uses tactic '" +
@@ -312,7 +355,13 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
   if (plan->build_log())
     for (const auto* s : *plan->build_log())
       data->buildLog.push_back(s->str());
-  describeIO(*data, sourceShapes(plan->inputs()), sourceShapes(plan->outputs()));
+  KILN_ASSIGN_OR_RETURN(std::vector<Shape> inSource, sourceShapes(plan->inputs()));
+  KILN_ASSIGN_OR_RETURN(std::vector<Shape> outSource, sourceShapes(plan->outputs()));
+  KILN_RETURN_IF_ERROR(finalizeEngineData(*data, inSource, outSource));
+  // Every layer the runtime executes must name a tactic.
+  for (size_t i = 0; i < net.layers().size(); ++i)
+    if (data->program.executed[i] && data->tactics[i].empty())
+      return bad("layer '" + net.layers()[i].name + "' is executed but names no tactic");
   return std::make_shared<Engine>(std::move(data));
 }
 

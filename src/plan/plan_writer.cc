@@ -46,6 +46,17 @@ struct AttrWriter {
     b.add_floats(fv);
     out.push_back(b.Finish());
   }
+  void operator()(const char* name, const std::vector<Dim>& v) {
+    auto n = fbb.CreateString(name);
+    std::vector<std::string> text;
+    for (const Dim& d : v)
+      text.push_back(d.toString());
+    auto dv = fbb.CreateVectorOfStrings(text);
+    fb::AttrBuilder b(fbb);
+    b.add_name(n);
+    b.add_dims(dv);
+    out.push_back(b.Finish());
+  }
   void operator()(const char* name, const Weights& w) {
     auto n = fbb.CreateString(name);
     fb::AttrBuilder b(fbb);
@@ -56,17 +67,21 @@ struct AttrWriter {
   }
 };
 
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> shapeText(
+    flatbuffers::FlatBufferBuilder& fbb, const Shape& shape) {
+  std::vector<std::string> text;
+  for (const Dim& d : shape)
+    text.push_back(d.toString());
+  return fbb.CreateVectorOfStrings(text);
+}
+
 flatbuffers::Offset<fb::IODef> ioDef(flatbuffers::FlatBufferBuilder& fbb, TensorId t,
                                      const Shape& source) {
-  std::vector<int64_t> dims;
-  std::vector<std::string> syms;
-  for (const Dim& d : source) {
-    dims.push_back(d.isStatic() ? d.value : -1);
-    syms.push_back(d.symbol);
-  }
-  auto dv = fbb.CreateVector(dims);
-  auto sv = fbb.CreateVectorOfStrings(syms);
-  return fb::CreateIODef(fbb, t, dv, sv);
+  auto st = shapeText(fbb, source);
+  fb::IODefBuilder b(fbb);
+  b.add_tensor(t);
+  b.add_source_shape(st);
+  return b.Finish();
 }
 
 }  // namespace
@@ -80,11 +95,18 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
   std::vector<flatbuffers::Offset<fb::TensorDef>> tensors;
   for (size_t i = 0; i < net.tensors().size(); ++i) {
     const Tensor& t = net.tensors()[i];
-    auto dims = staticDims(t.shape);
-    if (!dims) return internalError("tensor '" + t.name + "' has a symbolic shape in an engine");
-    tensors.push_back(fb::CreateTensorDef(fbb, fbb.CreateString(t.name),
-                                          static_cast<int32_t>(t.dtype), fbb.CreateVector(*dims),
-                                          t.isInput, t.isOutput, d.arenaOffsets[i]));
+    for (const Dim& x : t.shape)
+      if (!x.isKnown())
+        return internalError("tensor '" + t.name + "' has an unknown dim in an engine");
+    auto name = fbb.CreateString(t.name);
+    auto shape = shapeText(fbb, t.shape);
+    fb::TensorDefBuilder b(fbb);
+    b.add_name(name);
+    b.add_dtype(static_cast<int32_t>(t.dtype));
+    b.add_is_input(t.isInput);
+    b.add_is_output(t.isOutput);
+    b.add_shape(shape);
+    tensors.push_back(b.Finish());
   }
   std::vector<flatbuffers::Offset<fb::LayerDef>> layers;
   for (size_t i = 0; i < net.layers().size(); ++i) {
@@ -117,11 +139,23 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
                                        fbb.CreateVector(w->dims())));
     weightsBytes = alignUp(weightsBytes + w->bytes());
   }
+  std::vector<flatbuffers::Offset<fb::ProfileDef>> profiles;
+  for (const OptimizationProfile& p : d.profiles) {
+    std::vector<flatbuffers::Offset<fb::InputRange>> ranges;
+    for (const auto& [input, r] : p.inputs)
+      ranges.push_back(fb::CreateInputRange(fbb, fbb.CreateString(input), fbb.CreateVector(r.min),
+                                            fbb.CreateVector(r.opt), fbb.CreateVector(r.max)));
+    profiles.push_back(fb::CreateProfileDef(fbb, fbb.CreateVector(ranges)));
+  }
+  std::vector<flatbuffers::Offset<fb::SymbolValue>> optSymbols;
+  for (const auto& [sym, v] : d.optSymbols)
+    optSymbols.push_back(fb::CreateSymbolValue(fbb, fbb.CreateString(sym), v));
   auto plan = fb::CreatePlanDef(
       fbb, fbb.CreateString(d.kilnVersion), fbb.CreateString(d.backend), fbb.CreateString(d.device),
       fbb.CreateString(d.source), fbb.CreateVector(tensors), fbb.CreateVector(layers),
       fbb.CreateVector(ins), fbb.CreateVector(outs), fbb.CreateVector(refs), d.arenaBytes,
-      d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog));
+      d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog), fbb.CreateVector(profiles),
+      fbb.CreateVector(optSymbols));
   fbb.Finish(plan);
 
   PlanHeader h{};

@@ -1,6 +1,7 @@
 #include <fstream>
 
 #include "backends/backend.h"
+#include "builder/memory_planner.h"
 #include "runtime/engine_data.h"
 
 namespace kiln {
@@ -8,12 +9,14 @@ namespace kiln {
 void describeIO(EngineData& data, const std::vector<Shape>& inputSourceShapes,
                 const std::vector<Shape>& outputSourceShapes) {
   const NetworkDefinition& net = data.network;
+  std::vector<TensorDesc> opt = evaluateShapes(net, data.optSymbols);
   auto info = [&](TensorId t, const std::vector<Shape>& src, size_t i) {
     const Tensor& x = net.tensor(t);
     IOTensorInfo io;
     io.name = x.name;
     io.dtype = x.dtype;
-    io.dims = staticDims(x.shape).value_or(Dims{});
+    io.shape = x.shape;
+    io.dims = opt[t].dims;
     io.sourceShape = i < src.size() ? src[i] : x.shape;
     return io;
   };
@@ -23,6 +26,53 @@ void describeIO(EngineData& data, const std::vector<Shape>& inputSourceShapes,
     data.inputs.push_back(info(net.inputs()[i], inputSourceShapes, i));
   for (size_t i = 0; i < net.outputs().size(); ++i)
     data.outputs.push_back(info(net.outputs()[i], outputSourceShapes, i));
+}
+
+ArenaPlan planArena(const NetworkDefinition& net, const ShapeProgram& program,
+                    const ConcreteShapes& shapes) {
+  // Every tensor written by an executed layer and not a graph output lives in the arena from
+  // the layer that writes it to the last executed layer that reads it.
+  const auto& layers = net.layers();
+  std::vector<int> first(net.tensors().size(), -1), last(net.tensors().size(), -1);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (!program.executed[i]) continue;
+    for (TensorId t : layers[i].outputs)
+      first[t] = last[t] = static_cast<int>(i);
+    for (TensorId t : layers[i].inputs)
+      if (t != kNoTensor && first[t] >= 0) last[t] = static_cast<int>(i);
+  }
+  std::vector<BufferRequest> requests;
+  std::vector<TensorId> requestTensor;
+  for (size_t t = 0; t < net.tensors().size(); ++t) {
+    if (first[t] < 0 || net.tensors()[t].isOutput) continue;
+    requests.push_back({shapes.tensors[t].bytes(), first[t], last[t]});
+    requestTensor.push_back(static_cast<TensorId>(t));
+  }
+  MemoryPlan plan = planMemory(requests);
+  ArenaPlan out;
+  out.offsets.assign(net.tensors().size(), -1);
+  for (size_t r = 0; r < requests.size(); ++r)
+    out.offsets[requestTensor[r]] = static_cast<int64_t>(plan.offsets[r]);
+  out.arenaBytes = plan.arenaBytes;
+  out.totalBytes = plan.totalBytes;
+  out.count = requests.size();
+  return out;
+}
+
+Status finalizeEngineData(EngineData& data, const std::vector<Shape>& inputSourceShapes,
+                          const std::vector<Shape>& outputSourceShapes) {
+  data.program = analyzeShapes(data.network);
+  if (data.profiles.empty()) data.profiles.emplace_back();
+  describeIO(data, inputSourceShapes, outputSourceShapes);
+  // Memory at the representative shape (informational; shape values of inputs are unknown
+  // here, so engines whose shapes depend on input values report the symbolic evaluation).
+  ConcreteShapes cs;
+  cs.tensors = evaluateShapes(data.network, data.optSymbols);
+  ArenaPlan a = planArena(data.network, data.program, cs);
+  data.arenaBytes = a.arenaBytes;
+  data.activationBytes = a.totalBytes;
+  data.activationCount = a.count;
+  return Status::ok();
 }
 
 Engine::Engine(std::shared_ptr<const EngineData> data) : data_(std::move(data)) {}
@@ -36,6 +86,9 @@ const std::vector<IOTensorInfo>& Engine::outputs() const {
 }
 const std::string& Engine::backend() const {
   return data_->backend;
+}
+const std::vector<OptimizationProfile>& Engine::profiles() const {
+  return data_->profiles;
 }
 const std::vector<std::string>& Engine::buildLog() const {
   return data_->buildLog;
@@ -58,7 +111,7 @@ std::vector<LayerInfo> Engine::layers() const {
   std::vector<LayerInfo> out;
   for (size_t i = 0; i < net.layers().size(); ++i) {
     const Layer& l = net.layers()[i];
-    if (l.kind() == LayerKind::kConstant) continue;
+    if (!data_->program.executed[i]) continue;  // constants and shape computations
     LayerInfo li;
     li.name = l.name;
     li.kind = layerKindName(l.kind());
@@ -87,8 +140,7 @@ MemoryInfo Engine::memory() const {
   MemoryInfo m;
   m.arenaBytes = data_->arenaBytes;
   m.activationBytes = data_->activationBytes;
-  for (int64_t off : data_->arenaOffsets)
-    m.activationCount += off >= 0;
+  m.activationCount = data_->activationCount;
   for (const Layer& l : data_->network.layers())
     if (l.kind() == LayerKind::kConstant) m.weightBytes += l.as<ConstantAttrs>().value.bytes();
   return m;

@@ -1,30 +1,84 @@
+// ExecutionContext: input shapes -> shape pass -> memory plan -> kernel reshape/setup -> run.
+//
+// Work is done only when something changed: the shape pass runs when an input shape changes
+// (and at every enqueue when input values decide shapes), kernels are reshaped only when their
+// tensors' shapes or param values changed, the arena and workspace are reallocated only when
+// they must grow, and kernels are set up again only when an address changed.
 #include <algorithm>
+#include <cstring>
 
 #include "backends/backend.h"
-#include "ir/describe.h"
 #include "kiln/engine.h"
+#include "passes/passes.h"
 #include "runtime/engine_data.h"
 
 namespace kiln {
 
+namespace {
+
+/// A buffer from the backend that grows on demand (never shrinks).
+struct Buffer {
+  const Backend* backend = nullptr;
+  void* ptr = nullptr;
+  size_t capacity = 0;
+
+  ~Buffer() {
+    if (ptr) backend->deallocate(ptr);
+  }
+  /// Ensures `bytes` bytes; returns whether the address changed.
+  Expected<bool> reserve(size_t bytes, const char* what) {
+    if (ptr && bytes <= capacity) return false;
+    void* old = ptr;
+    auto p = backend->allocate(std::max<size_t>(bytes, 1));
+    if (!p)
+      return Status(StatusCode::kOutOfMemory, std::string("cannot allocate the ") + what + " (" +
+                                                  std::to_string(bytes) +
+                                                  " bytes): " + p.status().message());
+    if (old) backend->deallocate(old);
+    ptr = *p;
+    capacity = std::max<size_t>(bytes, 1);
+    return true;
+  }
+};
+
+struct Binding {
+  void* data = nullptr;
+  size_t bytes = 0;
+  bool bound = false;
+};
+
+bool sameValues(const Weights& a, const Weights& b) {
+  if (a.empty() || b.empty()) return a.empty() && b.empty();
+  if (a.dtype() != b.dtype() || a.dims() != b.dims()) return false;
+  return a.bytes() == 0 || std::memcmp(a.data(), b.data(), a.bytes()) == 0;
+}
+
+}  // namespace
+
 struct ExecutionContext::Impl {
   const Backend* backend = nullptr;
   std::unique_ptr<Stream> stream;
-  void* arena = nullptr;
-  void* workspace = nullptr;
+  Buffer arena, workspace;
   /// Per executed layer (in order): its id and kernel.
   std::vector<std::pair<LayerId, std::unique_ptr<Kernel>>> kernels;
-  /// Per tensor: the bound address (inputs, outputs), arena address or weights address.
-  std::vector<void*> address;
-  std::vector<bool> bound;  ///< per I/O tensor id: bound by the user
+  /// Per kernel: reshaped for the current shapes.
+  std::vector<bool> kernelReshaped;
+  int profile = 0;
+  /// Per graph input (net.inputs() order): its shape, and whether it was set.
+  std::vector<Dims> inputDims;
+  std::vector<bool> inputShapeSet;
+  /// Per tensor id: the user's buffer for inputs and outputs.
+  std::vector<Binding> bindings;
+  /// Current concrete shapes (valid when shapesValid).
+  ConcreteShapes shapes;
+  bool shapesValid = false;
+  ArenaPlan arenaPlan;
+  std::vector<void*> address;  ///< per tensor
   bool needSetup = true;
 
-  ~Impl() {
-    if (backend) {
-      if (arena) backend->deallocate(arena);
-      if (workspace) backend->deallocate(workspace);
-    }
-  }
+  /// Runs the shape pass for the current input shapes (when they or shape-deciding input
+  /// values changed) and prepares kernels and memory for them.
+  Status prepareShapes(const EngineData& d);
 };
 
 ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine, std::unique_ptr<Impl> impl)
@@ -37,51 +91,116 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
   KILN_ASSIGN_OR_RETURN(impl->backend, findBackend(d.backend));
   const Backend& backend = *impl->backend;
   impl->stream = backend.createStream();
+  impl->arena.backend = impl->workspace.backend = &backend;
   const NetworkDefinition& net = d.network;
-  KILN_ASSIGN_OR_RETURN(impl->arena, backend.allocate(std::max<uint64_t>(d.arenaBytes, 1)));
-  impl->address.assign(net.tensors().size(), nullptr);
-  impl->bound.assign(net.tensors().size(), false);
-  size_t workspaceBytes = 0;
+  // Kernels are created for the representative shapes and reshaped for the real ones.
+  ConcreteShapes opt;
+  opt.tensors = evaluateShapes(net, d.optSymbols);
+  opt.values.assign(net.tensors().size(), Weights());
   for (size_t i = 0; i < net.layers().size(); ++i) {
+    if (!d.program.executed[i]) continue;
     const Layer& l = net.layers()[i];
-    if (l.kind() == LayerKind::kConstant) {
-      impl->address[l.outputs[0]] = const_cast<void*>(l.as<ConstantAttrs>().value.data());
-      continue;
-    }
     const Tactic* tactic = backend.findTactic(d.tactics[i]);
     if (!tactic)
       return notFound("layer '" + l.name + "': tactic '" + d.tactics[i] +
                       "' is not known to backend '" + backend.name() + "' of this kiln build");
-    KILN_ASSIGN_OR_RETURN(LayerDesc desc, describeLayer(net, static_cast<LayerId>(i)));
-    KILN_ASSIGN_OR_RETURN(auto kernel, tactic->create(desc));
-    Status s = kernel->reshape(desc.inputs, desc.outputs);
-    if (!s.isOk()) return s.withContext("layer '" + l.name + "'");
-    workspaceBytes = std::max(workspaceBytes, kernel->workspaceBytes());
-    impl->kernels.emplace_back(static_cast<LayerId>(i), std::move(kernel));
+    LayerDesc desc = concreteLayerDesc(net, static_cast<LayerId>(i), opt);
+    auto kernel = tactic->create(desc);
+    if (!kernel) return kernel.status().withContext("layer '" + l.name + "'");
+    impl->kernels.emplace_back(static_cast<LayerId>(i), std::move(*kernel));
   }
-  for (size_t t = 0; t < d.arenaOffsets.size(); ++t)
-    if (d.arenaOffsets[t] >= 0)
-      impl->address[t] = static_cast<uint8_t*>(impl->arena) + d.arenaOffsets[t];
-  KILN_ASSIGN_OR_RETURN(impl->workspace, backend.allocate(std::max<size_t>(workspaceBytes, 1)));
+  impl->kernelReshaped.assign(impl->kernels.size(), false);
+  impl->bindings.assign(net.tensors().size(), Binding{});
+  impl->address.assign(net.tensors().size(), nullptr);
+  for (const IOTensorInfo& io : d.inputs) {
+    // Static inputs start with their shape; dynamic ones wait for setInputShape.
+    auto dims = staticDims(io.shape);
+    impl->inputDims.push_back(dims.value_or(Dims{}));
+    impl->inputShapeSet.push_back(dims.has_value());
+  }
   auto self = shared_from_this();
   return std::unique_ptr<ExecutionContext>(new ExecutionContext(self, std::move(impl)));
 }
 
-Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
-  const EngineData& d = engine_->data();
-  for (const IOTensorInfo& io : d.inputs) {
-    if (io.name != name) continue;
-    if (dims != io.dims)
-      return invalidArgument("input '" + name + "': shape " + dimsToString(dims) +
-                             " does not match the engine, which was built for " +
-                             dimsToString(io.dims) + " (model shape " +
-                             shapeToString(io.sourceShape) + ")");
-    return Status::ok();
-  }
+namespace {
+
+std::string knownInputs(const EngineData& d) {
   std::string known;
   for (const IOTensorInfo& io : d.inputs)
     known += (known.empty() ? "" : ", ") + io.name;
-  return invalidArgument("the engine has no input named '" + name + "' (inputs: " + known + ")");
+  return known;
+}
+
+/// Checks `dims` of input `io` against profile `p` (index `index`).
+Status checkProfile(const IOTensorInfo& io, const Dims& dims, const OptimizationProfile& p,
+                    int index) {
+  auto it = p.inputs.find(io.name);
+  if (it == p.inputs.end()) return Status::ok();
+  const ShapeRange& r = it->second;
+  if (r.min.size() != dims.size() || r.max.size() != dims.size()) return Status::ok();
+  for (size_t j = 0; j < dims.size(); ++j)
+    if (dims[j] < r.min[j] || dims[j] > r.max[j])
+      return invalidArgument("input '" + io.name + "': shape " + dimsToString(dims) +
+                             " is outside optimization profile " + std::to_string(index) +
+                             " (dim " + std::to_string(j) + " = " + std::to_string(dims[j]) +
+                             " is not in [" + std::to_string(r.min[j]) + ", " +
+                             std::to_string(r.max[j]) + "]; the profile accepts min " +
+                             dimsToString(r.min) + " to max " + dimsToString(r.max) + ")");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+  const EngineData& d = engine_->data();
+  for (size_t i = 0; i < d.inputs.size(); ++i) {
+    const IOTensorInfo& io = d.inputs[i];
+    if (io.name != name) continue;
+    if (dims.size() != io.shape.size())
+      return invalidArgument("input '" + name + "': shape " + dimsToString(dims) + " has rank " +
+                             std::to_string(dims.size()) + ", the engine's input is " +
+                             shapeToString(io.shape) + " (rank " + std::to_string(io.shape.size()) +
+                             ")");
+    for (size_t j = 0; j < dims.size(); ++j) {
+      if (dims[j] < 0)
+        return invalidArgument("input '" + name + "': shape " + dimsToString(dims) +
+                               " has a negative dimension");
+      if (io.shape[j].isStatic() && io.shape[j].value() != dims[j])
+        return invalidArgument("input '" + name + "': shape " + dimsToString(dims) +
+                               " does not match the engine, whose input is " +
+                               shapeToString(io.shape) + " (model shape " +
+                               shapeToString(io.sourceShape) + ")");
+    }
+    KILN_RETURN_IF_ERROR(byteSize(io.dtype, dims, name).status());
+    KILN_RETURN_IF_ERROR(
+        checkProfile(io, dims, d.profiles[static_cast<size_t>(impl_->profile)], impl_->profile));
+    if (!impl_->inputShapeSet[i] || impl_->inputDims[i] != dims) {
+      impl_->inputDims[i] = dims;
+      impl_->inputShapeSet[i] = true;
+      impl_->shapesValid = false;
+    }
+    return Status::ok();
+  }
+  return invalidArgument("the engine has no input named '" + name + "' (inputs: " + knownInputs(d) +
+                         ")");
+}
+
+Status ExecutionContext::setOptimizationProfile(int index) {
+  const EngineData& d = engine_->data();
+  if (index < 0 || static_cast<size_t>(index) >= d.profiles.size())
+    return invalidArgument("optimization profile " + std::to_string(index) +
+                           " does not exist (the engine has " + std::to_string(d.profiles.size()) +
+                           ")");
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    if (impl_->inputShapeSet[i] && d.inputs[i].isDynamic())
+      KILN_RETURN_IF_ERROR(checkProfile(d.inputs[i], impl_->inputDims[i],
+                                        d.profiles[static_cast<size_t>(index)], index));
+  impl_->profile = index;
+  return Status::ok();
+}
+
+int ExecutionContext::optimizationProfile() const {
+  return impl_->profile;
 }
 
 Status ExecutionContext::setTensorAddress(const std::string& name, void* data, size_t bytes,
@@ -100,17 +219,23 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data, s
   if (dtype != io->dtype)
     return invalidArgument("tensor '" + name + "': buffer has element type " + dataTypeName(dtype) +
                            ", the engine expects " + dataTypeName(io->dtype) + " " +
-                           dimsToString(io->dims));
-  if (bytes < io->bytes())
-    return invalidArgument("tensor '" + name + "': buffer holds " + std::to_string(bytes) +
-                           " bytes, the engine needs " + std::to_string(io->bytes()) + " for " +
-                           dataTypeName(io->dtype) + " " + dimsToString(io->dims));
-  if (data == nullptr && io->bytes() > 0)
-    return invalidArgument("tensor '" + name + "': null buffer");
+                           shapeToString(io->shape));
+  if (data == nullptr && bytes > 0) return invalidArgument("tensor '" + name + "': null buffer");
   TensorId t = net.findTensor(name);
-  impl_->address[t] = data;
-  impl_->bound[t] = true;
-  impl_->needSetup = true;
+  // Static tensors are checked now; dynamic ones at enqueue, once their shapes are known.
+  if (auto dims = staticDims(io->shape)) {
+    KILN_ASSIGN_OR_RETURN(uint64_t need, byteSize(io->dtype, *dims, name));
+    if (bytes < need)
+      return invalidArgument("tensor '" + name + "': buffer holds " + std::to_string(bytes) +
+                             " bytes, the engine needs " + std::to_string(need) + " for " +
+                             dataTypeName(io->dtype) + " " + dimsToString(*dims));
+    if (data == nullptr && need > 0) return invalidArgument("tensor '" + name + "': null buffer");
+  }
+  Binding& b = impl_->bindings[static_cast<size_t>(t)];
+  if (b.data != data || !b.bound) impl_->needSetup = true;
+  b = Binding{data, bytes, true};
+  // An input whose values decide shapes changes the shapes when its data changes.
+  if (engine_->data().program.hostValue[static_cast<size_t>(t)]) impl_->shapesValid = false;
   return Status::ok();
 }
 
@@ -124,25 +249,127 @@ Status ExecutionContext::setInputTensor(const std::string& name, const void* dat
   return setTensorAddress(name, const_cast<void*>(data), bytes, dtype);
 }
 
+Status ExecutionContext::Impl::prepareShapes(const EngineData& d) {
+  Impl& c = *this;
+  const NetworkDefinition& net = d.network;
+  const bool rerun = !c.shapesValid || d.program.readsInputValues;
+  if (!rerun) return Status::ok();
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    if (!c.inputShapeSet[i])
+      return invalidArgument("input '" + d.inputs[i].name + "' has dynamic shape " +
+                             shapeToString(d.inputs[i].shape) +
+                             ": set its shape (ExecutionContext::setInputShape) first");
+  std::vector<const void*> inputData;
+  for (TensorId t : net.inputs())
+    inputData.push_back(c.bindings[static_cast<size_t>(t)].bound
+                            ? c.bindings[static_cast<size_t>(t)].data
+                            : nullptr);
+  ConcreteShapes next;
+  KILN_RETURN_IF_ERROR(
+      computeShapes(net, d.program, c.inputDims, inputData, &evaluateOnReference, next));
+  const bool first = c.shapes.tensors.empty();
+  // Kernels whose tensors' shapes or param values changed are reshaped.
+  for (size_t k = 0; k < c.kernels.size(); ++k) {
+    const Layer& l = net.layer(c.kernels[k].first);
+    bool changed = first || !c.kernelReshaped[k];
+    for (size_t j = 0; j < l.inputs.size() && !changed; ++j) {
+      TensorId t = l.inputs[j];
+      if (t == kNoTensor) continue;
+      changed = !(next.tensors[t] == c.shapes.tensors[t]) ||
+                !sameValues(next.values[t], c.shapes.values[t]);
+    }
+    for (TensorId t : l.outputs)
+      changed = changed || !(next.tensors[t] == c.shapes.tensors[t]);
+    if (changed) c.kernelReshaped[k] = false;
+  }
+  c.shapes = std::move(next);
+  c.shapesValid = true;
+  c.needSetup = true;  // shape values (read by kernels through their inputs) moved
+  size_t workspaceBytes = 0;
+  for (size_t k = 0; k < c.kernels.size(); ++k) {
+    auto& [lid, kernel] = c.kernels[k];
+    if (!c.kernelReshaped[k]) {
+      LayerDesc desc = concreteLayerDesc(net, lid, c.shapes);
+      std::vector<const Weights*> values;
+      for (TensorId t : net.layer(lid).inputs)
+        values.push_back(t != kNoTensor && !c.shapes.values[t].empty() ? &c.shapes.values[t]
+                                                                       : nullptr);
+      Status s = kernel->reshape(desc.inputs, desc.outputs, values);
+      if (!s.isOk()) return s.withContext("layer '" + net.layer(lid).name + "'");
+      c.kernelReshaped[k] = true;
+      c.needSetup = true;
+    }
+    workspaceBytes = std::max(workspaceBytes, kernel->workspaceBytes());
+  }
+  ArenaPlan plan = planArena(net, d.program, c.shapes);
+  if (plan.offsets != c.arenaPlan.offsets) c.needSetup = true;
+  c.arenaPlan = std::move(plan);
+  KILN_ASSIGN_OR_RETURN(bool moved, c.arena.reserve(c.arenaPlan.arenaBytes, "activation arena"));
+  KILN_ASSIGN_OR_RETURN(bool wsMoved, c.workspace.reserve(workspaceBytes, "kernel workspace"));
+  if (moved || wsMoved) c.needSetup = true;
+  return Status::ok();
+}
+
+Expected<Dims> ExecutionContext::getTensorShape(const std::string& name) {
+  const EngineData& d = engine_->data();
+  const IOTensorInfo* io = engine_->findIO(name);
+  if (!io)
+    return invalidArgument("the engine has no input or output named '" + name +
+                           "' (inputs: " + knownInputs(d) + ")");
+  KILN_RETURN_IF_ERROR(impl_->prepareShapes(d));
+  return impl_->shapes.tensors[static_cast<size_t>(d.network.findTensor(name))].dims;
+}
+
 Status ExecutionContext::enqueue(Stream& stream) {
   const EngineData& d = engine_->data();
   const NetworkDefinition& net = d.network;
   for (TensorId t : net.inputs())
-    if (!impl_->bound[t])
+    if (!impl_->bindings[t].bound)
       return invalidArgument("input '" + net.tensor(t).name + "' has no buffer bound");
   for (TensorId t : net.outputs())
-    if (!impl_->bound[t])
+    if (!impl_->bindings[t].bound)
       return invalidArgument("output '" + net.tensor(t).name + "' has no buffer bound");
+  KILN_RETURN_IF_ERROR(impl_->prepareShapes(d));
+  // Every I/O buffer must hold its tensor at the current shapes.
+  auto checkBuffer = [&](TensorId t, const char* what) -> Status {
+    const TensorDesc& td = impl_->shapes.tensors[t];
+    const Binding& b = impl_->bindings[t];
+    const uint64_t need = td.bytes();
+    if (b.bytes < need)
+      return invalidArgument(std::string(what) + " '" + net.tensor(t).name + "': buffer holds " +
+                             std::to_string(b.bytes) + " bytes, the shape " +
+                             dataTypeName(td.dtype) + dimsToString(td.dims) + " needs " +
+                             std::to_string(need));
+    if (b.data == nullptr && need > 0)
+      return invalidArgument(std::string(what) + " '" + net.tensor(t).name + "': null buffer");
+    return Status::ok();
+  };
+  for (TensorId t : net.inputs())
+    KILN_RETURN_IF_ERROR(checkBuffer(t, "input"));
+  for (TensorId t : net.outputs())
+    KILN_RETURN_IF_ERROR(checkBuffer(t, "output"));
   if (impl_->needSetup) {
+    std::vector<void*>& addr = impl_->address;
+    for (size_t t = 0; t < net.tensors().size(); ++t) {
+      addr[t] = nullptr;
+      if (impl_->bindings[t].bound)
+        addr[t] = impl_->bindings[t].data;
+      else if (impl_->arenaPlan.offsets[t] >= 0)
+        addr[t] = static_cast<uint8_t*>(impl_->arena.ptr) + impl_->arenaPlan.offsets[t];
+      else if (const Weights* w = net.constantValue(static_cast<TensorId>(t)))
+        addr[t] = const_cast<void*>(w->data());
+      else if (!impl_->shapes.values[t].empty())
+        addr[t] = const_cast<void*>(impl_->shapes.values[t].data());
+    }
     for (auto& [lid, kernel] : impl_->kernels) {
       const Layer& l = net.layer(lid);
       std::vector<const void*> ins;
       for (TensorId t : l.inputs)
-        ins.push_back(t == kNoTensor ? nullptr : impl_->address[t]);
+        ins.push_back(t == kNoTensor ? nullptr : addr[t]);
       std::vector<void*> outs;
       for (TensorId t : l.outputs)
-        outs.push_back(impl_->address[t]);
-      Status s = kernel->setup(ins, outs, impl_->workspace);
+        outs.push_back(addr[t]);
+      Status s = kernel->setup(ins, outs, impl_->workspace.ptr);
       if (!s.isOk()) return s.withContext("layer '" + l.name + "'");
     }
     impl_->needSetup = false;

@@ -128,7 +128,7 @@ std::string shapeToString(const Shape& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
     if (i) s += ", ";
-    s += shape[i].symbol.empty() ? std::to_string(shape[i].value) : shape[i].symbol;
+    s += shape[i].toString();
   }
   return s + "]";
 }
@@ -146,7 +146,7 @@ std::optional<Dims> staticDims(const Shape& shape) {
   d.reserve(shape.size());
   for (const Dim& x : shape) {
     if (!x.isStatic()) return std::nullopt;
-    d.push_back(x.value);
+    d.push_back(x.value());
   }
   return d;
 }

@@ -94,7 +94,9 @@ CaseResult runCase(const std::string& caseDir, const std::string& name) {
     }
     std::vector<Weights> outs;
     for (const IOTensorInfo& io : e.outputs()) {
-      outs.push_back(Weights::zeros(io.dtype, io.dims));
+      auto dims = (*ctx)->getTensorShape(io.name);
+      if (!dims) return fail(Outcome::kUnsupported, dims.status().toString());
+      outs.push_back(Weights::zeros(io.dtype, *dims));
       Status s = (*ctx)->setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(),
                                           io.dtype);
       if (!s.isOk()) return fail(Outcome::kMismatch, s.toString());

@@ -159,7 +159,8 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
   }
   std::vector<Weights> outs;
   for (const IOTensorInfo& io : engine.outputs()) {
-    outs.push_back(Weights::zeros(io.dtype, io.dims));
+    KILN_ASSIGN_OR_RETURN(Dims dims, ctx.getTensorShape(io.name));
+    outs.push_back(Weights::zeros(io.dtype, dims));
     KILN_RETURN_IF_ERROR(
         ctx.setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
   }

@@ -42,3 +42,18 @@ Expected<std::unique_ptr<Kernel>> createReferenceConstant(const LayerDesc& desc)
 }
 
 }  // namespace kiln
+
+namespace kiln {
+
+// A SymbolicConstant has no kernel: the runtime evaluates its values when input shapes are set
+// (like a Constant, it is never executed).
+Status supportsReferenceSymbolicConstant(const LayerDesc& desc) {
+  return unsupported("layer '" + desc.name() +
+                     "' (SymbolicConstant) is evaluated when input shapes are set, not executed");
+}
+
+Expected<std::unique_ptr<Kernel>> createReferenceSymbolicConstant(const LayerDesc& desc) {
+  return supportsReferenceSymbolicConstant(desc);
+}
+
+}  // namespace kiln

@@ -50,9 +50,9 @@ class ConvolutionKernel final : public ref::ReferenceKernel {
     KILN_RETURN_IF_ERROR(checkShapes(desc_, x, w, hasBias_ ? &in_[2].dims : nullptr, y));
     const auto& a = attrs<ConvolutionAttrs>();
     const Dims kernel(w.begin() + 2, w.end());
-    KILN_ASSIGN_OR_RETURN(WindowGeometry g,
-                          resolveWindow(desc_, kernel, a.strides, a.dilations, a.padsBegin,
-                                        a.padsEnd, a.padding, /*ceilMode=*/false, x));
+    KILN_ASSIGN_OR_RETURN(ConcreteWindow g,
+                          resolveConcreteWindow(desc_, kernel, a.strides, a.dilations, a.padsBegin,
+                                                a.padsEnd, a.padding, /*ceilMode=*/false, x));
     KILN_ASSIGN_OR_RETURN(win_, ref::makeWindow3(desc_, g, Dims(x.begin() + 2, x.end()),
                                                  Dims(y.begin() + 2, y.end())));
     return Status::ok();

@@ -13,12 +13,22 @@ namespace {
 
 class FillKernel final : public ref::ReferenceKernel {
  public:
-  FillKernel(const LayerDesc& desc, double start, double delta, int64_t istart, int64_t idelta)
-      : ReferenceKernel(desc), start_(start), delta_(delta), istart_(istart), idelta_(idelta) {}
+  using ReferenceKernel::ReferenceKernel;
 
  private:
   Status reshaped() override {
     if (out_[0].dims.size() != 1) return layerError(desc_, "output must be 1-D");
+    // start and delta may be run-time values: read them for these shapes.
+    const bool isFloat = ref::isOneOf(out_[0].dtype, {DataType::kFloat32, DataType::kFloat64});
+    for (size_t k : {size_t{0}, size_t{2}}) {
+      KILN_ASSIGN_OR_RETURN(auto doubles, paramDoubles(k));
+      if (doubles.size() != 1) return layerError(desc_, "start, limit and delta must be scalars");
+      (k == 0 ? start_ : delta_) = doubles[0];
+      if (!isFloat) {
+        KILN_ASSIGN_OR_RETURN(auto ints, paramInts(k));
+        (k == 0 ? istart_ : idelta_) = ints[0];
+      }
+    }
     return Status::ok();
   }
 
@@ -42,8 +52,8 @@ class FillKernel final : public ref::ReferenceKernel {
     });
   }
 
-  double start_, delta_;
-  int64_t istart_, idelta_;
+  double start_ = 0, delta_ = 0;
+  int64_t istart_ = 0, idelta_ = 0;
 };
 
 // ---- ShapeOf: int64 dims[start:end] of the input ------------------------------------------
@@ -83,28 +93,12 @@ class ShapeOfKernel final : public ref::ReferenceKernel {
 Status supportsReferenceFill(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 3));
   KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
-  KILN_RETURN_IF_ERROR(ref::requireOutputType(
-      desc, 0, {DataType::kFloat32, DataType::kFloat64, DataType::kInt32, DataType::kInt64}));
-  for (size_t k = 0; k < 3; ++k)
-    if (k >= desc.constantInputs.size() || desc.constantInputs[k] == nullptr ||
-        desc.constantInputs[k]->count() != 1)
-      return layerError(
-          desc, "input " + std::to_string(k) + " (start, limit, delta) must be a constant scalar");
-  return Status::ok();
+  return ref::requireOutputType(
+      desc, 0, {DataType::kFloat32, DataType::kFloat64, DataType::kInt32, DataType::kInt64});
 }
 
 Expected<std::unique_ptr<Kernel>> createReferenceFill(const LayerDesc& desc) {
-  double d[3] = {0, 0, 0};
-  int64_t i[3] = {0, 0, 0};
-  for (size_t k = 0; k < 3; ++k) {
-    KILN_ASSIGN_OR_RETURN(auto doubles, desc.constantInputs[k]->toDoubles());
-    d[k] = doubles.at(0);
-    if (!ref::isOneOf(desc.outputs[0].dtype, {DataType::kFloat32, DataType::kFloat64})) {
-      KILN_ASSIGN_OR_RETURN(auto ints, desc.intsInput(k));
-      i[k] = ints.at(0);
-    }
-  }
-  return ref::makeKernel<FillKernel>(desc, d[0], d[2], i[0], i[2]);
+  return ref::makeKernel<FillKernel>(desc);
 }
 
 Status supportsReferenceShapeOf(const LayerDesc& desc) {

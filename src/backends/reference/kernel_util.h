@@ -292,6 +292,28 @@ class ReferenceKernel : public Kernel {
 
   Status onRun(Stream& stream) final { return compute(); }
 
+  /// Integer values of param input k for the current shapes: given to reshape(), else the
+  /// constant the kernel was created with. Error naming the layer when neither exists.
+  Expected<std::vector<int64_t>> paramInts(size_t k) const {
+    const Weights* w = reshapeValue(k);
+    if (w == nullptr && k < desc_.constantInputs.size()) w = desc_.constantInputs[k];
+    if (w == nullptr)
+      return layerError(desc_, "the values of input " + std::to_string(k) +
+                                   " were not provided when the kernel was reshaped");
+    auto v = w->toInts();
+    if (!v) return v.status().withContext("layer '" + desc_.name() + "'");
+    return v;
+  }
+  /// Values of param input k as doubles (Fill's float params); same sources as paramInts.
+  Expected<std::vector<double>> paramDoubles(size_t k) const {
+    const Weights* w = reshapeValue(k);
+    if (w == nullptr && k < desc_.constantInputs.size()) w = desc_.constantInputs[k];
+    if (w == nullptr)
+      return layerError(desc_, "the values of input " + std::to_string(k) +
+                                   " were not provided when the kernel was reshaped");
+    return w->toDoubles();
+  }
+
   /// Typed views of the bound buffers.
   template <class T>
   const T* in(size_t k) const {
@@ -330,7 +352,7 @@ struct Window3 {
 
 /// Builds a Window3 from resolved geometry and the actual output spatial dims. Missing
 /// strides / dilations / pads (empty vectors) take their defaults.
-inline Expected<Window3> makeWindow3(const LayerDesc& desc, const WindowGeometry& g,
+inline Expected<Window3> makeWindow3(const LayerDesc& desc, const ConcreteWindow& g,
                                      const Dims& inSpatial, const Dims& outSpatial) {
   const size_t s = inSpatial.size();
   if (s < 1 || s > 3 || outSpatial.size() != s || g.kernel.size() != s)

@@ -29,16 +29,16 @@ class PoolingKernel final : public ref::ReferenceKernel {
     const Dims inSpatial(x.begin() + 2, x.end());
     const Dims outSpatial(y.begin() + 2, y.end());
     if (a.global) {
-      WindowGeometry g;
+      ConcreteWindow g;
       g.kernel = inSpatial;  // one window covering everything, no padding
       KILN_ASSIGN_OR_RETURN(win_, ref::makeWindow3(desc_, g, inSpatial, outSpatial));
       for (int64_t o : win_.out)
         if (o != 1) return layerError(desc_, "global pooling output must be [N, C, 1, ...]");
       return Status::ok();
     }
-    KILN_ASSIGN_OR_RETURN(WindowGeometry g,
-                          resolveWindow(desc_, a.kernelShape, a.strides, a.dilations, a.padsBegin,
-                                        a.padsEnd, a.padding, a.ceilMode, x));
+    KILN_ASSIGN_OR_RETURN(ConcreteWindow g,
+                          resolveConcreteWindow(desc_, a.kernelShape, a.strides, a.dilations,
+                                                a.padsBegin, a.padsEnd, a.padding, a.ceilMode, x));
     KILN_ASSIGN_OR_RETURN(win_, ref::makeWindow3(desc_, g, inSpatial, outSpatial));
     return Status::ok();
   }

@@ -34,12 +34,16 @@ bool isIntegerReduce(ReduceKind k) {
 
 class ReduceKernel final : public ref::ReferenceKernel {
  public:
-  /// `axes` empty (absent or empty input): all axes, or none with noop_with_empty_axes.
-  ReduceKernel(const LayerDesc& desc, std::vector<int64_t> axes)
-      : ReferenceKernel(desc), axes_(std::move(axes)) {}
+  using ReferenceKernel::ReferenceKernel;
 
  private:
   Status reshaped() override {
+    // `axes_` empty (absent or empty input): all axes, or none with noop_with_empty_axes. The
+    // axes may be run-time values: read them for these shapes.
+    axes_.clear();
+    if (desc_.hasInput(1)) {
+      KILN_ASSIGN_OR_RETURN(axes_, paramInts(1));
+    }
     const Dims& x = in_[0].dims;
     const int64_t rank = static_cast<int64_t>(x.size());
     std::vector<bool> reduced(x.size(), false);
@@ -201,14 +205,16 @@ class ReduceKernel final : public ref::ReferenceKernel {
 
 class CumulativeKernel final : public ref::ReferenceKernel {
  public:
-  CumulativeKernel(const LayerDesc& desc, int64_t axis) : ReferenceKernel(desc), axis_(axis) {}
+  using ReferenceKernel::ReferenceKernel;
 
  private:
   Status reshaped() override {
     const Dims& x = in_[0].dims;
     if (x.empty()) return layerError(desc_, "cumulative sum needs an input of rank >= 1");
+    KILN_ASSIGN_OR_RETURN(auto axisValues, paramInts(1));
+    if (axisValues.size() != 1) return layerError(desc_, "axis must be a single value");
     KILN_ASSIGN_OR_RETURN(int64_t axis,
-                          normalizeAxis(desc_, axis_, static_cast<int64_t>(x.size())));
+                          normalizeAxis(desc_, axisValues[0], static_cast<int64_t>(x.size())));
     split_ = ref::splitAt(x, axis);
     return Status::ok();
   }
@@ -261,32 +267,22 @@ Status supportsReferenceReduce(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(
       ref::requireInputType(desc, 0, isIntegerReduce(kind) ? kArithTypes : kFloatTypes));
   KILN_RETURN_IF_ERROR(ref::requireOutputType(desc, 0, {desc.inputs[0].dtype}));
-  if (desc.hasInput(1)) KILN_RETURN_IF_ERROR(desc.intsInput(1).status());
   return Status::ok();
 }
 
 Expected<std::unique_ptr<Kernel>> createReferenceReduce(const LayerDesc& desc) {
-  std::vector<int64_t> axes;
-  if (desc.hasInput(1)) {
-    KILN_ASSIGN_OR_RETURN(axes, desc.intsInput(1));
-  }
-  return ref::makeKernel<ReduceKernel>(desc, std::move(axes));
+  return ref::makeKernel<ReduceKernel>(desc);
 }
 
 Status supportsReferenceCumulative(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 2));
   KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
   KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kArithTypes));
-  KILN_RETURN_IF_ERROR(ref::requireOutputType(desc, 0, {desc.inputs[0].dtype}));
-  KILN_ASSIGN_OR_RETURN(auto axis, desc.intsInput(1));
-  if (axis.size() != 1) return layerError(desc, "axis must be a single value");
-  return Status::ok();
+  return ref::requireOutputType(desc, 0, {desc.inputs[0].dtype});
 }
 
 Expected<std::unique_ptr<Kernel>> createReferenceCumulative(const LayerDesc& desc) {
-  KILN_ASSIGN_OR_RETURN(auto axis, desc.intsInput(1));
-  if (axis.size() != 1) return layerError(desc, "axis must be a single value");
-  return ref::makeKernel<CumulativeKernel>(desc, axis[0]);
+  return ref::makeKernel<CumulativeKernel>(desc);
 }
 
 }  // namespace kiln

@@ -120,16 +120,33 @@ class ConcatenationKernel final : public ref::ReferenceKernel {
 
 class SliceKernel final : public ref::ReferenceKernel {
  public:
-  SliceKernel(const LayerDesc& desc, std::vector<int64_t> starts, std::vector<int64_t> ends,
-              std::vector<int64_t> axes, std::vector<int64_t> steps)
-      : ReferenceKernel(desc),
-        starts_(std::move(starts)),
-        ends_(std::move(ends)),
-        axes_(std::move(axes)),
-        steps_(std::move(steps)) {}
+  using ReferenceKernel::ReferenceKernel;
 
  private:
+  /// Reads starts, ends, axes and steps (possibly run-time values) for these shapes.
+  Status readParams() {
+    KILN_ASSIGN_OR_RETURN(starts_, paramInts(1));
+    KILN_ASSIGN_OR_RETURN(ends_, paramInts(2));
+    axes_.clear();
+    steps_.assign(starts_.size(), 1);
+    for (size_t i = 0; i < starts_.size(); ++i)
+      axes_.push_back(static_cast<int64_t>(i));
+    if (desc_.hasInput(3)) {
+      KILN_ASSIGN_OR_RETURN(axes_, paramInts(3));
+    }
+    if (desc_.hasInput(4)) {
+      KILN_ASSIGN_OR_RETURN(steps_, paramInts(4));
+    }
+    if (ends_.size() != starts_.size() || axes_.size() != starts_.size() ||
+        steps_.size() != starts_.size())
+      return layerError(desc_, "starts, ends, axes and steps must have the same length");
+    for (int64_t st : steps_)
+      if (st == 0) return layerError(desc_, "steps must not be 0");
+    return Status::ok();
+  }
+
   Status reshaped() override {
+    KILN_RETURN_IF_ERROR(readParams());
     const Dims& x = in_[0].dims;
     const int64_t rank = static_cast<int64_t>(x.size());
     std::vector<int64_t> start(x.size(), 0), step(x.size(), 1);
@@ -150,11 +167,15 @@ class SliceKernel final : public ref::ReferenceKernel {
       } else if (st > 0) {
         s = std::clamp<int64_t>(s, 0, dim);
         e = std::clamp<int64_t>(e, 0, dim);
-        size[d] = e > s ? (e - s + st - 1) / st : 0;
+        size[d] = e > s ? (e - s - 1) / st + 1 : 0;
       } else {
         s = std::clamp<int64_t>(s, 0, dim - 1);
         e = std::clamp<int64_t>(e, -1, dim - 1);
-        size[d] = s > e ? (s - e - st - 1) / -st : 0;
+        // -st as unsigned: st may be INT64_MIN.
+        size[d] = s > e
+                      ? static_cast<int64_t>(
+                            static_cast<uint64_t>(s - e - 1) / (0 - static_cast<uint64_t>(st)) + 1)
+                      : 0;
       }
       start[d] = s;
       step[d] = st;
@@ -280,23 +301,7 @@ Status supportsReferenceSlice(const LayerDesc& desc) {
 }
 
 Expected<std::unique_ptr<Kernel>> createReferenceSlice(const LayerDesc& desc) {
-  KILN_ASSIGN_OR_RETURN(auto starts, desc.intsInput(1));
-  KILN_ASSIGN_OR_RETURN(auto ends, desc.intsInput(2));
-  std::vector<int64_t> axes, steps(starts.size(), 1);
-  for (size_t i = 0; i < starts.size(); ++i)
-    axes.push_back(static_cast<int64_t>(i));
-  if (desc.hasInput(3)) {
-    KILN_ASSIGN_OR_RETURN(axes, desc.intsInput(3));
-  }
-  if (desc.hasInput(4)) {
-    KILN_ASSIGN_OR_RETURN(steps, desc.intsInput(4));
-  }
-  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-    return layerError(desc, "starts, ends, axes and steps must have the same length");
-  for (int64_t s : steps)
-    if (s == 0) return layerError(desc, "steps must not be 0");
-  return ref::makeKernel<SliceKernel>(desc, std::move(starts), std::move(ends), std::move(axes),
-                                      std::move(steps));
+  return ref::makeKernel<SliceKernel>(desc);
 }
 
 Status supportsReferenceSplit(const LayerDesc& desc) {

@@ -62,7 +62,19 @@ Expected<Shape> inputShape(const ::onnx::ValueInfoProto& vi, int* unknownCounter
         return invalidModel("graph input '" + vi.name() + "' has a negative dim");
       shape.push_back(Dim::fixed(d.dim_value()));
     } else if (d.has_dim_param() && !d.dim_param().empty()) {
-      shape.push_back(Dim::named(d.dim_param()));
+      // Names starting with '%' or holding control characters are reserved for the symbols
+      // kiln makes up; a model's own are kept apart by a prefix.
+      std::string name = d.dim_param();
+      bool reserved = name[0] == '%';
+      for (char c : name)
+        reserved = reserved || static_cast<unsigned char>(c) < 0x20;
+      if (reserved) {
+        std::string clean = "_";
+        for (char c : name)
+          clean += static_cast<unsigned char>(c) < 0x20 ? '_' : c;
+        name = clean;
+      }
+      shape.push_back(Dim::named(name));
     } else {
       shape.push_back(Dim::named("unk_" + std::to_string((*unknownCounter)++)));
     }
@@ -195,13 +207,6 @@ Expected<NetworkDefinition> importModel(const void* data, size_t size, const std
       return invalidModel("graph output '" + out.name() +
                           "' is not produced by any node, initializer or graph input");
     KILN_RETURN_IF_ERROR(s.net.markOutput(it->second));
-    // Keep the declared shape (with its symbols) for `kiln inspect`; inference sets the real
-    // one at build time.
-    Tensor& t = s.net.tensor(it->second);
-    if (!t.shapeKnown && out.type().tensor_type().has_shape()) {
-      int unknown = 0;
-      if (auto declared = inputShape(out, &unknown)) t.shape = *declared;
-    }
   }
   KILN_RETURN_IF_ERROR(s.net.verify().withContext("'" + source + "': imported network"));
   return std::move(s.net);

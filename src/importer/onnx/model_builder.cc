@@ -60,10 +60,10 @@ ModelBuilder& ModelBuilder::input(const std::string& name, DataType dtype, const
   auto* s = vi->mutable_type()->mutable_tensor_type()->mutable_shape();
   for (const Dim& d : shape) {
     auto* dim = s->add_dim();
-    if (!d.symbol.empty())
-      dim->set_dim_param(d.symbol);
-    else if (d.value >= 0)
-      dim->set_dim_value(d.value);
+    if (d.isSymbol())
+      dim->set_dim_param(d.symbol());
+    else if (d.isStatic() && d.value() >= 0)
+      dim->set_dim_value(d.value());
   }
   return *this;
 }

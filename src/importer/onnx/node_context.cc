@@ -3,7 +3,9 @@
 #include <cstring>
 
 #include "importer/onnx/importer.h"
+
 #include "importer/onnx/tensor_proto.h"
+#include "ir/shape_inference.h"
 #include "onnx.pb.h"
 
 namespace kiln::onnx_import {
@@ -205,6 +207,8 @@ Status NodeContext::addOutputLayer(LayerAttrs attrs, const std::vector<TensorId>
   }
   KILN_ASSIGN_OR_RETURN(LayerId id,
                         state_.net.addLayer(name_, std::move(attrs), inputs, numOutputs, names));
+  // Types and (symbolic) shapes are known as soon as a layer exists.
+  KILN_RETURN_IF_ERROR(inferLayer(state_.net, id));
   for (int k = 0; k < numOutputs; ++k)
     KILN_RETURN_IF_ERROR(registerOutput(k, state_.net.layer(id).outputs[k]));
   return Status::ok();
@@ -215,6 +219,7 @@ Expected<TensorId> NodeContext::addInternal(const std::string& suffix, LayerAttr
   std::string name = name_ + "/" + suffix;
   KILN_ASSIGN_OR_RETURN(
       LayerId id, state_.net.addLayer(name, std::move(attrs), inputs, 1, {state_.freshName(name)}));
+  KILN_RETURN_IF_ERROR(inferLayer(state_.net, id));
   return state_.net.layer(id).outputs[0];
 }
 
@@ -315,6 +320,7 @@ Status NodeContext::setOutput(int k, TensorId t) {
                           "initializer or graph input");
     KILN_ASSIGN_OR_RETURN(
         LayerId id, state_.net.addLayer(name_, UnaryAttrs{UnaryKind::kIdentity}, {t}, 1, {name}));
+    KILN_RETURN_IF_ERROR(inferLayer(state_.net, id));
     return registerOutput(k, state_.net.layer(id).outputs[0]);
   }
   return registerOutput(k, t);

@@ -19,8 +19,13 @@ if ((${#missing[@]})); then
 fi
 
 # The ONNX schema (onnx.proto) comes from the onnx Python package; protoc compiles it at build.
-if ! python3 -c "import onnx" 2>/dev/null; then
-  echo "setup: pip install onnx"
-  python3 -m pip install -q onnx || python3 -m pip install -q --break-system-packages onnx
+# ONNX Runtime is the peer the tests compare dynamic-shape outputs with (tests/tools).
+pips=()
+python3 -c "import onnx" 2>/dev/null || pips+=(onnx)
+python3 -c "import onnxruntime" 2>/dev/null || pips+=(onnxruntime)
+python3 -c "import numpy" 2>/dev/null || pips+=(numpy)
+if ((${#pips[@]})); then
+  echo "setup: pip install ${pips[*]}"
+  python3 -m pip install -q "${pips[@]}" || python3 -m pip install -q --break-system-packages "${pips[@]}"
 fi
 echo "setup: ok"

@@ -46,7 +46,9 @@ Status materializeOutputs(NetworkDefinition& net, BuildLog& log) {
   for (size_t i = 0; i < net.outputs().size(); ++i) {
     TensorId t = net.outputs()[i];
     const Tensor x = net.tensor(t);
-    bool constant = net.constantValue(t) != nullptr;
+    const LayerId producer = net.tensor(t).producer;
+    bool constant = net.constantValue(t) != nullptr ||
+                    (producer >= 0 && net.layer(producer).kind() == LayerKind::kSymbolicConstant);
     bool duplicate = !seen.insert(t).second;
     if (!x.isInput && !constant && !duplicate) continue;
     // The output is not written by an executed layer of its own: give it an Identity copy

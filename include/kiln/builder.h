@@ -37,10 +37,19 @@ class BuilderConfig {
   std::vector<OptimizationProfile> profiles;
   /// Constant folding leaves results larger than this many bytes unfolded.
   size_t foldLimitBytes = size_t{64} << 20;
+  /// Largest byte size of one tensor, and of a context's activation arena, that the engine may
+  /// need (0: the machine's physical memory). The build fails with the size it needed when the
+  /// representative or the largest profile shape exceeds them; a context refuses input shapes
+  /// that would. Stored in the plan.
+  uint64_t maxTensorBytes = 0;
+  uint64_t maxArenaBytes = 0;
   /// Timing of candidate tactics: warm-up runs and measured runs (median kept).
   int timingWarmup = 2;
   int timingIterations = 5;
 };
+
+/// The machine's physical memory in bytes (the default memory limits).
+uint64_t physicalMemoryBytes();
 
 /// Compiles networks into engines. Stateless; safe to use from several threads.
 class Builder {

@@ -1,5 +1,7 @@
 #include "kiln/builder.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -33,6 +35,12 @@ std::optional<Precision> parsePrecision(std::string_view name) {
   for (Precision p : {Precision::kFP32, Precision::kFP16, Precision::kBF16, Precision::kINT8})
     if (name == precisionName(p)) return p;
   return std::nullopt;
+}
+
+uint64_t physicalMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || size <= 0) return uint64_t{1} << 40;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(size);
 }
 
 namespace {
@@ -175,7 +183,32 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   data->network = std::move(net);
   data->profiles = std::move(bound.profiles);
   data->optSymbols = std::move(bound.opt);
+  data->maxTensorBytes = config.maxTensorBytes ? config.maxTensorBytes : physicalMemoryBytes();
+  data->maxArenaBytes = config.maxArenaBytes ? config.maxArenaBytes : physicalMemoryBytes();
   KILN_RETURN_IF_ERROR(finalizeEngineData(*data, inputSource, outputSource));
+  // The largest shapes of every profile must fit the limits too.
+  for (size_t p = 0; p < data->profiles.size(); ++p) {
+    std::vector<Dims> maxDims;
+    bool complete = true;
+    for (TensorId t : data->network.inputs()) {
+      auto it = data->profiles[p].inputs.find(data->network.tensor(t).name);
+      if (it != data->profiles[p].inputs.end())
+        maxDims.push_back(it->second.max);
+      else if (auto dims = staticDims(data->network.tensor(t).shape))
+        maxDims.push_back(*dims);
+      else
+        complete = false;
+    }
+    if (!complete) continue;
+    auto symbols = bindInputSymbols(data->network, maxDims);
+    if (!symbols) return symbols.status().withContext("profile " + std::to_string(p));
+    ConcreteShapes cs;
+    cs.tensors = evaluateShapes(data->network, *symbols);
+    const std::string when = "at the largest shapes of profile " + std::to_string(p);
+    KILN_RETURN_IF_ERROR(checkMemoryLimits(*data, cs, 0, when));
+    KILN_RETURN_IF_ERROR(
+        checkMemoryLimits(*data, cs, planArena(data->network, data->program, cs).arenaBytes, when));
+  }
   log.add("memory: " + std::to_string(data->activationCount) + " activations, " +
           std::to_string(data->activationBytes) + " bytes in total, arena " +
           std::to_string(data->arenaBytes) + " bytes at the representative shape");

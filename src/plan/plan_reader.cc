@@ -316,6 +316,8 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
       data->profiles.push_back(std::move(prof));
     }
   }
+  data->maxTensorBytes = plan->max_tensor_bytes();
+  data->maxArenaBytes = plan->max_arena_bytes();
   if (plan->opt_symbols())
     for (const fb::SymbolValue* v : *plan->opt_symbols()) {
       if (v->value() < 0) return bad("the representative shape has a negative dimension");

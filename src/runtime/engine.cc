@@ -59,6 +59,27 @@ ArenaPlan planArena(const NetworkDefinition& net, const ShapeProgram& program,
   return out;
 }
 
+Status checkMemoryLimits(const EngineData& data, const ConcreteShapes& shapes, uint64_t arenaBytes,
+                         const std::string& when) {
+  const NetworkDefinition& net = data.network;
+  for (size_t t = 0; t < shapes.tensors.size() && t < net.tensors().size(); ++t) {
+    const TensorDesc& d = shapes.tensors[t];
+    KILN_ASSIGN_OR_RETURN(uint64_t bytes, byteSize(d.dtype, d.dims, net.tensors()[t].name));
+    if (data.maxTensorBytes != 0 && bytes > data.maxTensorBytes)
+      return Status(StatusCode::kOutOfMemory,
+                    when + ": tensor '" + net.tensors()[t].name + "' " + dataTypeName(d.dtype) +
+                        dimsToString(d.dims) + " needs " + std::to_string(bytes) +
+                        " bytes, above the limit of " + std::to_string(data.maxTensorBytes) +
+                        " bytes for one tensor");
+  }
+  if (data.maxArenaBytes != 0 && arenaBytes > data.maxArenaBytes)
+    return Status(StatusCode::kOutOfMemory, when + ": the activations need an arena of " +
+                                                std::to_string(arenaBytes) +
+                                                " bytes, above the limit of " +
+                                                std::to_string(data.maxArenaBytes) + " bytes");
+  return Status::ok();
+}
+
 Status finalizeEngineData(EngineData& data, const std::vector<Shape>& inputSourceShapes,
                           const std::vector<Shape>& outputSourceShapes) {
   data.program = analyzeShapes(data.network);
@@ -68,7 +89,9 @@ Status finalizeEngineData(EngineData& data, const std::vector<Shape>& inputSourc
   // here, so engines whose shapes depend on input values report the symbolic evaluation).
   ConcreteShapes cs;
   cs.tensors = evaluateShapes(data.network, data.optSymbols);
+  KILN_RETURN_IF_ERROR(checkMemoryLimits(data, cs, 0, "at the representative shape"));
   ArenaPlan a = planArena(data.network, data.program, cs);
+  KILN_RETURN_IF_ERROR(checkMemoryLimits(data, cs, a.arenaBytes, "at the representative shape"));
   data.arenaBytes = a.arenaBytes;
   data.activationBytes = a.totalBytes;
   data.activationCount = a.count;

@@ -34,6 +34,9 @@ struct EngineData {
   uint64_t arenaBytes = 0;
   uint64_t activationBytes = 0;  ///< sum of activation sizes without sharing
   size_t activationCount = 0;
+  /// Memory limits (bytes) enforced when a context's shapes are set.
+  uint64_t maxTensorBytes = 0;
+  uint64_t maxArenaBytes = 0;
   std::vector<IOTensorInfo> inputs;
   std::vector<IOTensorInfo> outputs;
   std::vector<std::string> buildLog;
@@ -57,6 +60,11 @@ struct ArenaPlan {
 };
 ArenaPlan planArena(const NetworkDefinition& net, const ShapeProgram& program,
                     const ConcreteShapes& shapes);
+
+/// Checks `shapes` against the engine's memory limits: an error naming the tensor (or the
+/// arena) and the size it needs.
+Status checkMemoryLimits(const EngineData& data, const ConcreteShapes& shapes, uint64_t arenaBytes,
+                         const std::string& when);
 
 /// Fills `data.inputs`/`data.outputs` from the network (source shapes from `sourceShapes`, by
 /// input/output index, when given).

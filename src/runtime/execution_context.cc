@@ -267,6 +267,7 @@ Status ExecutionContext::Impl::prepareShapes(const EngineData& d) {
   ConcreteShapes next;
   KILN_RETURN_IF_ERROR(
       computeShapes(net, d.program, c.inputDims, inputData, &evaluateOnReference, next));
+  KILN_RETURN_IF_ERROR(checkMemoryLimits(d, next, 0, "for these input shapes"));
   const bool first = c.shapes.tensors.empty();
   // Kernels whose tensors' shapes or param values changed are reshaped.
   for (size_t k = 0; k < c.kernels.size(); ++k) {
@@ -302,6 +303,7 @@ Status ExecutionContext::Impl::prepareShapes(const EngineData& d) {
     workspaceBytes = std::max(workspaceBytes, kernel->workspaceBytes());
   }
   ArenaPlan plan = planArena(net, d.program, c.shapes);
+  KILN_RETURN_IF_ERROR(checkMemoryLimits(d, c.shapes, plan.arenaBytes, "for these input shapes"));
   if (plan.offsets != c.arenaPlan.offsets) c.needSetup = true;
   c.arenaPlan = std::move(plan);
   KILN_ASSIGN_OR_RETURN(bool moved, c.arena.reserve(c.arenaPlan.arenaBytes, "activation arena"));

@@ -325,3 +325,73 @@ TEST(DynamicShapes, StaticBuildStillSpecializes) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+/// Records what the context asks of it.
+class RecordingAllocator : public OutputAllocator {
+ public:
+  void* reallocateOutput(const std::string& name, void* current, size_t bytes) override {
+    ++calls;
+    storage.assign(bytes / sizeof(float) + 1, 0.f);
+    lastName = name;
+    (void)current;
+    return storage.data();
+  }
+  void notifyShape(const std::string& name, const Dims& dims) override { shape = dims; }
+  std::vector<float> storage;
+  Dims shape;
+  std::string lastName;
+  int calls = 0;
+};
+
+TEST(DynamicShapes, OutputAllocatorAndContextOwnedOutputs) {
+  // y = reshape(x, shape) with the target a graph input: the output's size is known only when
+  // the context runs.
+  NetworkDefinition net;
+  TensorId x = *net.addInput("x", DataType::kFloat32, {Dim::named("n")});
+  TensorId shape = *net.addInput("shape", DataType::kInt64, {2});
+  ShuffleAttrs a;
+  a.mode = ShuffleMode::kReshape;
+  LayerId l = *net.addLayer("y", a, {x, shape});
+  ASSERT_TRUE(net.markOutput(net.layer(l).outputs[0]).isOk());
+  LayerId r = *net.addLayer("z", ActivationAttrs{ActivationKind::kRelu}, {x});
+  ASSERT_TRUE(net.markOutput(net.layer(r).outputs[0]).isOk());
+  auto engine = Builder::build(net, BuilderConfig{});
+  ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
+  auto ctx = (*engine)->createExecutionContext();
+  ASSERT_TRUE(ctx.hasValue());
+  RecordingAllocator alloc;
+  ASSERT_TRUE((*ctx)->setOutputAllocator("y", &alloc).isOk());
+  EXPECT_FALSE((*ctx)->setOutputAllocator("x", &alloc).isOk());  // not an output
+  std::vector<float> data(24);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<float>(i) - 10;
+  std::vector<int64_t> target = {4, -1};
+  for (int64_t n : {8, 24, 12}) {
+    ASSERT_TRUE((*ctx)->setInputShape("x", {n}).isOk());
+    ASSERT_TRUE(
+        (*ctx)
+            ->setInputTensor("x", data.data(), static_cast<size_t>(n) * 4, DataType::kFloat32)
+            .isOk());
+    ASSERT_TRUE((*ctx)->setInputTensor("shape", target.data(), 16, DataType::kInt64).isOk());
+    Status s = (*ctx)->execute();
+    ASSERT_TRUE(s.isOk()) << s.toString();
+    EXPECT_EQ(alloc.shape, (Dims{4, n / 4}));
+    EXPECT_EQ(alloc.lastName, "y");
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(alloc.storage[static_cast<size_t>(i)], data[static_cast<size_t>(i)]);
+    // z has neither a buffer nor an allocator: the context keeps it.
+    auto z = (*ctx)->getOutputBuffer("z");
+    ASSERT_TRUE(z.hasValue()) << z.status().toString();
+    const float* zf = static_cast<const float*>(*z);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(zf[i], std::max(0.f, data[static_cast<size_t>(i)]));
+  }
+  // Growing from 8 to 24 reallocated; shrinking to 12 did not.
+  EXPECT_EQ(alloc.calls, 2);
+}
+
+}  // namespace
+}  // namespace kiln

@@ -96,6 +96,20 @@ class Runtime {
                                                        const std::string& source = "<buffer>");
 };
 
+/// Provides the memory of an output whose size is known only when a context runs (it depends on
+/// the input shapes, or on data). Register one per output with
+/// ExecutionContext::setOutputAllocator.
+class OutputAllocator {
+ public:
+  virtual ~OutputAllocator() = default;
+  /// A buffer of at least `bytes` bytes for output `name` (`current` is the buffer returned last
+  /// time, or nullptr), or nullptr when it cannot allocate (the run then fails with an error).
+  /// Called before a run whenever the output needs more than the current buffer holds.
+  virtual void* reallocateOutput(const std::string& name, void* current, size_t bytes) = 0;
+  /// The output's shape for the coming run, once it is known (before the run writes it).
+  virtual void notifyShape(const std::string& name, const Dims& dims) = 0;
+};
+
 /// Per-inference state of an engine: shapes, bound buffers, the activation arena. Use one per
 /// thread; not thread-safe itself.
 class ExecutionContext {
@@ -119,8 +133,15 @@ class ExecutionContext {
   Status setTensorAddress(const std::string& name, void* data, size_t bytes, DataType dtype);
   /// Input overload (read-only buffer).
   Status setInputTensor(const std::string& name, const void* data, size_t bytes, DataType dtype);
-  /// Runs the network on `stream` (the backend's stream). Checks that every input and output
-  /// is bound first.
+  /// Makes `allocator` (owned by the caller, or nullptr to remove it) provide output `name`'s
+  /// memory at each run, instead of a bound buffer. Outputs with neither a bound buffer nor an
+  /// allocator are written to memory the context owns (see getOutputBuffer).
+  Status setOutputAllocator(const std::string& name, OutputAllocator* allocator);
+  /// Where the last run wrote output `name` (a bound buffer, an allocator's, or the context's
+  /// own), valid until the next run or binding; its shape is getTensorShape(name).
+  Expected<const void*> getOutputBuffer(const std::string& name) const;
+  /// Runs the network on `stream` (the backend's stream). Checks that every input is bound
+  /// first.
   Status enqueue(Stream& stream);
   /// enqueue() on the context's own stream, then waits.
   Status execute();

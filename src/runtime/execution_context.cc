@@ -45,6 +45,11 @@ struct Binding {
   void* data = nullptr;
   size_t bytes = 0;
   bool bound = false;
+  OutputAllocator* allocator = nullptr;  ///< outputs: provides memory at each run
+  void* allocated = nullptr;             ///< the allocator's current buffer
+  size_t allocatedBytes = 0;
+  Dims notified;  ///< the shape last given to the allocator
+  bool notifiedOnce = false;
 };
 
 bool sameValues(const Weights& a, const Weights& b) {
@@ -75,6 +80,10 @@ struct ExecutionContext::Impl {
   ArenaPlan arenaPlan;
   std::vector<void*> address;  ///< per tensor
   bool needSetup = true;
+  /// Per graph output: memory the context owns for outputs without a buffer or allocator.
+  std::vector<std::unique_ptr<Buffer>> ownOutputs;
+  /// Per tensor: where the last run wrote it (outputs).
+  std::vector<void*> written;
 
   /// Runs the shape pass for the current input shapes (when they or shape-deciding input
   /// values changed) and prepares kernels and memory for them.
@@ -111,6 +120,11 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
   }
   impl->kernelReshaped.assign(impl->kernels.size(), false);
   impl->bindings.assign(net.tensors().size(), Binding{});
+  impl->written.assign(net.tensors().size(), nullptr);
+  for (size_t i = 0; i < net.outputs().size(); ++i) {
+    impl->ownOutputs.push_back(std::make_unique<Buffer>());
+    impl->ownOutputs.back()->backend = &backend;
+  }
   impl->address.assign(net.tensors().size(), nullptr);
   for (const IOTensorInfo& io : d.inputs) {
     // Static inputs start with their shape; dynamic ones wait for setInputShape.
@@ -233,10 +247,42 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data, s
   }
   Binding& b = impl_->bindings[static_cast<size_t>(t)];
   if (b.data != data || !b.bound) impl_->needSetup = true;
-  b = Binding{data, bytes, true};
+  b = Binding{};
+  b.data = data;
+  b.bytes = bytes;
+  b.bound = true;
   // An input whose values decide shapes changes the shapes when its data changes.
   if (engine_->data().program.hostValue[static_cast<size_t>(t)]) impl_->shapesValid = false;
   return Status::ok();
+}
+
+Status ExecutionContext::setOutputAllocator(const std::string& name, OutputAllocator* allocator) {
+  const NetworkDefinition& net = engine_->data().network;
+  TensorId t = net.findTensor(name);
+  if (t < 0 || !net.tensor(t).isOutput) {
+    std::string known;
+    for (const auto& x : engine_->outputs())
+      known += (known.empty() ? "" : ", ") + x.name;
+    return invalidArgument("the engine has no output named '" + name + "' (outputs: " + known +
+                           ")");
+  }
+  Binding& b = impl_->bindings[static_cast<size_t>(t)];
+  b = Binding{};
+  b.allocator = allocator;
+  impl_->needSetup = true;
+  return Status::ok();
+}
+
+Expected<const void*> ExecutionContext::getOutputBuffer(const std::string& name) const {
+  const NetworkDefinition& net = engine_->data().network;
+  TensorId t = net.findTensor(name);
+  if (t < 0 || !net.tensor(t).isOutput)
+    return invalidArgument("the engine has no output named '" + name + "'");
+  const void* p = impl_->written[static_cast<size_t>(t)];
+  if (p == nullptr && impl_->bindings[static_cast<size_t>(t)].bound)
+    p = impl_->bindings[static_cast<size_t>(t)].data;
+  if (p == nullptr) return invalidArgument("output '" + name + "' has not been written yet");
+  return p;
 }
 
 Status ExecutionContext::setInputTensor(const std::string& name, const void* data, size_t bytes,
@@ -328,10 +374,38 @@ Status ExecutionContext::enqueue(Stream& stream) {
   for (TensorId t : net.inputs())
     if (!impl_->bindings[t].bound)
       return invalidArgument("input '" + net.tensor(t).name + "' has no buffer bound");
-  for (TensorId t : net.outputs())
-    if (!impl_->bindings[t].bound)
-      return invalidArgument("output '" + net.tensor(t).name + "' has no buffer bound");
   KILN_RETURN_IF_ERROR(impl_->prepareShapes(d));
+  // Outputs without a bound buffer: their allocator's memory, or the context's own.
+  for (size_t i = 0; i < net.outputs().size(); ++i) {
+    const TensorId t = net.outputs()[i];
+    Binding& b = impl_->bindings[t];
+    if (b.bound) continue;
+    const TensorDesc& td = impl_->shapes.tensors[t];
+    const size_t need = td.bytes();
+    void* p = nullptr;
+    if (b.allocator != nullptr) {
+      if (!b.notifiedOnce || b.notified != td.dims) {
+        b.allocator->notifyShape(net.tensor(t).name, td.dims);
+        b.notified = td.dims;
+        b.notifiedOnce = true;
+      }
+      if (b.allocated == nullptr || b.allocatedBytes < need) {
+        b.allocated = b.allocator->reallocateOutput(net.tensor(t).name, b.allocated, need);
+        if (b.allocated == nullptr)
+          return Status(StatusCode::kOutOfMemory, "output '" + net.tensor(t).name +
+                                                      "': its allocator could not provide " +
+                                                      std::to_string(need) + " bytes");
+        b.allocatedBytes = need;
+      }
+      p = b.allocated;
+    } else {
+      KILN_ASSIGN_OR_RETURN(bool moved, impl_->ownOutputs[i]->reserve(need, "output buffer"));
+      (void)moved;
+      p = impl_->ownOutputs[i]->ptr;
+    }
+    if (impl_->written[t] != p) impl_->needSetup = true;
+    impl_->written[t] = p;
+  }
   // Every I/O buffer must hold its tensor at the current shapes.
   auto checkBuffer = [&](TensorId t, const char* what) -> Status {
     const TensorDesc& td = impl_->shapes.tensors[t];
@@ -349,13 +423,18 @@ Status ExecutionContext::enqueue(Stream& stream) {
   for (TensorId t : net.inputs())
     KILN_RETURN_IF_ERROR(checkBuffer(t, "input"));
   for (TensorId t : net.outputs())
-    KILN_RETURN_IF_ERROR(checkBuffer(t, "output"));
+    if (impl_->bindings[t].bound) {
+      KILN_RETURN_IF_ERROR(checkBuffer(t, "output"));
+      impl_->written[t] = impl_->bindings[t].data;
+    }
   if (impl_->needSetup) {
     std::vector<void*>& addr = impl_->address;
     for (size_t t = 0; t < net.tensors().size(); ++t) {
       addr[t] = nullptr;
       if (impl_->bindings[t].bound)
         addr[t] = impl_->bindings[t].data;
+      else if (net.tensors()[t].isOutput)
+        addr[t] = impl_->written[t];
       else if (impl_->arenaPlan.offsets[t] >= 0)
         addr[t] = static_cast<uint8_t*>(impl_->arena.ptr) + impl_->arenaPlan.offsets[t];
       else if (const Weights* w = net.constantValue(static_cast<TensorId>(t)))

@@ -107,8 +107,9 @@ Status RegularFile::readAt(uint64_t offset, void* dst, uint64_t n) const {
     uint64_t chunk = std::min<uint64_t>(n - done, uint64_t{1} << 30);
     ssize_t r = ::pread(fd_, out + done, chunk, static_cast<off_t>(offset + done));
     if (r < 0) {
-      if (errno == EINTR) continue;
-      return ioError("reading " + quoted(what_, path_) + " failed: " + std::strerror(errno));
+      const int err = errno;
+      if (err == EINTR) continue;
+      return ioError("reading " + quoted(what_, path_) + " failed: " + std::strerror(err));
     }
     if (r == 0)
       return ioError(quoted(what_, path_) + " ended after " + std::to_string(offset + done) +
@@ -166,8 +167,10 @@ Status writeRegularFile(const std::string& path, std::string_view what, std::str
     }
     done += static_cast<size_t>(w);
   }
-  if (::close(fd) != 0)
-    return ioError("writing " + quoted(what, path) + " failed: " + std::strerror(errno));
+  if (::close(fd) != 0) {
+    const int err = errno;
+    return ioError("writing " + quoted(what, path) + " failed: " + std::strerror(err));
+  }
   return Status::ok();
 }
 

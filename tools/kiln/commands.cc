@@ -133,8 +133,9 @@ Expected<std::vector<std::pair<std::string, std::string>>> parseInputSpecs(
 Status checkFolder(const std::string& dir, const std::string& what) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
-    std::string m = what + " '" + dir + "': " + std::strerror(errno);
-    return errno == ENOENT ? notFound(m) : ioError(m);
+    const int err = errno;
+    std::string m = what + " '" + dir + "': " + std::strerror(err);
+    return err == ENOENT ? notFound(m) : ioError(m);
   }
   if (!S_ISDIR(st.st_mode))
     return invalidArgument(what + " '" + dir + "' is " + fileKindName(st.st_mode) +

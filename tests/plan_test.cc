@@ -180,10 +180,11 @@ TEST_F(RuntimeInputs, WrongNameShapeDtypeAndSize) {
   s = (*ctx)->setInputTensor(in.name, x.data(), 64 * 4, DataType::kFloat32);
   EXPECT_NE(s.message().find("512"), std::string::npos) << s.message();
 
-  // Nothing bound yet for the output: execute refuses.
+  // Nothing bound yet for the output: the context writes it to memory of its own.
   ASSERT_TRUE((*ctx)->setInputTensor(in.name, x.data(), x.size() * 4, DataType::kFloat32).isOk());
   s = (*ctx)->execute();
-  EXPECT_NE(s.message().find("has no buffer bound"), std::string::npos) << s.message();
+  EXPECT_TRUE(s.isOk()) << s.toString();
+  EXPECT_TRUE((*ctx)->getOutputBuffer(engine->outputs()[0].name).hasValue());
   ASSERT_TRUE(
       (*ctx)
           ->setTensorAddress(engine->outputs()[0].name, y.data(), y.size() * 4, DataType::kFloat32)

@@ -5,6 +5,7 @@
 // of required ones, and that param inputs are constants.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "ir/shape_inference.h"
@@ -26,6 +27,62 @@ Status checkBroadcastsTo(const InferDesc& desc, const char* name, const TensorTy
                                 " does not broadcast to the normalized dims " +
                                 shapeToString(target));
   return Status::ok();
+}
+
+/// Number of elements of Range(start, limit, delta): max(ceil((limit - start) / delta), 0), as
+/// ONNX defines it (floats computed in the element type, narrower ones through float). Integers
+/// go through 128 bits, where limit - start cannot wrap; a count above INT64_MAX, or whose bytes
+/// do, is an error, as are non-finite float params and a zero delta.
+Expected<int64_t> rangeCount(const InferDesc& desc, DataType t) {
+  static const char* const kNames[] = {"start", "limit", "delta"};
+  constexpr double kTwoTo63 = 9223372036854775808.0;
+  auto show = [](double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", x);
+    return std::string(buf);
+  };
+  auto overflow = [&](const std::string& s, const std::string& l, const std::string& d) {
+    return layerError(desc, "range output size overflows: start " + s + ", limit " + l +
+                                ", delta " + d + " give more than 2^63 - 1 elements");
+  };
+  __int128 count = 0;
+  if (isFloatType(t)) {
+    double v[3];
+    for (size_t k = 0; k < 3; ++k) {
+      KILN_ASSIGN_OR_RETURN(std::vector<double> d, desc.constantInputs[k]->toDoubles());
+      if (d.size() != 1) return layerError(desc, std::string(kNames[k]) + " must be one value");
+      v[k] = d[0];
+      if (!std::isfinite(v[k]))
+        return layerError(desc, "range " + std::string(kNames[k]) + " is " + show(v[k]) +
+                                    "; start, limit and delta must be finite");
+    }
+    if (v[2] == 0) return layerError(desc, "range delta is 0");
+    const double n =
+        t == DataType::kFloat64
+            ? std::ceil((v[1] - v[0]) / v[2])
+            : static_cast<double>(std::ceil((static_cast<float>(v[1]) - static_cast<float>(v[0])) /
+                                            static_cast<float>(v[2])));
+    if (!(n < kTwoTo63)) return overflow(show(v[0]), show(v[1]), show(v[2]));
+    count = n > 0 ? static_cast<__int128>(n) : 0;
+  } else {
+    int64_t v[3];
+    for (size_t k = 0; k < 3; ++k) {
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> d, desc.intsInput(k));
+      if (d.size() != 1) return layerError(desc, std::string(kNames[k]) + " must be one value");
+      v[k] = d[0];
+    }
+    if (v[2] == 0) return layerError(desc, "range delta is 0");
+    const __int128 span = static_cast<__int128>(v[1]) - v[0];
+    count = span / v[2];
+    if (span % v[2] != 0 && ((span < 0) == (v[2] < 0))) ++count;
+    if (count > INT64_MAX)
+      return overflow(std::to_string(v[0]), std::to_string(v[1]), std::to_string(v[2]));
+  }
+  const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  if (!checkedMul(n, static_cast<int64_t>(dataTypeSize(t))))
+    return layerError(desc, "range output size overflows: " + std::to_string(n) + " elements of " +
+                                dataTypeName(t) + " take more than 2^63 bytes");
+  return n;
 }
 
 }  // namespace
@@ -189,28 +246,15 @@ Expected<std::vector<TensorType>> inferFill(const InferDesc& desc) {
                                   shapeToString(desc.inputs[k].shape));
   }
   if (t == DataType::kBool) return layerError(desc, "range over bool values is undefined");
-  if (isFloatType(t)) {
-    for (size_t k = 0; k < 3; ++k)
-      if (desc.constantInputs[k] == nullptr)  // the count depends on data
-        return std::vector<TensorType>{{t, {InferDesc::opaque()}}};
-    double v[3];
-    for (size_t k = 0; k < 3; ++k) {
-      KILN_ASSIGN_OR_RETURN(std::vector<double> d, desc.constantInputs[k]->toDoubles());
-      if (d.size() != 1) return layerError(desc, std::string(kNames[k]) + " must be one value");
-      v[k] = d[0];
-    }
-    if (v[2] == 0) return layerError(desc, "range delta is 0");
-    // ONNX computes the count in the element type; narrower floats go through float.
-    const double n =
-        t == DataType::kFloat64
-            ? std::ceil((v[1] - v[0]) / v[2])
-            : static_cast<double>(std::ceil((static_cast<float>(v[1]) - static_cast<float>(v[0])) /
-                                            static_cast<float>(v[2])));
-    if (!std::isfinite(n)) return layerError(desc, "range start, limit and delta must be finite");
-    if (n >= 9.2e18)
-      return layerError(desc, "range output size " + std::to_string(n) + " overflows 64 bits");
-    return std::vector<TensorType>{{t, {Dim(n > 0 ? static_cast<int64_t>(n) : 0)}}};
+  bool known = true;
+  for (size_t k = 0; k < 3; ++k)
+    known = known && (isFloatType(t) ? desc.constantInputs[k] != nullptr : desc.valuesKnown(k));
+  if (known) {
+    KILN_ASSIGN_OR_RETURN(int64_t count, rangeCount(desc, t));
+    return std::vector<TensorType>{{t, {Dim(count)}}};
   }
+  if (isFloatType(t)) return std::vector<TensorType>{{t, {InferDesc::opaque()}}};
+  // Symbolic integer params (shape arithmetic): count = max(ceil((limit - start) / delta), 0).
   Dim v[3];
   for (size_t k = 0; k < 3; ++k) {
     KILN_ASSIGN_OR_RETURN(DimValues d, desc.dimsInput(k));
@@ -219,11 +263,10 @@ Expected<std::vector<TensorType>> inferFill(const InferDesc& desc) {
   }
   if (v[2] == 0) return layerError(desc, "range delta is 0");
   if (!v[2].isStatic()) return std::vector<TensorType>{{t, {InferDesc::opaque()}}};
-  // count = max(ceil((limit - start) / delta), 0); limit - start overflowing int64 is an error.
   const Dim diff = v[1] - v[0];
   if (!diff.isKnown())
-    return layerError(desc, "range from " + v[0].toString() + " to " + v[1].toString() +
-                                ": the output size overflows 64 bits");
+    return layerError(desc, "range output size overflows: from " + v[0].toString() + " to " +
+                                v[1].toString());
   return std::vector<TensorType>{{t, {Dim::max(Dim::ceilDiv(diff, v[2]), 0)}}};
 }
 

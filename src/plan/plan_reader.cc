@@ -17,6 +17,7 @@
 #include "plan/plan_format.h"
 #include "plan_generated.h"
 #include "runtime/engine_data.h"
+#include "util/file_io.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -387,20 +388,11 @@ Expected<std::shared_ptr<Engine>> Runtime::deserialize(const void* data, size_t 
 Expected<std::shared_ptr<Engine>> Runtime::deserializeFile(const std::string& path) {
   // The file is memory-mapped: its weights region (64-byte aligned offsets in a page-aligned
   // mapping) is used in place, without a copy.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ioError("cannot open plan '" + path + "': " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return ioError("plan '" + path + "' is not a regular file");
-  }
-  size_t size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    return loadPlan(nullptr, reinterpret_cast<const uint8_t*>(""), 0, path);
-  }
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
+  // RegularFile refuses directories, FIFOs and devices before reading a byte.
+  KILN_ASSIGN_OR_RETURN(RegularFile file, RegularFile::open(path, "plan"));
+  size_t size = static_cast<size_t>(file.size());
+  if (size == 0) return loadPlan(nullptr, reinterpret_cast<const uint8_t*>(""), 0, path);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file.fd(), 0);
   if (p == MAP_FAILED) return ioError("cannot map plan '" + path + "': " + std::strerror(errno));
   std::shared_ptr<const void> mapping(
       p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });

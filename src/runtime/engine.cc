@@ -1,8 +1,9 @@
-#include <fstream>
+#include <string_view>
 
 #include "backends/backend.h"
 #include "builder/memory_planner.h"
 #include "runtime/engine_data.h"
+#include "util/file_io.h"
 
 namespace kiln {
 
@@ -171,11 +172,8 @@ MemoryInfo Engine::memory() const {
 
 Status Engine::serializeToFile(const std::string& path) const {
   KILN_ASSIGN_OR_RETURN(auto bytes, serialize());
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) return ioError("cannot open '" + path + "' for writing");
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!f) return ioError("failed writing plan to '" + path + "'");
-  return Status::ok();
+  return writeRegularFile(
+      path, "plan", std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace kiln

@@ -1,10 +1,14 @@
 #include "kiln/commands.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
 
@@ -12,6 +16,7 @@
 
 #include "kiln/compare.h"
 #include "kiln/kiln.h"
+#include "util/file_io.h"
 
 namespace fs = std::filesystem;
 
@@ -21,14 +26,45 @@ namespace {
 
 int fail(const char* command, const Status& s) {
   std::cerr << "kiln " << command << ": error: " << s.toString() << "\n";
-  return 1;
+  return kExitError;
 }
 
-bool isPlanFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[8] = {};
-  f.read(magic, 8);
-  return f && std::string(magic, 8) == "KILNPLAN";
+std::string showNumber(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+Status checkTolerance(const char* flag, double v) {
+  if (!std::isfinite(v) || v < 0)
+    return invalidArgument(std::string(flag) + " must be a finite number >= 0, got " +
+                           showNumber(v));
+  return Status::ok();
+}
+
+/// The command-line model options, checked: shapes parsed, precision known.
+struct ModelSpec {
+  std::string path;
+  std::string backend;
+  Precision precision = Precision::kFP32;
+  std::map<std::string, Dims> shapes;
+  bool verbose = false;
+};
+
+/// One --shapes dimension: a decimal integer in [0, 2^63 - 1]; never saturated.
+Expected<int64_t> parseDim(const std::string& spec, const std::string& tok) {
+  if (tok.size() > 1 && tok[0] == '-' &&
+      std::all_of(tok.begin() + 1, tok.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return invalidArgument("--shapes entry '" + spec + "': dimension " + tok + " is negative");
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+  if (ec == std::errc::result_out_of_range && end == tok.data() + tok.size())
+    return invalidArgument("--shapes entry '" + spec + "': dimension " + tok +
+                           " is larger than 2^63 - 1");
+  if (tok.empty() || ec != std::errc() || end != tok.data() + tok.size())
+    return invalidArgument("--shapes entry '" + spec + "': '" + tok +
+                           "' is not a dimension (a non-negative integer)");
+  return v;
 }
 
 Expected<std::map<std::string, Dims>> parseShapes(const std::vector<std::string>& specs) {
@@ -37,101 +73,199 @@ Expected<std::map<std::string, Dims>> parseShapes(const std::vector<std::string>
     auto eq = spec.rfind('=');
     if (eq == std::string::npos || eq == 0)
       return invalidArgument("--shapes entry '" + spec + "' is not name=AxBxC");
+    const std::string name = spec.substr(0, eq);
+    if (out.count(name)) return invalidArgument("--shapes gives input '" + name + "' twice");
     Dims dims;
-    std::string rest = spec.substr(eq + 1);
-    size_t pos = 0;
-    while (pos <= rest.size() && !rest.empty()) {
+    const std::string rest = spec.substr(eq + 1);
+    for (size_t pos = 0; !rest.empty();) {
       size_t x = rest.find('x', pos);
-      std::string tok = rest.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
-      char* end = nullptr;
-      long long v = std::strtoll(tok.c_str(), &end, 10);
-      if (tok.empty() || *end != '\0' || v < 0)
-        return invalidArgument("--shapes entry '" + spec + "': '" + tok + "' is not a dimension");
-      dims.push_back(v);
+      KILN_ASSIGN_OR_RETURN(
+          int64_t d,
+          parseDim(spec, rest.substr(pos, x == std::string::npos ? std::string::npos : x - pos)));
+      dims.push_back(d);
       if (x == std::string::npos) break;
       pos = x + 1;
     }
-    out[spec.substr(0, eq)] = dims;
+    Expected<int64_t> count = elementCount(dims, name);
+    if (!count)
+      return invalidArgument("--shapes entry '" + spec + "': " + count.status().message());
+    out[name] = std::move(dims);
   }
   return out;
 }
 
-/// Input tensors read from --inputs DIR and --input name=file, in the order given.
-Expected<std::vector<NamedTensor>> readInputFiles(const std::string& dir,
-                                                  const std::vector<std::string>& specs) {
-  std::vector<NamedTensor> out;
-  if (!dir.empty()) {
-    if (!fs::is_directory(dir)) return notFound("inputs folder '" + dir + "' does not exist");
-    for (int k = 0;; ++k) {
-      fs::path p = fs::path(dir) / ("input_" + std::to_string(k) + ".pb");
-      if (!fs::exists(p)) break;
-      KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(p.string()));
-      out.push_back(std::move(t));
-    }
-    if (out.empty()) return notFound("no input_0.pb in '" + dir + "'");
-  }
+Expected<ModelSpec> checkModelOptions(const ModelOptions& m) {
+  ModelSpec spec;
+  spec.path = m.model;
+  spec.backend = m.backend;
+  spec.verbose = m.verbose;
+  auto p = parsePrecision(m.precision);
+  if (!p)
+    return invalidArgument("--precision '" + m.precision +
+                           "' is not a precision (fp32, fp16, bf16, int8)");
+  spec.precision = *p;
+  KILN_ASSIGN_OR_RETURN(spec.shapes, parseShapes(m.shapes));
+  return spec;
+}
+
+/// A tensor read from a file, with what binds it to an engine input or output.
+struct TensorSource {
+  NamedTensor tensor;  ///< tensor.name: the name stored in the file ("" when none)
+  std::string file;
+  std::string flagName;  ///< NAME of --input NAME=FILE; empty for folder files
+  int position = -1;     ///< K of input_K.pb / output_K.pb; -1 for --input
+};
+
+/// NAME=FILE of each --input, checked for form only.
+Expected<std::vector<std::pair<std::string, std::string>>> parseInputSpecs(
+    const std::vector<std::string>& specs) {
+  std::vector<std::pair<std::string, std::string>> out;
   for (const std::string& s : specs) {
     auto eq = s.find('=');
-    if (eq == std::string::npos) return invalidArgument("--input '" + s + "' is not name=file.pb");
-    KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(s.substr(eq + 1)));
-    t.name = s.substr(0, eq);
-    out.push_back(std::move(t));
+    if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
+      return invalidArgument("--input '" + s + "' is not NAME=FILE");
+    out.emplace_back(s.substr(0, eq), s.substr(eq + 1));
   }
   return out;
 }
 
-/// Matches input files to the network's inputs: by name when every file's name is an input
-/// name, else by position. Returns tensors in the network's input order.
-Expected<std::vector<NamedTensor>> matchInputs(const std::vector<std::string>& names,
-                                               std::vector<NamedTensor> files) {
-  bool byName =
-      !files.empty() && std::all_of(files.begin(), files.end(), [&](const NamedTensor& t) {
-        return std::find(names.begin(), names.end(), t.name) != names.end();
-      });
+/// The system's view of `dir` as a folder: an error with the reason when it is none.
+Status checkFolder(const std::string& dir, const std::string& what) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    const int err = errno;
+    std::string m = what + " '" + dir + "': " + std::strerror(err);
+    return err == ENOENT ? notFound(m) : ioError(m);
+  }
+  if (!S_ISDIR(st.st_mode))
+    return invalidArgument(what + " '" + dir + "' is " + fileKindName(st.st_mode) +
+                           ", not a folder");
+  return Status::ok();
+}
+
+/// PREFIX_0.pb, PREFIX_1.pb, ... of a test_data_set folder, up to the first missing K.
+Expected<std::vector<TensorSource>> readTensorFolder(const std::string& dir,
+                                                     const std::string& prefix,
+                                                     const std::string& what) {
+  KILN_RETURN_IF_ERROR(checkFolder(dir, what));
+  std::vector<TensorSource> out;
+  for (int k = 0;; ++k) {
+    fs::path p = fs::path(dir) / (prefix + "_" + std::to_string(k) + ".pb");
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) break;
+    KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(p.string()));
+    out.push_back({std::move(t), p.string(), "", k});
+  }
+  if (out.empty()) return notFound("no " + prefix + "_0.pb in " + what + " '" + dir + "'");
+  return out;
+}
+
+/// Input tensors from --inputs DIR and --input NAME=FILE.
+Expected<std::vector<TensorSource>> readInputFiles(
+    const std::string& dir, const std::vector<std::pair<std::string, std::string>>& specs) {
+  std::vector<TensorSource> out;
+  if (!dir.empty()) {
+    KILN_ASSIGN_OR_RETURN(out, readTensorFolder(dir, "input", "inputs folder"));
+  }
+  for (const auto& [name, file] : specs) {
+    KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(file));
+    out.push_back({std::move(t), file, name, -1});
+  }
+  return out;
+}
+
+std::string listNames(const std::vector<std::string>& names) {
+  if (names.empty()) return "none";
+  std::string s;
+  for (const std::string& n : names)
+    s += (s.empty() ? "'" : ", '") + n + "'";
+  return s;
+}
+
+/// Binds tensors to `names` (the engine's inputs or outputs; `kind` is "input" or "output"):
+/// --input NAME=FILE by NAME; a folder file by the tensor name it stores, or, when it stores
+/// none, by its position K. A name that is no `kind` of the model, a position past the last,
+/// two files for one name and a name without a file are errors. Returns tensors in `names`
+/// order, named as the model names them.
+Expected<std::vector<NamedTensor>> bindTensors(const std::vector<std::string>& names,
+                                               const std::vector<TensorSource>& sources,
+                                               const std::string& kind) {
+  std::vector<const TensorSource*> bound(names.size(), nullptr);
+  auto indexOf = [&](const std::string& n) -> size_t {
+    return static_cast<size_t>(std::find(names.begin(), names.end(), n) - names.begin());
+  };
+  for (const TensorSource& src : sources) {
+    size_t i = names.size();
+    if (!src.flagName.empty()) {
+      i = indexOf(src.flagName);
+      if (i == names.size())
+        return invalidArgument("--input '" + src.flagName + "=" + src.file +
+                               "': the model has no input '" + src.flagName + "'; its inputs are " +
+                               listNames(names));
+    } else if (!src.tensor.name.empty()) {
+      i = indexOf(src.tensor.name);
+      if (i == names.size())
+        return invalidArgument("'" + src.file + "' holds tensor '" + src.tensor.name +
+                               "', which is no " + kind + " of the model; its " + kind + "s are " +
+                               listNames(names));
+    } else {
+      if (src.position < 0 || static_cast<size_t>(src.position) >= names.size())
+        return invalidArgument("'" + src.file + "' holds an unnamed tensor at position " +
+                               std::to_string(src.position) + ", but the model has " +
+                               std::to_string(names.size()) + " " + kind + "s (" +
+                               listNames(names) + ")");
+      i = static_cast<size_t>(src.position);
+    }
+    if (bound[i])
+      return invalidArgument(kind + " '" + names[i] + "' is given twice: by '" + bound[i]->file +
+                             "' and by '" + src.file + "'");
+    bound[i] = &src;
+  }
   std::vector<NamedTensor> out;
   for (size_t i = 0; i < names.size(); ++i) {
-    if (byName) {
-      auto it = std::find_if(files.begin(), files.end(),
-                             [&](const NamedTensor& t) { return t.name == names[i]; });
-      if (it == files.end()) return invalidArgument("no data given for input '" + names[i] + "'");
-      out.push_back(*it);
-    } else {
-      if (i >= files.size())
-        return invalidArgument("no data given for input '" + names[i] + "' (input " +
-                               std::to_string(i) + "; " + std::to_string(files.size()) +
-                               " input files)");
-      out.push_back(files[i]);
-      out.back().name = names[i];
-    }
+    if (!bound[i])
+      return invalidArgument("no data given for " + kind + " '" + names[i] + "' (the model's " +
+                             kind + "s are " + listNames(names) + ")");
+    out.push_back({names[i], bound[i]->tensor.value});
   }
-  if (files.size() > names.size())
-    return invalidArgument(std::to_string(files.size()) + " input files for " +
-                           std::to_string(names.size()) + " model inputs");
   return out;
 }
 
-/// Loads a plan, or parses and builds an ONNX model (shapes from --shapes, else from `inputs`).
-Expected<std::shared_ptr<Engine>> loadEngine(const ModelOptions& m,
-                                             const std::vector<NamedTensor>* files,
-                                             std::vector<NamedTensor>* matched) {
-  if (!fs::exists(m.model)) return notFound("model file '" + m.model + "' does not exist");
+std::vector<std::string> ioNames(const std::vector<IOTensorInfo>& v) {
+  std::vector<std::string> names;
+  for (const IOTensorInfo& io : v)
+    names.push_back(io.name);
+  return names;
+}
+
+/// True when `path` starts with the plan magic (read from the regular file only).
+Expected<bool> isPlanFile(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(RegularFile f, RegularFile::open(path, "model"));
+  char magic[8] = {};
+  if (f.size() < sizeof magic) return false;
+  KILN_RETURN_IF_ERROR(f.readAt(0, magic, sizeof magic));
+  return std::string(magic, 8) == "KILNPLAN";
+}
+
+/// Loads a plan, or parses and builds an ONNX model (shapes from --shapes, else from the input
+/// files bound to the model's inputs by bindTensors' rules).
+Expected<std::shared_ptr<Engine>> loadEngine(const ModelSpec& m,
+                                             const std::vector<TensorSource>* files) {
+  KILN_ASSIGN_OR_RETURN(bool plan, isPlanFile(m.path));
   std::shared_ptr<Engine> engine;
-  if (isPlanFile(m.model)) {
-    KILN_ASSIGN_OR_RETURN(engine, Runtime::deserializeFile(m.model));
+  if (plan) {
+    KILN_ASSIGN_OR_RETURN(engine, Runtime::deserializeFile(m.path));
   } else {
-    KILN_ASSIGN_OR_RETURN(NetworkDefinition net, OnnxParser::parseFile(m.model));
+    KILN_ASSIGN_OR_RETURN(NetworkDefinition net, OnnxParser::parseFile(m.path));
     BuilderConfig config;
     config.backend = m.backend;
-    auto p = parsePrecision(m.precision);
-    if (!p)
-      return invalidArgument("unknown precision '" + m.precision + "' (fp32, fp16, bf16, int8)");
-    config.precision = *p;
-    KILN_ASSIGN_OR_RETURN(config.inputShapes, parseShapes(m.shapes));
+    config.precision = m.precision;
+    config.inputShapes = m.shapes;
     if (files && config.inputShapes.empty()) {
       std::vector<std::string> names;
       for (TensorId t : net.inputs())
         names.push_back(net.tensor(t).name);
-      KILN_ASSIGN_OR_RETURN(auto inputs, matchInputs(names, *files));
+      KILN_ASSIGN_OR_RETURN(auto inputs, bindTensors(names, *files, "input"));
       for (const NamedTensor& t : inputs)
         config.inputShapes[t.name] = t.value.dims();
     }
@@ -140,12 +274,6 @@ Expected<std::shared_ptr<Engine>> loadEngine(const ModelOptions& m,
   if (m.verbose)
     for (const std::string& line : engine->buildLog())
       std::cerr << "[build] " << line << "\n";
-  if (files && matched) {
-    std::vector<std::string> names;
-    for (const auto& io : engine->inputs())
-      names.push_back(io.name);
-    KILN_ASSIGN_OR_RETURN(*matched, matchInputs(names, *files));
-  }
   return engine;
 }
 
@@ -168,6 +296,12 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
   return outs;
 }
 
+/// True when `a` and `b` name the same existing file or folder (same device and inode).
+bool sameFile(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return fs::equivalent(a, b, ec) && !ec;
+}
+
 std::string humanBytes(uint64_t b) {
   char buf[64];
   if (b >= (1u << 20))
@@ -181,50 +315,93 @@ std::string humanBytes(uint64_t b) {
 
 }  // namespace
 
+int usageError(const char* command, const Status& s) {
+  std::cerr << "kiln " << command << ": error: " << s.message()
+            << "\nRun with --help for more information.\n";
+  return kExitUsage;
+}
+
+Expected<int64_t> parseIntFlag(const std::string& flag, const std::string& text) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range && end == text.data() + text.size())
+    return invalidArgument(flag + " " + text + " is out of range (a 64-bit integer)");
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    return invalidArgument(flag + " '" + text + "' is not an integer");
+  return v;
+}
+
+Expected<double> parseRealFlag(const std::string& flag, const std::string& text) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range && end == text.data() + text.size())
+    return invalidArgument(flag + " " + text + " is out of range (a double)");
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    return invalidArgument(flag + " '" + text + "' is not a number");
+  return v;
+}
+
 int runBuild(const BuildOptions& o) {
-  auto engine = loadEngine(o.model, nullptr, nullptr);
+  auto spec = checkModelOptions(o.model);
+  if (!spec) return usageError("build", spec.status());
+  // Same device and inode: also catches another spelling of the path, a symlink or a hard link.
+  if (sameFile(o.output, o.model.model))
+    return usageError("build",
+                      invalidArgument("-o '" + o.output + "' is the model file '" + o.model.model +
+                                      "' itself; refusing to overwrite it"));
+  auto engine = loadEngine(*spec, nullptr);
   if (!engine) return fail("build", engine.status());
   Status s = (*engine)->serializeToFile(o.output);
   if (!s.isOk()) return fail("build", s);
   MemoryInfo m = (*engine)->memory();
   std::cout << "built " << o.output << ": " << (*engine)->layers().size() << " layers, weights "
             << humanBytes(m.weightBytes) << ", arena " << humanBytes(m.arenaBytes) << "\n";
-  return 0;
+  return kExitOk;
 }
 
 int runRun(const RunOptions& o) {
-  auto files = readInputFiles(o.inputsDir, o.inputs);
-  if (!files) return fail("run", files.status());
-  std::vector<NamedTensor> inputs;
-  auto engine = loadEngine(o.model, &*files, &inputs);
-  if (!engine) return fail("run", engine.status());
+  const char* cmd = "run";
+  for (auto [flag, v] : {std::pair{"--rtol", o.rtol}, std::pair{"--atol", o.atol}})
+    if (Status s = checkTolerance(flag, v); !s) return usageError(cmd, s);
+  auto spec = checkModelOptions(o.model);
+  if (!spec) return usageError(cmd, spec.status());
+  auto specs = parseInputSpecs(o.inputs);
+  if (!specs) return usageError(cmd, specs.status());
+  // Outputs are compared before any is written, and never written over the reference.
+  if (!o.outputDir.empty() && !o.expectedDir.empty() && sameFile(o.outputDir, o.expectedDir))
+    return usageError(
+        cmd, invalidArgument("--output-dir '" + o.outputDir + "' is the --expected folder '" +
+                             o.expectedDir + "'; writing there would overwrite the reference"));
+
+  auto files = readInputFiles(o.inputsDir, *specs);
+  if (!files) return fail(cmd, files.status());
+  auto engine = loadEngine(*spec, &*files);
+  if (!engine) return fail(cmd, engine.status());
+  auto inputs = bindTensors(ioNames((*engine)->inputs()), *files, "input");
+  if (!inputs) return fail(cmd, inputs.status());
   auto ctx = (*engine)->createExecutionContext();
-  if (!ctx) return fail("run", ctx.status());
-  auto outs = bindAndRun(**ctx, **engine, inputs);
-  if (!outs) return fail("run", outs.status());
+  if (!ctx) return fail(cmd, ctx.status());
+  auto outs = bindAndRun(**ctx, **engine, *inputs);
+  if (!outs) return fail(cmd, outs.status());
   const auto& infos = (*engine)->outputs();
-  if (!o.outputDir.empty()) {
-    std::error_code ec;
-    fs::create_directories(o.outputDir, ec);
-    for (size_t k = 0; k < outs->size(); ++k) {
-      Status s = writeTensorFile(
-          (fs::path(o.outputDir) / ("output_" + std::to_string(k) + ".pb")).string(), infos[k].name,
-          (*outs)[k]);
-      if (!s.isOk()) return fail("run", s);
-    }
+
+  std::vector<NamedTensor> refs;
+  if (!o.expectedDir.empty()) {
+    auto expected = readTensorFolder(o.expectedDir, "output", "--expected folder");
+    if (!expected) return fail(cmd, expected.status());
+    auto bound = bindTensors(ioNames(infos), *expected, "output");
+    if (!bound) return fail(cmd, bound.status().withContext("--expected '" + o.expectedDir + "'"));
+    refs = std::move(*bound);
   }
   bool allOk = true;
   for (size_t k = 0; k < outs->size(); ++k) {
     std::cout << "output " << k << " '" << infos[k].name << "': " << dataTypeName(infos[k].dtype)
               << dimsToString(infos[k].dims);
-    if (o.expectedDir.empty()) {
+    if (refs.empty()) {
       std::cout << "\n";
       continue;
     }
-    auto ref = readTensorFile(
-        (fs::path(o.expectedDir) / ("output_" + std::to_string(k) + ".pb")).string());
-    if (!ref) return fail("run", ref.status());
-    Comparison c = compareTensors((*outs)[k], ref->value, o.rtol, o.atol);
+    Comparison c = compareTensors((*outs)[k], refs[k].value, o.rtol, o.atol);
     allOk = allOk && c.ok;
     if (!c.message.empty()) {
       std::cout << "  MISMATCH: " << c.message << "\n";
@@ -238,15 +415,31 @@ int runRun(const RunOptions& o) {
         o.rtol, unflattenIndex(c.worstIndex, (*outs)[k].dims()).c_str(), c.worstActual,
         c.worstExpected);
   }
+  std::cout.flush();
+  if (!o.outputDir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.outputDir, ec);
+    if (ec)
+      return fail(cmd,
+                  ioError("cannot create --output-dir '" + o.outputDir + "': " + ec.message()));
+    for (size_t k = 0; k < outs->size(); ++k) {
+      Status s = writeTensorFile(
+          (fs::path(o.outputDir) / ("output_" + std::to_string(k) + ".pb")).string(), infos[k].name,
+          (*outs)[k]);
+      if (!s.isOk()) return fail(cmd, s);
+    }
+  }
   if (!allOk) {
     std::cerr << "kiln run: outputs differ from " << o.expectedDir << "\n";
-    return 1;
+    return kExitMismatch;
   }
-  return 0;
+  return kExitOk;
 }
 
 int runInspect(const InspectOptions& o) {
-  auto engine = loadEngine(o.model, nullptr, nullptr);
+  auto spec = checkModelOptions(o.model);
+  if (!spec) return usageError("inspect", spec.status());
+  auto engine = loadEngine(*spec, nullptr);
   if (!engine) return fail("inspect", engine.status());
   const Engine& e = **engine;
   auto layers = e.layers();
@@ -282,7 +475,7 @@ int runInspect(const InspectOptions& o) {
                    {"weight_bytes", m.weightBytes}};
     j["build_log"] = e.buildLog();
     std::cout << j.dump(2) << "\n";
-    return 0;
+    return kExitOk;
   }
   std::cout << "backend: " << e.backend() << "\n";
   for (const auto& x : e.inputs())
@@ -318,20 +511,38 @@ int runInspect(const InspectOptions& o) {
     std::printf(", %.1f%% of the unshared total\n", 100.0 * m.arenaBytes / m.activationBytes);
   else
     std::cout << "\n";
-  return 0;
+  return kExitOk;
 }
 
 int runBench(const BenchOptions& o) {
-  std::vector<NamedTensor> files;
+  const char* cmd = "bench";
+  if (o.warmup < 0)
+    return usageError(cmd,
+                      invalidArgument("--warmup must be >= 0, got " + std::to_string(o.warmup)));
+  if (o.iterations < 0 || o.iterations > kMaxBenchIterations)
+    return usageError(
+        cmd, invalidArgument("--iterations must be in [0, " + std::to_string(kMaxBenchIterations) +
+                             "], got " + std::to_string(o.iterations)));
+  if (!std::isfinite(o.duration) || o.duration <= 0 || o.duration > kMaxBenchSeconds)
+    return usageError(
+        cmd, invalidArgument("--duration must be a finite number of seconds in (0, " +
+                             showNumber(kMaxBenchSeconds) + "], got " + showNumber(o.duration)));
+  auto spec = checkModelOptions(o.model);
+  if (!spec) return usageError(cmd, spec.status());
+  std::vector<TensorSource> files;
   if (!o.inputsDir.empty()) {
     auto f = readInputFiles(o.inputsDir, {});
-    if (!f) return fail("bench", f.status());
+    if (!f) return fail(cmd, f.status());
     files = std::move(*f);
   }
+  auto engine = loadEngine(*spec, o.inputsDir.empty() ? nullptr : &files);
+  if (!engine) return fail(cmd, engine.status());
   std::vector<NamedTensor> inputs;
-  auto engine = loadEngine(o.model, o.inputsDir.empty() ? nullptr : &files,
-                           o.inputsDir.empty() ? nullptr : &inputs);
-  if (!engine) return fail("bench", engine.status());
+  if (!o.inputsDir.empty()) {
+    auto bound = bindTensors(ioNames((*engine)->inputs()), files, "input");
+    if (!bound) return fail(cmd, bound.status());
+    inputs = std::move(*bound);
+  }
   const Engine& e = **engine;
   if (o.inputsDir.empty()) {
     // Random inputs: floats in [-1, 1), integers in [0, 2) (valid ids and masks for any model).
@@ -358,12 +569,12 @@ int runBench(const BenchOptions& o) {
     }
   }
   auto ctx = (*engine)->createExecutionContext();
-  if (!ctx) return fail("bench", ctx.status());
+  if (!ctx) return fail(cmd, ctx.status());
   auto first = bindAndRun(**ctx, e, inputs);
-  if (!first) return fail("bench", first.status());
-  for (int i = 0; i < o.warmup; ++i) {
+  if (!first) return fail(cmd, first.status());
+  for (int64_t i = 0; i < o.warmup; ++i) {
     Status s = (*ctx)->execute();
-    if (!s.isOk()) return fail("bench", s);
+    if (!s.isOk()) return fail(cmd, s);
   }
   std::vector<double> ms;
   auto start = std::chrono::steady_clock::now();
@@ -371,10 +582,12 @@ int runBench(const BenchOptions& o) {
     auto t0 = std::chrono::steady_clock::now();
     Status s = (*ctx)->execute();
     auto t1 = std::chrono::steady_clock::now();
-    if (!s.isOk()) return fail("bench", s);
+    if (!s.isOk()) return fail(cmd, s);
     ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    if (o.iterations > 0 ? static_cast<int>(ms.size()) >= o.iterations
-                         : std::chrono::duration<double>(t1 - start).count() >= o.duration)
+    const auto runs = static_cast<int64_t>(ms.size());
+    if (o.iterations > 0 ? runs >= o.iterations
+                         : std::chrono::duration<double>(t1 - start).count() >= o.duration ||
+                               runs >= kMaxBenchIterations)
       break;
   }
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -407,7 +620,7 @@ int runBench(const BenchOptions& o) {
                 pct(50), pct(90), pct(99), sorted.back());
     std::printf("throughput: %.1f inferences/s, %.1f samples/s\n", ips, ips * batch);
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace kiln::cli

@@ -2,11 +2,34 @@
 // errors as "kiln <command>: error: <message>" on stderr.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "kiln/status.h"
+
 namespace kiln::cli {
+
+/// Exit status of every command (and of `kiln` itself for command-line parse errors).
+enum ExitCode : int {
+  kExitOk = 0,        ///< success
+  kExitError = 1,     ///< an error: a file, model, plan or input is wrong, or the run failed
+  kExitUsage = 2,     ///< the command line is wrong: unknown flag, malformed or out-of-range value,
+                      ///< flags that conflict (`--output-dir` = `--expected`, `-o` = the model)
+  kExitMismatch = 3,  ///< `run --expected`: outputs differ from the reference
+};
+
+/// The exit statuses as `kiln --help` lists them.
+inline constexpr const char* kExitCodesHelp =
+    "Exit status: 0 success; 1 error (file, model, plan, input or run); 2 usage error (unknown "
+    "flag, malformed or out-of-range value, conflicting flags); 3 outputs differ from "
+    "--expected.";
+
+/// Largest --iterations, and the most latency samples a --duration run keeps.
+inline constexpr int64_t kMaxBenchIterations = 100'000'000;
+/// Longest --duration, in seconds.
+inline constexpr double kMaxBenchSeconds = 1e6;
 
 /// Options shared by commands that may compile an ONNX model on the fly.
 struct ModelOptions {
@@ -26,10 +49,10 @@ struct RunOptions {
   ModelOptions model;
   std::string inputsDir;            ///< test_data_set layout: input_K.pb
   std::vector<std::string> inputs;  ///< "name=file.pb"
-  std::string outputDir;
-  std::string expectedDir;  ///< output_K.pb to compare with
-  double rtol = 1e-4;
-  double atol = 1e-5;
+  std::string outputDir;            ///< never the expected folder; written after comparing
+  std::string expectedDir;          ///< output_K.pb to compare with
+  double rtol = 1e-4;               ///< finite, >= 0
+  double atol = 1e-5;               ///< finite, >= 0
 };
 
 struct InspectOptions {
@@ -40,11 +63,19 @@ struct InspectOptions {
 struct BenchOptions {
   ModelOptions model;
   std::string inputsDir;
-  int warmup = 10;
-  int iterations = 0;     ///< 0: use duration
-  double duration = 2.0;  ///< seconds, when iterations == 0
+  int64_t warmup = 10;     ///< >= 0
+  int64_t iterations = 0;  ///< 0: use duration; at most kMaxBenchIterations
+  double duration = 2.0;   ///< seconds, when iterations == 0; in (0, kMaxBenchSeconds]
   bool json = false;
 };
+
+/// The value of an integer flag: the whole text a decimal integer that int64 holds (never
+/// saturated); the error names the flag and the text.
+Expected<int64_t> parseIntFlag(const std::string& flag, const std::string& text);
+/// The value of a real-number flag ("1e-4", "nan" and "inf" parse; range checks come later).
+Expected<double> parseRealFlag(const std::string& flag, const std::string& text);
+/// Prints "kiln <command>: error: <message>" and a pointer to --help; returns kExitUsage.
+int usageError(const char* command, const Status& s);
 
 int runBuild(const BuildOptions& o);
 int runRun(const RunOptions& o);

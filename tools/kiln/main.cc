@@ -1,6 +1,10 @@
 // kiln command-line interface: build, run, inspect, bench.
 #include <CLI/CLI.hpp>
 
+#include <exception>
+#include <iostream>
+#include <new>
+
 #include "kiln/commands.h"
 
 namespace {
@@ -32,47 +36,108 @@ int main(int argc, char** argv) {
       "  kiln inspect model.plan                   layers, tactics, memory\n"
       "  kiln bench model.plan                     latency percentiles and throughput",
       "kiln"};
+  app.footer(kiln::cli::kExitCodesHelp);
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION_STRING);
 
   kiln::cli::BuildOptions build;
   auto* b = app.add_subcommand("build", "Compile an ONNX model into a plan file");
   addModelOptions(b, build.model, false);
-  b->add_option("-o,--output", build.output, "Plan file to write")->required();
+  b->add_option("-o,--output", build.output, "Plan file to write (never the model itself)")
+      ->required();
+  b->footer(kiln::cli::kExitCodesHelp);
 
   kiln::cli::RunOptions run;
   auto* r = app.add_subcommand("run", "Run a plan or an ONNX model on inputs from .pb files");
   addModelOptions(r, run.model, true);
   r->add_option("--inputs", run.inputsDir,
                 "Folder in the ONNX test_data_set layout (input_0.pb, input_1.pb, ...)");
-  r->add_option("--input", run.inputs, "One input as name=file.pb (repeatable)");
-  r->add_option("--output-dir", run.outputDir, "Write the outputs there as output_K.pb");
+  r->add_option("--input", run.inputs, "One input as NAME=file.pb (repeatable)");
+  r->add_option("--output-dir", run.outputDir,
+                "Write the outputs there as output_K.pb, after comparing with --expected; "
+                "refused when it is the --expected folder (exit 2)");
   r->add_option("--expected", run.expectedDir,
-                "Folder with output_K.pb to compare with; exit 1 on mismatch");
-  r->add_option("--rtol", run.rtol, "Relative tolerance: |out - ref| <= atol + rtol * |ref|")
+                "Folder with output_K.pb to compare with (bound to outputs like inputs); exit 3 "
+                "when outputs differ");
+  // Numbers are taken as text and parsed strictly below: CLI11 would saturate out-of-range
+  // integers instead of refusing them.
+  std::string rtol = "1e-4", atol = "1e-5";
+  r->add_option("--rtol", rtol,
+                "Relative tolerance (finite, >= 0): |out - ref| <= atol + rtol * |ref|")
+      ->type_name("FLOAT")
       ->capture_default_str();
-  r->add_option("--atol", run.atol, "Absolute tolerance")->capture_default_str();
+  r->add_option("--atol", atol, "Absolute tolerance (finite, >= 0)")
+      ->type_name("FLOAT")
+      ->capture_default_str();
+  r->footer(
+      "Inputs bind by name: --input NAME=FILE to the input NAME; a file of the --inputs folder "
+      "to the input named inside it, or by its position K (input_K.pb) when it holds no name. "
+      "An unknown name, two files for one input and an input without a file are errors.\n" +
+      std::string(kiln::cli::kExitCodesHelp));
 
   kiln::cli::InspectOptions inspect;
   auto* i = app.add_subcommand("inspect", "Show layers, shapes, tactics, weights and arena size");
   addModelOptions(i, inspect.model, true);
   i->add_flag("--json", inspect.json, "Print JSON instead of text");
+  i->footer(kiln::cli::kExitCodesHelp);
 
   kiln::cli::BenchOptions bench;
   auto* be = app.add_subcommand("bench", "Measure latency (min/median/p90/p99) and throughput");
   addModelOptions(be, bench.model, true);
   be->add_option("--inputs", bench.inputsDir, "Inputs folder (default: random inputs)");
-  be->add_option("--warmup", bench.warmup, "Untimed runs first")->capture_default_str();
-  be->add_option("--iterations", bench.iterations, "Timed runs (0: run for --duration)")
+  std::string warmup = "10", iterations = "0", duration = "2";
+  be->add_option("--warmup", warmup, "Untimed runs first (>= 0)")
+      ->type_name("INT")
       ->capture_default_str();
-  be->add_option("--duration", bench.duration, "Seconds to run when --iterations is 0")
+  be->add_option("--iterations", iterations,
+                 "Timed runs, at most " + std::to_string(kiln::cli::kMaxBenchIterations) +
+                     " (0: run for --duration)")
+      ->type_name("INT")
+      ->capture_default_str();
+  be->add_option("--duration", duration,
+                 "Seconds to run when --iterations is 0 (finite, 0 < S <= 1e6)")
+      ->type_name("FLOAT")
       ->capture_default_str();
   be->add_flag("--json", bench.json, "Print JSON instead of text");
+  be->footer(kiln::cli::kExitCodesHelp);
 
-  CLI11_PARSE(app, argc, argv);
-  if (b->parsed()) return kiln::cli::runBuild(build);
-  if (r->parsed()) return kiln::cli::runRun(run);
-  if (i->parsed()) return kiln::cli::runInspect(inspect);
-  if (be->parsed()) return kiln::cli::runBench(bench);
-  return 2;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end here with status 0; every parse error is a usage error.
+    int rc = app.exit(e);
+    return rc == 0 ? kiln::cli::kExitOk : kiln::cli::kExitUsage;
+  }
+  try {
+    if (b->parsed()) return kiln::cli::runBuild(build);
+    if (r->parsed()) {
+      auto rt = kiln::cli::parseRealFlag("--rtol", rtol);
+      if (!rt) return kiln::cli::usageError("run", rt.status());
+      auto at = kiln::cli::parseRealFlag("--atol", atol);
+      if (!at) return kiln::cli::usageError("run", at.status());
+      run.rtol = *rt;
+      run.atol = *at;
+      return kiln::cli::runRun(run);
+    }
+    if (i->parsed()) return kiln::cli::runInspect(inspect);
+    if (be->parsed()) {
+      auto w = kiln::cli::parseIntFlag("--warmup", warmup);
+      if (!w) return kiln::cli::usageError("bench", w.status());
+      auto it = kiln::cli::parseIntFlag("--iterations", iterations);
+      if (!it) return kiln::cli::usageError("bench", it.status());
+      auto d = kiln::cli::parseRealFlag("--duration", duration);
+      if (!d) return kiln::cli::usageError("bench", d.status());
+      bench.warmup = *w;
+      bench.iterations = *it;
+      bench.duration = *d;
+      return kiln::cli::runBench(bench);
+    }
+  } catch (const std::bad_alloc&) {
+    std::cerr << "kiln: error: out of memory\n";
+    return kiln::cli::kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return kiln::cli::kExitError;
+  }
+  return kiln::cli::kExitUsage;
 }

@@ -9,6 +9,7 @@
 #include "importer/onnx/tensor_proto.h"
 #include "kiln/onnx_parser.h"
 #include "onnx.pb.h"
+#include "util/file_io.h"
 
 namespace kiln::onnx_import {
 
@@ -225,7 +226,9 @@ ImportFn findImporter(const std::string& opType) {
 namespace kiln {
 
 Expected<NetworkDefinition> OnnxParser::parseFile(const std::string& path) {
-  Expected<std::string> bytes = onnx_import::readFileBytes(path);
+  Expected<std::string> bytes =
+      readRegularFile(path, "model", onnx_import::kMaxProtobufBytes,
+                      "the protobuf limit for one message; store the weights as external data");
   if (!bytes) return bytes.status();
   std::string dir = onnx_import::parentDir(path);
   return onnx_import::importModel(bytes->data(), bytes->size(), path, dir.empty() ? "." : dir);

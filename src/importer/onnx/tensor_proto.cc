@@ -1,14 +1,14 @@
 #include "importer/onnx/tensor_proto.h"
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "kiln/tensor_file.h"
 #include "onnx.pb.h"
+#include "util/file_io.h"
 
 namespace kiln::onnx_import {
 
@@ -58,7 +58,8 @@ Expected<Weights> fromTypedField(const TensorProto& proto, const Field& field,
   return w;
 }
 
-/// True when `location` stays inside the model folder (relative, no "..").
+/// True when `location` is relative and has no ".." (checked before resolving, so that the
+/// message for these plain escapes is the clearest one).
 bool isContainedPath(const std::string& location) {
   std::filesystem::path p(location);
   if (location.empty() || p.is_absolute() || p.has_root_name()) return false;
@@ -67,46 +68,79 @@ bool isContainedPath(const std::string& location) {
   return true;
 }
 
+/// Opens the external data file `location` of a tensor. It must be a relative path that, with
+/// every symlink resolved, names a regular file inside the model's folder (resolved too): a
+/// model must not make kiln read /etc/passwd into a plan, nor block on a FIFO.
+Expected<RegularFile> openExternalFile(const std::string& location, const std::string& baseDir,
+                                       const std::string& what) {
+  namespace fs = std::filesystem;
+  if (!isContainedPath(location))
+    return invalidModel(what + ": external data location '" + location +
+                        "' must be a relative path inside the model's folder, without '..'");
+  std::error_code ec;
+  const fs::path base = fs::canonical(baseDir, ec);
+  if (ec)
+    return ioError(what + ": cannot resolve the model's folder '" + baseDir + "': " + ec.message());
+  const fs::path joined = fs::path(baseDir) / location;
+  const fs::path resolved = fs::canonical(joined, ec);
+  if (ec) {
+    std::string m =
+        what + ": cannot open external data file '" + joined.string() + "': " + ec.message();
+    return ec == std::errc::no_such_file_or_directory ? notFound(m) : ioError(m);
+  }
+  auto [b, r] = std::mismatch(base.begin(), base.end(), resolved.begin(), resolved.end());
+  if (b != base.end())
+    return invalidModel(what + ": external data location '" + location + "' resolves to '" +
+                        resolved.string() + "', outside the model's folder '" + base.string() +
+                        "'");
+  Expected<RegularFile> file = RegularFile::open(resolved.string(), "external data file");
+  if (!file) return file.status().withContext(what);
+  return file;
+}
+
+/// A non-negative integer value of an external_data key.
+Expected<int64_t> externalDataInt(const std::string& key, const std::string& s,
+                                  const std::string& what) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < 0)
+    return invalidModel(what + ": external data key '" + key + "' has value '" + s +
+                        "', expected an integer in [0, 2^63)");
+  return v;
+}
+
 Expected<Weights> fromExternal(const TensorProto& proto, DataType dtype, int64_t count,
                                const std::string& baseDir, const std::string& what) {
   std::string location;
   int64_t offset = 0;
-  int64_t length = -1;
+  std::optional<int64_t> length;
   for (const auto& kv : proto.external_data()) {
     if (kv.key() == "location") {
       location = kv.value();
-    } else if (kv.key() == "offset" || kv.key() == "length") {
-      int64_t v = 0;
-      const std::string& s = kv.value();
-      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (ec != std::errc() || end != s.data() + s.size())
-        return invalidModel(what + ": external data key '" + kv.key() + "' has value '" + s +
-                            "', expected an integer");
-      (kv.key() == "offset" ? offset : length) = v;
+    } else if (kv.key() == "offset") {
+      KILN_ASSIGN_OR_RETURN(offset, externalDataInt(kv.key(), kv.value(), what));
+    } else if (kv.key() == "length") {
+      KILN_ASSIGN_OR_RETURN(length, externalDataInt(kv.key(), kv.value(), what));
     }
   }
   if (location.empty()) return invalidModel(what + ": external data without a 'location'");
-  if (!isContainedPath(location))
-    return invalidModel(what + ": external data location '" + location +
-                        "' must be a relative path inside the model's folder");
-  const int64_t needed = count * static_cast<int64_t>(dataTypeSize(dtype));
-  if (length >= 0 && length != needed)
-    return invalidModel(what + ": external data length " + std::to_string(length) +
+  const std::optional<int64_t> needed =
+      checkedMul(count, static_cast<int64_t>(dataTypeSize(dtype)));
+  if (!needed) return invalidModel(what + ": dims " + dimsToString(dimsOf(proto)) + " overflow");
+  if (length && *length != *needed)
+    return invalidModel(what + ": external data length " + std::to_string(*length) +
                         " bytes, dims " + dimsToString(dimsOf(proto)) + " need " +
-                        std::to_string(needed));
-  if (offset < 0) return invalidModel(what + ": negative external data offset");
-  std::string file = (std::filesystem::path(baseDir) / location).string();
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) return notFound(what + ": cannot open external data file '" + file + "'");
-  const int64_t fileSize = static_cast<int64_t>(in.tellg());
-  if (offset > fileSize || needed > fileSize - offset)
-    return invalidModel(what + ": external data file '" + file + "' holds " +
-                        std::to_string(fileSize) + " bytes, the tensor needs bytes [" +
-                        std::to_string(offset) + ", " + std::to_string(offset + needed) + ")");
+                        std::to_string(*needed));
+  KILN_ASSIGN_OR_RETURN(RegularFile file, openExternalFile(location, baseDir, what));
+  const std::optional<int64_t> end = checkedAdd(offset, *needed);
+  if (!end || static_cast<uint64_t>(*end) > file.size())
+    return invalidModel(what + ": external data file '" + file.path() + "' holds " +
+                        std::to_string(file.size()) + " bytes, the tensor needs " +
+                        std::to_string(*needed) + " bytes at offset " + std::to_string(offset));
   Weights w = Weights::zeros(dtype, dimsOf(proto));
-  in.seekg(offset);
-  if (needed > 0 && !in.read(static_cast<char*>(w.mutableData()), needed))
-    return ioError(what + ": reading external data file '" + file + "' failed");
+  KILN_RETURN_IF_ERROR(
+      file.readAt(static_cast<uint64_t>(offset), w.mutableData(), static_cast<uint64_t>(*needed))
+          .withContext(what));
   return w;
 }
 
@@ -227,15 +261,6 @@ void weightsToTensorProto(const Weights& value, const std::string& name, TensorP
     out->set_raw_data(std::string());
 }
 
-Expected<std::string> readFileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return notFound("cannot open '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return ioError("reading '" + path + "' failed");
-  return ss.str();
-}
-
 std::string parentDir(const std::string& path) {
   return std::filesystem::path(path).parent_path().string();
 }
@@ -261,7 +286,9 @@ Expected<NamedTensor> parseTensorProtoIn(const void* data, size_t size, const st
 namespace kiln {
 
 Expected<NamedTensor> readTensorFile(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::string bytes, onnx_import::readFileBytes(path));
+  KILN_ASSIGN_OR_RETURN(std::string bytes,
+                        readRegularFile(path, "tensor file", onnx_import::kMaxProtobufBytes,
+                                        "the protobuf limit for one message"));
   std::string dir = onnx_import::parentDir(path);
   return onnx_import::parseTensorProtoIn(bytes.data(), bytes.size(), path, dir.empty() ? "." : dir);
 }
@@ -276,12 +303,7 @@ Status writeTensorFile(const std::string& path, const std::string& name, const W
   std::string bytes;
   if (!proto.SerializeToString(&bytes))
     return internalError("serializing tensor '" + name + "' failed");
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return ioError("cannot open '" + path + "' for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) return ioError("writing '" + path + "' failed");
-  return Status::ok();
+  return writeRegularFile(path, "tensor file", bytes);
 }
 
 }  // namespace kiln

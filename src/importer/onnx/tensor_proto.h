@@ -35,9 +35,8 @@ Expected<Weights> weightsFromTensorProto(const ::onnx::TensorProto& proto,
 /// Encodes `value` as name + dims + data_type + raw_data (little-endian, as ONNX requires).
 void weightsToTensorProto(const Weights& value, const std::string& name, ::onnx::TensorProto* out);
 
-/// Reads a whole file. NotFound when it cannot be opened, IoError when a read fails; both name
-/// the file.
-Expected<std::string> readFileBytes(const std::string& path);
+/// Largest protobuf message (model or tensor file) kiln parses: protobuf's own 2 GiB limit.
+inline constexpr uint64_t kMaxProtobufBytes = 0x7fffffff;
 
 /// The folder part of `path` ("" for a bare file name, which means the current folder).
 std::string parentDir(const std::string& path);

@@ -595,3 +595,97 @@ TEST_F(CliBinding, ExpectedOutputsBindByName) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+class CliShapes : public ::testing::Test {
+ protected:
+  void SetUp() override { dir = test::tempDir("cli_shapes"); }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  test::CommandResult kiln(const std::string& args) {
+    return test::runCommand(test::cliPath() + " " + args);
+  }
+  std::string dir;
+  const std::string bert = test::modelDir("bert_mini") + "/model.onnx";
+};
+
+TEST_F(CliShapes, OnePlanWithoutShapesRunsEveryShape) {
+  const std::string plan = dir + "/bert.plan";
+  auto r = kiln("build " + bert + " -o " + plan + " -v");
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("tactics are timed at"), std::string::npos) << r.output;
+  r = kiln("inspect " + plan);
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  EXPECT_NE(r.output.find("i64[batch, seq]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("every dynamic dimension is free"), std::string::npos) << r.output;
+  const std::string set = test::modelDir("bert_mini") + "/test_data_set_0";
+  r = kiln("run " + plan + " --inputs " + set + " --expected " + set);
+  EXPECT_EQ(r.exitCode, 0) << r.output;
+  for (const char* shape : {"1x5", "3x40"}) {
+    r = kiln("bench " + plan + " --iterations 1 --warmup 0 --shapes input_ids=" + shape +
+             ",attention_mask=" + shape);
+    EXPECT_EQ(r.exitCode, 0) << r.output;
+  }
+}
+
+TEST_F(CliShapes, ProfilesFromMinOptMaxShapes) {
+  const std::string plan = dir + "/bert.plan";
+  // trtexec's name:AxB and kiln's name=AxB both parse.
+  auto r = kiln("build " + bert + " -o " + plan +
+                " --min-shapes input_ids:1x1,attention_mask:1x1"
+                " --opt-shapes input_ids=2x16,attention_mask=2x16"
+                " --max-shapes input_ids=4x32,attention_mask=4x32");
+  ASSERT_EQ(r.exitCode, 0) << r.output;
+  r = kiln("inspect " + plan);
+  EXPECT_NE(r.output.find("profile 0: attention_mask min [1, 1] opt [2, 16] max [4, 32]"),
+            std::string::npos)
+      << r.output;
+  r = kiln("inspect --json " + plan);
+  EXPECT_NE(r.output.find("\"profiles\""), std::string::npos) << r.output;
+  r = kiln("bench " + plan + " --iterations 1 --shapes input_ids=1x33,attention_mask=1x33");
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  for (const char* part : {"input_ids", "profile 0", "[1, 32]", "[4, 32]"})
+    EXPECT_NE(r.output.find(part), std::string::npos) << part << " in: " << r.output;
+  r = kiln("bench " + plan + " --iterations 1 --profile 1");
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_NE(r.output.find("profile 1 does not exist"), std::string::npos) << r.output;
+}
+
+TEST_F(CliShapes, ConflictingOrIncompleteShapeFlagsAreUsageErrors) {
+  const std::string plan = dir + "/bert.plan";
+  auto r = kiln("build " + bert + " -o " + plan +
+                " --shapes input_ids=1x8 --min-shapes input_ids=1x1 --max-shapes input_ids=1x9");
+  EXPECT_EQ(r.exitCode, 2) << r.output;
+  EXPECT_NE(r.output.find("cannot be combined"), std::string::npos) << r.output;
+  r = kiln("build " + bert + " -o " + plan + " --min-shapes input_ids=1x1");
+  EXPECT_EQ(r.exitCode, 2) << r.output;
+  EXPECT_NE(r.output.find("--max-shapes"), std::string::npos) << r.output;
+  r = kiln("build " + bert + " -o " + plan + " --max-shapes input_ids=1x1x");
+  EXPECT_EQ(r.exitCode, 2) << r.output;
+  r = kiln("build " + bert + " -o " + plan + " --profile -1");
+  EXPECT_EQ(r.exitCode, 2) << r.output;
+  r = kiln("build " + bert + " -o " + plan +
+           " --min-shapes input_ids=4x1,attention_mask=4x1 --max-shapes "
+           "input_ids=2x8,attention_mask=2x8");
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_NE(r.output.find("min <= opt <= max"), std::string::npos) << r.output;
+}
+
+TEST_F(CliShapes, MemoryLimitFlags) {
+  const std::string plan = dir + "/m.plan";
+  auto r = kiln("build " + test::modelDir("mobilenet_v2") + "/model.onnx -o " + plan +
+                " --shapes input=1x3x224x224 --max-arena-bytes 1000");
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_NE(r.output.find("above the limit of 1000 bytes"), std::string::npos) << r.output;
+  r = kiln("build " + test::modelDir("mobilenet_v2") + "/model.onnx -o " + plan +
+           " --max-tensor-bytes 0");
+  EXPECT_EQ(r.exitCode, 2) << r.output;
+  r = kiln("build " + test::modelDir("mobilenet_v2") + "/model.onnx -o " + plan +
+           " --shapes input=100000x3x224x224");
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_NE(r.output.find("limit"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace kiln

@@ -57,6 +57,11 @@ TEST(Dim, MinMaxUseThatSymbolsAreSizes) {
   EXPECT_EQ(Dim::min(s, 512), Dim::min(Dim(512), s));
   EXPECT_EQ(Dim::min(s, 512).toString(), "min(seq, 512)");
   EXPECT_EQ(Dim::min(b, s).toString(), "min(batch, seq)");
+  // min(x, c) <= x and max(x, c) >= x, whatever x is.
+  EXPECT_EQ(Dim::max(Dim::min(s, 512), s), s);
+  EXPECT_EQ(Dim::min(Dim::min(s, 512), s), Dim::min(s, 512));
+  EXPECT_EQ(Dim::min(Dim::max(b, s), b), b);
+  EXPECT_EQ(Dim::max(Dim::max(b, s), b), Dim::max(b, s));
 }
 
 TEST(Dim, PrintAndParseRoundTrip) {

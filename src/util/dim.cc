@@ -252,6 +252,17 @@ Dim minMax(bool isMin, const std::vector<Dim>& args) {
   for (size_t i = 0; i < flat.size(); ++i) {
     for (size_t j = 0; j < flat.size() && !drop[i]; ++j) {
       if (i == j || drop[j]) continue;
+      // Structure first: min(x, ...) <= x and max(x, ...) >= x.
+      const Atom* ay = soleAtom(flat[i]);
+      const Atom* ax = soleAtom(flat[j]);
+      auto hasArg = [](const Atom* a, Atom::Kind k, const Dim& d) {
+        return a && a->kind == k && std::find(a->args.begin(), a->args.end(), d) != a->args.end();
+      };
+      if (isMin ? (hasArg(ay, Atom::kMax, flat[j]) || hasArg(ax, Atom::kMin, flat[i]))
+                : (hasArg(ay, Atom::kMin, flat[j]) || hasArg(ax, Atom::kMax, flat[i]))) {
+        drop[i] = true;
+        continue;
+      }
       Dim diff = flat[j] - flat[i];  // x = flat[j] against y = flat[i]
       if (!diff.isKnown()) continue;
       DimRange r = diff.bounds();

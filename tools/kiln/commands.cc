@@ -10,7 +10,10 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <random>
+#include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -47,48 +50,55 @@ struct ModelSpec {
   std::string path;
   std::string backend;
   Precision precision = Precision::kFP32;
-  std::map<std::string, Dims> shapes;
+  std::map<std::string, Dims> shapes;          ///< --shapes
+  std::optional<OptimizationProfile> profile;  ///< --min/--opt/--max-shapes
+  int profileIndex = -1;                       ///< --profile
+  uint64_t maxTensorBytes = 0, maxArenaBytes = 0;
   bool verbose = false;
 };
 
-/// One --shapes dimension: a decimal integer in [0, 2^63 - 1]; never saturated.
-Expected<int64_t> parseDim(const std::string& spec, const std::string& tok) {
+/// One shape dimension: a decimal integer in [0, 2^63 - 1]; never saturated.
+Expected<int64_t> parseDim(const std::string& flag, const std::string& spec,
+                           const std::string& tok) {
   if (tok.size() > 1 && tok[0] == '-' &&
       std::all_of(tok.begin() + 1, tok.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return invalidArgument("--shapes entry '" + spec + "': dimension " + tok + " is negative");
+    return invalidArgument(flag + " entry '" + spec + "': dimension " + tok + " is negative");
   int64_t v = 0;
   auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
   if (ec == std::errc::result_out_of_range && end == tok.data() + tok.size())
-    return invalidArgument("--shapes entry '" + spec + "': dimension " + tok +
+    return invalidArgument(flag + " entry '" + spec + "': dimension " + tok +
                            " is larger than 2^63 - 1");
   if (tok.empty() || ec != std::errc() || end != tok.data() + tok.size())
-    return invalidArgument("--shapes entry '" + spec + "': '" + tok +
+    return invalidArgument(flag + " entry '" + spec + "': '" + tok +
                            "' is not a dimension (a non-negative integer)");
   return v;
 }
 
-Expected<std::map<std::string, Dims>> parseShapes(const std::vector<std::string>& specs) {
+/// name=AxBxC (or trtexec's name:AxBxC) entries of a shape flag.
+Expected<std::map<std::string, Dims>> parseShapes(const std::string& flag,
+                                                  const std::vector<std::string>& specs) {
   std::map<std::string, Dims> out;
   for (const std::string& spec : specs) {
     auto eq = spec.rfind('=');
+    if (eq == std::string::npos) eq = spec.rfind(':');
     if (eq == std::string::npos || eq == 0)
-      return invalidArgument("--shapes entry '" + spec + "' is not name=AxBxC");
+      return invalidArgument(flag + " entry '" + spec + "' is not name=AxBxC (or name:AxBxC)");
     const std::string name = spec.substr(0, eq);
-    if (out.count(name)) return invalidArgument("--shapes gives input '" + name + "' twice");
+    if (out.count(name)) return invalidArgument(flag + " gives input '" + name + "' twice");
     Dims dims;
     const std::string rest = spec.substr(eq + 1);
     for (size_t pos = 0; !rest.empty();) {
       size_t x = rest.find('x', pos);
       KILN_ASSIGN_OR_RETURN(
           int64_t d,
-          parseDim(spec, rest.substr(pos, x == std::string::npos ? std::string::npos : x - pos)));
+          parseDim(flag, spec,
+                   rest.substr(pos, x == std::string::npos ? std::string::npos : x - pos)));
       dims.push_back(d);
       if (x == std::string::npos) break;
       pos = x + 1;
     }
     Expected<int64_t> count = elementCount(dims, name);
-    if (!count)
-      return invalidArgument("--shapes entry '" + spec + "': " + count.status().message());
+    if (!count) return invalidArgument(flag + " entry '" + spec + "': " + count.status().message());
     out[name] = std::move(dims);
   }
   return out;
@@ -104,7 +114,46 @@ Expected<ModelSpec> checkModelOptions(const ModelOptions& m) {
     return invalidArgument("--precision '" + m.precision +
                            "' is not a precision (fp32, fp16, bf16, int8)");
   spec.precision = *p;
-  KILN_ASSIGN_OR_RETURN(spec.shapes, parseShapes(m.shapes));
+  KILN_ASSIGN_OR_RETURN(spec.shapes, parseShapes("--shapes", m.shapes));
+  KILN_ASSIGN_OR_RETURN(auto mins, parseShapes("--min-shapes", m.minShapes));
+  KILN_ASSIGN_OR_RETURN(auto opts, parseShapes("--opt-shapes", m.optShapes));
+  KILN_ASSIGN_OR_RETURN(auto maxs, parseShapes("--max-shapes", m.maxShapes));
+  if (!mins.empty() || !opts.empty() || !maxs.empty()) {
+    if (!spec.shapes.empty())
+      return invalidArgument(
+          "--shapes fixes input shapes; it cannot be combined with --min-shapes, --opt-shapes "
+          "and --max-shapes, which give a range");
+    OptimizationProfile profile;
+    std::set<std::string> names;
+    for (const auto* m2 : {&mins, &opts, &maxs})
+      for (const auto& [name, dims] : *m2)
+        names.insert(name);
+    for (const std::string& name : names) {
+      if (!mins.count(name) || !maxs.count(name))
+        return invalidArgument("input '" + name +
+                               "' needs both --min-shapes and --max-shapes (--opt-shapes "
+                               "defaults to the max)");
+      ShapeRange r{mins[name], opts.count(name) ? opts[name] : maxs[name], maxs[name]};
+      profile.inputs[name] = std::move(r);
+    }
+    spec.profile = std::move(profile);
+  }
+  if (!m.profile.empty()) {
+    KILN_ASSIGN_OR_RETURN(int64_t index, parseIntFlag("--profile", m.profile));
+    if (index < 0 || index > 1000000)
+      return invalidArgument("--profile must be a profile index >= 0, got " + m.profile);
+    spec.profileIndex = static_cast<int>(index);
+  }
+  for (const auto& [flag, text, out] :
+       {std::tuple<const char*, const std::string*, uint64_t*>{
+            "--max-tensor-bytes", &m.maxTensorBytes, &spec.maxTensorBytes},
+        std::tuple<const char*, const std::string*, uint64_t*>{
+            "--max-arena-bytes", &m.maxArenaBytes, &spec.maxArenaBytes}}) {
+    if (text->empty()) continue;
+    KILN_ASSIGN_OR_RETURN(int64_t v, parseIntFlag(flag, *text));
+    if (v < 1) return invalidArgument(std::string(flag) + " must be >= 1, got " + *text);
+    *out = static_cast<uint64_t>(v);
+  }
   return spec;
 }
 
@@ -261,7 +310,10 @@ Expected<std::shared_ptr<Engine>> loadEngine(const ModelSpec& m,
     config.backend = m.backend;
     config.precision = m.precision;
     config.inputShapes = m.shapes;
-    if (files && config.inputShapes.empty()) {
+    config.maxTensorBytes = m.maxTensorBytes;
+    config.maxArenaBytes = m.maxArenaBytes;
+    if (m.profile) config.profiles.push_back(*m.profile);
+    if (files && config.inputShapes.empty() && !m.profile) {
       std::vector<std::string> names;
       for (TensorId t : net.inputs())
         names.push_back(net.tensor(t).name);
@@ -381,6 +433,10 @@ int runRun(const RunOptions& o) {
   if (!inputs) return fail(cmd, inputs.status());
   auto ctx = (*engine)->createExecutionContext();
   if (!ctx) return fail(cmd, ctx.status());
+  if (spec->profileIndex >= 0) {
+    Status ps = (*ctx)->setOptimizationProfile(spec->profileIndex);
+    if (!ps.isOk()) return fail(cmd, ps);
+  }
   auto outs = bindAndRun(**ctx, **engine, *inputs);
   if (!outs) return fail(cmd, outs.status());
   const auto& infos = (*engine)->outputs();
@@ -396,7 +452,7 @@ int runRun(const RunOptions& o) {
   bool allOk = true;
   for (size_t k = 0; k < outs->size(); ++k) {
     std::cout << "output " << k << " '" << infos[k].name << "': " << dataTypeName(infos[k].dtype)
-              << dimsToString(infos[k].dims);
+              << dimsToString((*outs)[k].dims());
     if (refs.empty()) {
       std::cout << "\n";
       continue;
@@ -452,12 +508,21 @@ int runInspect(const InspectOptions& o) {
       for (const auto& x : v)
         a.push_back({{"name", x.name},
                      {"dtype", dataTypeName(x.dtype)},
+                     {"shape", shapeToString(x.shape)},
                      {"dims", x.dims},
+                     {"dynamic", x.isDynamic()},
                      {"model_shape", shapeToString(x.sourceShape)}});
       return a;
     };
     j["inputs"] = io(e.inputs());
     j["outputs"] = io(e.outputs());
+    j["profiles"] = nlohmann::json::array();
+    for (const OptimizationProfile& p : e.profiles()) {
+      nlohmann::json pj = nlohmann::json::object();
+      for (const auto& [name, r] : p.inputs)
+        pj[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
+      j["profiles"].push_back(pj);
+    }
     j["layers"] = nlohmann::json::array();
     for (const LayerInfo& l : layers)
       j["layers"].push_back({{"name", l.name},
@@ -478,12 +543,30 @@ int runInspect(const InspectOptions& o) {
     return kExitOk;
   }
   std::cout << "backend: " << e.backend() << "\n";
+  auto ioLine = [](const char* what, const IOTensorInfo& x) {
+    std::cout << what << x.name << ": " << dataTypeName(x.dtype) << shapeToString(x.shape);
+    if (x.isDynamic()) std::cout << ", representative " << dimsToString(x.dims);
+    std::cout << " (model " << shapeToString(x.sourceShape) << ")\n";
+  };
   for (const auto& x : e.inputs())
-    std::cout << "input  " << x.name << ": " << dataTypeName(x.dtype) << dimsToString(x.dims)
-              << " (model " << shapeToString(x.sourceShape) << ")\n";
+    ioLine("input  ", x);
   for (const auto& x : e.outputs())
-    std::cout << "output " << x.name << ": " << dataTypeName(x.dtype) << dimsToString(x.dims)
-              << " (model " << shapeToString(x.sourceShape) << ")\n";
+    ioLine("output ", x);
+  for (size_t p = 0; p < e.profiles().size(); ++p) {
+    const OptimizationProfile& prof = e.profiles()[p];
+    if (prof.inputs.empty()) {
+      bool dynamic = false;
+      for (const auto& x : e.inputs())
+        dynamic = dynamic || x.isDynamic();
+      if (dynamic) std::cout << "profile " << p << ": every dynamic dimension is free\n";
+      continue;
+    }
+    std::cout << "profile " << p << ":";
+    for (const auto& [name, r] : prof.inputs)
+      std::cout << " " << name << " min " << dimsToString(r.min) << " opt " << dimsToString(r.opt)
+                << " max " << dimsToString(r.max) << ";";
+    std::cout << "\n";
+  }
   std::cout << "layers: " << layers.size() << "\n";
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerInfo& l = layers[i];
@@ -548,7 +631,9 @@ int runBench(const BenchOptions& o) {
     // Random inputs: floats in [-1, 1), integers in [0, 2) (valid ids and masks for any model).
     std::mt19937 rng(1234);
     for (const IOTensorInfo& io : e.inputs()) {
-      Weights w = Weights::zeros(io.dtype, io.dims);
+      // The shape: --shapes when given, else the engine's representative shape.
+      auto given = spec->shapes.find(io.name);
+      Weights w = Weights::zeros(io.dtype, given != spec->shapes.end() ? given->second : io.dims);
       for (int64_t i = 0; i < w.count(); ++i) {
         switch (io.dtype) {
           case DataType::kFloat32:
@@ -570,6 +655,10 @@ int runBench(const BenchOptions& o) {
   }
   auto ctx = (*engine)->createExecutionContext();
   if (!ctx) return fail(cmd, ctx.status());
+  if (spec->profileIndex >= 0) {
+    Status ps = (*ctx)->setOptimizationProfile(spec->profileIndex);
+    if (!ps.isOk()) return fail(cmd, ps);
+  }
   auto first = bindAndRun(**ctx, e, inputs);
   if (!first) return fail(cmd, first.status());
   for (int64_t i = 0; i < o.warmup; ++i) {
@@ -597,7 +686,7 @@ int runBench(const BenchOptions& o) {
     size_t idx = static_cast<size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
     return sorted[std::min(idx, sorted.size() - 1)];
   };
-  int64_t batch = e.inputs().empty() || e.inputs()[0].dims.empty() ? 1 : e.inputs()[0].dims[0];
+  int64_t batch = inputs.empty() || inputs[0].value.dims().empty() ? 1 : inputs[0].value.dims()[0];
   double ips = static_cast<double>(ms.size()) / total;
   if (o.json) {
     nlohmann::json j = {{"model", o.model.model},

@@ -36,7 +36,11 @@ struct ModelOptions {
   std::string model;  ///< .plan or .onnx
   std::string backend = "reference";
   std::string precision = "fp32";
-  std::vector<std::string> shapes;  ///< "name=2x64" entries
+  std::vector<std::string> shapes;  ///< "name=2x64" entries: fixed shapes
+  /// An optimization profile: "name=AxB" (or trtexec's "name:AxB") entries per input.
+  std::vector<std::string> minShapes, optShapes, maxShapes;
+  std::string profile;  ///< --profile N: the profile a context checks shapes against
+  std::string maxTensorBytes, maxArenaBytes;  ///< memory limits (text: parsed strictly)
   bool verbose = false;
 };
 

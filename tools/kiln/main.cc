@@ -20,9 +20,26 @@ void addModelOptions(CLI::App* cmd, kiln::cli::ModelOptions& m, bool allowOnnx) 
                   "Fastest precision the builder may use (fp32; fp16/bf16/int8 not yet)")
       ->capture_default_str();
   cmd->add_option("--shapes", m.shapes,
-                  "Input shapes for dynamic dims, as name=AxBxC (repeat or comma-separate); "
-                  "`run` takes them from the given inputs when omitted")
+                  "Fixed input shapes, as name=AxBxC (repeat or comma-separate): the engine is "
+                  "specialized for them. Without shapes, dynamic dims stay free and one plan "
+                  "serves every shape; `run` on an ONNX model takes them from its inputs; "
+                  "`bench` on a plan runs at them")
       ->delimiter(',');
+  cmd->add_option("--min-shapes", m.minShapes,
+                  "Optimization profile: smallest shape per input, name=AxBxC or name:AxBxC")
+      ->delimiter(',');
+  cmd->add_option("--opt-shapes", m.optShapes,
+                  "Optimization profile: the shape tactics are timed at (default: the max)")
+      ->delimiter(',');
+  cmd->add_option("--max-shapes", m.maxShapes, "Optimization profile: largest shape per input")
+      ->delimiter(',');
+  cmd->add_option("--profile", m.profile,
+                  "Optimization profile index that run/bench check input shapes against");
+  cmd->add_option("--max-tensor-bytes", m.maxTensorBytes,
+                  "Largest tensor the engine may need, in bytes (default: physical memory)");
+  cmd->add_option("--max-arena-bytes", m.maxArenaBytes,
+                  "Largest activation arena the engine may need, in bytes (default: physical "
+                  "memory)");
   cmd->add_flag("-v,--verbose", m.verbose, "Print the build log (passes, folds, tactics, memory)");
 }
 

@@ -18,9 +18,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+pip_install() {
+  echo "setup: pip install $*"
+  python3 -m pip install -q "$@" || python3 -m pip install -q --break-system-packages "$@"
+}
 # The ONNX schema (onnx.proto) comes from the onnx Python package; protoc compiles it at build.
-if ! python3 -c "import onnx" 2>/dev/null; then
-  echo "setup: pip install onnx"
-  python3 -m pip install -q onnx || python3 -m pip install -q --break-system-packages onnx
-fi
+python3 -c "import onnx" 2>/dev/null || pip_install onnx
+# oneDNN for the cpu backend: the PyPI build with GNU OpenMP threading (oneDNN 3.2; headers, library
+# and CMake config land in the Python data prefix, where CMakeLists.txt looks). docs/benchmarks.md
+# says why this build rather than Debian's 2.6 or the SYCL/TBB 2026.1 wheel.
+dnnl_prefix=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['data'])")
+[ -f "$dnnl_prefix/lib/cmake/dnnl/dnnl-config.cmake" ] ||
+  pip_install onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0
+# ONNX Runtime and numpy: the peer of bench/compare_ort.py (CI runs it once as a smoke test).
+python3 -c "import onnxruntime, numpy" 2>/dev/null || pip_install onnxruntime numpy
 echo "setup: ok"

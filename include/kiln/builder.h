@@ -21,8 +21,11 @@ std::optional<Precision> parsePrecision(std::string_view name);
 /// Options of one build.
 class BuilderConfig {
  public:
-  /// Backend that runs the engine ("reference" for now).
+  /// Backend that runs the engine: "reference" (the oracle) or "cpu" (oneDNN + vectorized kernels).
   std::string backend = "reference";
+  /// Threads each inference may use (host backends: the size of the one thread pool that runs
+  /// both kiln's own kernels and oneDNN). 0: the machine's cores. Stored in the plan.
+  int threads = 0;
   /// Fastest precision allowed; only kFP32 is implemented yet.
   Precision precision = Precision::kFP32;
   /// Shape of each input, by name. Required for inputs with symbolic dims unless every symbol
@@ -32,7 +35,7 @@ class BuilderConfig {
   std::map<std::string, int64_t> symbols;
   /// Constant folding leaves results larger than this many bytes unfolded.
   size_t foldLimitBytes = size_t{64} << 20;
-  /// Timing of candidate tactics: warm-up runs and measured runs (median kept).
+  /// Timing of candidate tactics: warm-up runs and measured runs (fastest kept).
   int timingWarmup = 2;
   int timingIterations = 5;
 };

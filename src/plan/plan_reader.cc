@@ -243,6 +243,9 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
   // Types, dims and arena offsets.
   data->arenaBytes = plan->arena_bytes();
   data->activationBytes = plan->activation_bytes();
+  data->threads = plan->threads();
+  if (data->threads < 1 || data->threads > 4096)
+    return bad("thread count " + std::to_string(data->threads) + " is out of range [1, 4096]");
   data->arenaOffsets.assign(net.tensors().size(), -1);
   for (size_t i = 0; i < tdefs->size(); ++i) {
     if (map[i] == kNoTensor)

@@ -121,7 +121,7 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
       fbb, fbb.CreateString(d.kilnVersion), fbb.CreateString(d.backend), fbb.CreateString(d.device),
       fbb.CreateString(d.source), fbb.CreateVector(tensors), fbb.CreateVector(layers),
       fbb.CreateVector(ins), fbb.CreateVector(outs), fbb.CreateVector(refs), d.arenaBytes,
-      d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog));
+      d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog), d.threads);
   fbb.Finish(plan);
 
   PlanHeader h{};

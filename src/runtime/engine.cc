@@ -37,6 +37,9 @@ const std::vector<IOTensorInfo>& Engine::outputs() const {
 const std::string& Engine::backend() const {
   return data_->backend;
 }
+int Engine::threads() const {
+  return data_->threads;
+}
 const std::vector<std::string>& Engine::buildLog() const {
   return data_->buildLog;
 }

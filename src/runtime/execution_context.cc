@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 
 #include "backends/backend.h"
 #include "ir/describe.h"
@@ -18,6 +19,8 @@ struct ExecutionContext::Impl {
   std::vector<void*> address;
   std::vector<bool> bound;  ///< per I/O tensor id: bound by the user
   bool needSetup = true;
+  bool profiling = false;
+  std::vector<ExecutionContext::LayerTimes> times;  ///< per kernel, when profiling
 
   ~Impl() {
     if (backend) {
@@ -53,6 +56,7 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
       return notFound("layer '" + l.name + "': tactic '" + d.tactics[i] +
                       "' is not known to backend '" + backend.name() + "' of this kiln build");
     KILN_ASSIGN_OR_RETURN(LayerDesc desc, describeLayer(net, static_cast<LayerId>(i)));
+    desc.threads = d.threads;
     KILN_ASSIGN_OR_RETURN(auto kernel, tactic->create(desc));
     Status s = kernel->reshape(desc.inputs, desc.outputs);
     if (!s.isOk()) return s.withContext("layer '" + l.name + "'");
@@ -147,11 +151,32 @@ Status ExecutionContext::enqueue(Stream& stream) {
     }
     impl_->needSetup = false;
   }
-  for (auto& [lid, kernel] : impl_->kernels) {
+  for (size_t i = 0; i < impl_->kernels.size(); ++i) {
+    auto& [lid, kernel] = impl_->kernels[i];
+    auto t0 = std::chrono::steady_clock::now();
     Status s = kernel->run(stream);
     if (!s.isOk()) return s.withContext("layer '" + net.layer(lid).name + "'");
+    if (impl_->profiling) {
+      KILN_RETURN_IF_ERROR(stream.synchronize());
+      impl_->times[i].ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
   }
   return Status::ok();
+}
+
+void ExecutionContext::setProfiling(bool on) {
+  impl_->profiling = on;
+  if (!on || !impl_->times.empty()) return;
+  const EngineData& d = engine_->data();
+  for (const auto& [lid, kernel] : impl_->kernels) {
+    const Layer& l = d.network.layer(lid);
+    impl_->times.push_back({l.name, layerKindName(l.kind()), d.tactics[lid], {}});
+  }
+}
+
+const std::vector<ExecutionContext::LayerTimes>& ExecutionContext::layerTimes() const {
+  return impl_->times;
 }
 
 Status ExecutionContext::execute() {

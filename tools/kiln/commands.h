@@ -14,6 +14,7 @@ struct ModelOptions {
   std::string backend = "reference";
   std::string precision = "fp32";
   std::vector<std::string> shapes;  ///< "name=2x64" entries
+  int threads = 0;                  ///< threads per inference; 0: the machine's cores
   bool verbose = false;
 };
 
@@ -44,6 +45,8 @@ struct BenchOptions {
   int iterations = 0;     ///< 0: use duration
   double duration = 2.0;  ///< seconds, when iterations == 0
   bool json = false;
+  bool profile = false;  ///< per-layer times
+  bool samples = false;  ///< JSON: every run's latency
 };
 
 int runBuild(const BuildOptions& o);

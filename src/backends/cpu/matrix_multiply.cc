@@ -1,0 +1,207 @@
+// kiln — cpu MatrixMultiply through oneDNN's matmul primitive: y = A @ B (+ C), batched with
+// numpy broadcasting of the batch dims, MatMul's 1-D promotion, Gemm's transposes (as strides,
+// no copy), C as the primitive's bias when it is a row vector and as a binary-add post-op
+// otherwise. A constant B is reordered once per shape into the layout oneDNN prefers.
+#include <algorithm>
+
+#include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/onednn.h"
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/post_op_hooks.h"
+
+namespace kiln::cpu {
+namespace {
+
+class OnednnMatMulKernel final : public CpuKernel {
+ public:
+  OnednnMatMulKernel(const LayerDesc& desc, std::vector<PostOp> postOps)
+      : CpuKernel(desc), postOps_(std::move(postOps)) {
+    constantB_ = desc.constantInputs.size() > 1 ? desc.constantInputs[1] : nullptr;
+  }
+
+ private:
+  Status reshaped() override {
+    const auto& at = attrs<MatrixMultiplyAttrs>();
+    const Dims& a = in_[0].dims;
+    const Dims& b = in_[1].dims;
+    const Dims& y = out_[0].dims;
+    const std::string shapes =
+        "A" + dimsToString(a) + ", B" + dimsToString(b) + ", y" + dimsToString(y);
+    if (a.empty() || b.empty())
+      return decline(desc_, "A and B must not be scalars (" + shapes + ")");
+    const bool a1 = a.size() == 1, b1 = b.size() == 1;
+    const bool transA = at.transA && !a1, transB = at.transB && !b1;
+    const size_t ra = a.size(), rb = b.size();
+    const int64_t m = a1 ? 1 : (transA ? a[ra - 1] : a[ra - 2]);
+    const int64_t k = a1 ? a[0] : (transA ? a[ra - 2] : a[ra - 1]);
+    const int64_t kb = b1 ? b[0] : (transB ? b[rb - 1] : b[rb - 2]);
+    const int64_t n = b1 ? 1 : (transB ? b[rb - 2] : b[rb - 1]);
+    if (kb != k) return layerError(desc_, "inner dims differ (" + shapes + ")");
+    const size_t matRank = (a1 ? 0 : 1) + (b1 ? 0 : 1);
+    if (y.size() < matRank) return layerError(desc_, "output rank too small (" + shapes + ")");
+    const size_t batchRank = y.size() - matRank;
+    const Dims batch(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(batchRank));
+    const size_t r = batchRank + 2;
+    if (r > 12) return decline(desc_, "more than 12 dims (" + shapes + ")");
+    // Operand dims padded to rank r: batch dims right-aligned, missing ones 1.
+    auto padded = [&](const Dims& src, size_t srcBatch, int64_t rows, int64_t cols) {
+      Dims d(r, 1);
+      for (size_t i = 0; i < srcBatch; ++i)
+        d[batchRank - srcBatch + i] = src[i];
+      d[r - 2] = rows;
+      d[r - 1] = cols;
+      return d;
+    };
+    // Strides of a (possibly transposed) row-major matrix stack.
+    auto strides = [&](const Dims& d, bool trans) {
+      Dims s(r, 0);
+      const int64_t rows = d[r - 2], cols = d[r - 1];
+      s[r - 2] = trans ? 1 : cols;
+      s[r - 1] = trans ? rows : 1;
+      int64_t acc = rows * cols;
+      for (size_t i = r - 2; i-- > 0;) {
+        s[i] = acc;
+        acc *= d[i];
+      }
+      return s;
+    };
+    const size_t aBatch = a1 ? 0 : ra - 2, bBatch = b1 ? 0 : rb - 2;
+    if (aBatch > batchRank || bBatch > batchRank)
+      return layerError(desc_, "batch dims do not broadcast (" + shapes + ")");
+    Dims aD = padded(a, aBatch, m, k), bD = padded(b, bBatch, k, n), yD = padded(y, 0, m, n);
+    for (size_t i = 0; i < batchRank; ++i)
+      yD[i] = batch[i];
+    for (size_t i = 0; i < batchRank; ++i)
+      if ((aD[i] != yD[i] && aD[i] != 1) || (bD[i] != yD[i] && bD[i] != 1))
+        return layerError(desc_, "batch dims do not broadcast (" + shapes + ")");
+
+    using md = dnnl::memory::desc;
+    md aMd = stridedDesc(aD, strides(aD, transA));
+    md bUser = stridedDesc(bD, strides(bD, transB));
+    md yMd = plainDesc(yD);
+    md bMd = constantB_
+                 ? md(bUser.get_dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any)
+                 : bUser;
+    md biasMd;
+    hasBias_ = hasC_ = false;
+    std::vector<PostOp> ops = postOps_;
+    dnnl::post_ops po;
+    if (desc_.hasInput(2)) {
+      if (at.beta != 1.0f) return decline(desc_, "beta != 1 is not fused");
+      const Dims& c = in_[2].dims;
+      if (c.size() > r) return layerError(desc_, "C has more dims than y (" + shapes + ")");
+      Dims cD(r, 1);
+      std::copy(c.begin(), c.end(), cD.end() - static_cast<std::ptrdiff_t>(c.size()));
+      for (size_t i = 0; i < r; ++i)
+        if (cD[i] != 1 && cD[i] != yD[i])
+          return layerError(desc_, "C" + dimsToString(c) + " does not broadcast to y");
+      bool rowVector = true;
+      for (size_t i = 0; i + 1 < r; ++i)
+        rowVector = rowVector && cD[i] == 1;
+      if (rowVector) {
+        biasMd = plainDesc(cD);
+        hasBias_ = true;
+      } else {
+        cMd_ = plainDesc(cD);
+        hasC_ = true;
+      }
+    }
+    if (at.alpha != 1.0f) return decline(desc_, "alpha != 1 is not fused");
+    KILN_ASSIGN_OR_RETURN(po, makePostOps(ops));
+    if (hasC_) po.append_binary(dnnl::algorithm::binary_add, cMd_);
+    try {
+      useThreads(threads_);
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(po);
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      pd_ = hasBias_ ? dnnl::matmul::primitive_desc(dnnlEngine(), aMd, bMd, biasMd, yMd, attr)
+                     : dnnl::matmul::primitive_desc(dnnlEngine(), aMd, bMd, yMd, attr);
+      prim_ = dnnl::matmul(pd_);
+      needWorkspace(pd_.scratchpad_desc().get_size());
+      aMem_ = dnnl::memory(aMd, dnnlEngine(), nullptr);
+      yMem_ = dnnl::memory(yMd, dnnlEngine(), nullptr);
+      bMem_ = dnnl::memory(pd_.weights_desc(), dnnlEngine(), nullptr);
+      if (hasBias_) biasMem_ = dnnl::memory(biasMd, dnnlEngine(), nullptr);
+      if (hasC_) cMem_ = dnnl::memory(cMd_, dnnlEngine(), nullptr);
+      scratch_ = dnnl::memory(pd_.scratchpad_desc(), dnnlEngine(), nullptr);
+      packedB_ = false;
+      if (constantB_) {
+        // Pack once per shape (kept when the new shape wants the same packed layout).
+        if (!(packedDesc_ == pd_.weights_desc())) {
+          dnnl::memory src(bUser, dnnlEngine(), const_cast<void*>(constantB_->data()));
+          packed_ = dnnl::memory(pd_.weights_desc(), dnnlEngine());
+          dnnl::stream s(dnnlEngine());
+          dnnl::reorder(src, packed_).execute(s, src, packed_);
+          s.wait();
+          packedDesc_ = pd_.weights_desc();
+        }
+        packedB_ = true;
+      }
+      if (!stream_) stream_ = std::make_unique<dnnl::stream>(dnnlEngine());
+    } catch (const dnnl::error& e) {
+      return dnnlError(desc_, e, "creating the matmul primitive for " + shapes);
+    }
+    return Status::ok();
+  }
+
+  Status compute() override {
+    useThreads(threads_);
+    aMem_.set_data_handle(const_cast<void*>(inPtr_[0]));
+    yMem_.set_data_handle(outPtr_[0]);
+    scratch_.set_data_handle(workspace_);
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, aMem_}, {DNNL_ARG_DST, yMem_}, {DNNL_ARG_SCRATCHPAD, scratch_}};
+    if (packedB_) {
+      args[DNNL_ARG_WEIGHTS] = packed_;
+    } else {
+      bMem_.set_data_handle(const_cast<void*>(inPtr_[1]));
+      args[DNNL_ARG_WEIGHTS] = bMem_;
+    }
+    if (hasBias_) {
+      biasMem_.set_data_handle(const_cast<void*>(inPtr_[2]));
+      args[DNNL_ARG_BIAS] = biasMem_;
+    }
+    if (hasC_) {
+      cMem_.set_data_handle(const_cast<void*>(inPtr_[2]));
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(postOps_.size())) | DNNL_ARG_SRC_1] =
+          cMem_;
+    }
+    prim_.execute(*stream_, args);
+    stream_->wait();
+    return Status::ok();
+  }
+
+  std::vector<PostOp> postOps_;
+  const Weights* constantB_ = nullptr;
+  bool hasBias_ = false, hasC_ = false, packedB_ = false;
+  dnnl::memory::desc cMd_, packedDesc_;
+  dnnl::matmul::primitive_desc pd_;
+  dnnl::matmul prim_;
+  dnnl::memory aMem_, bMem_, yMem_, biasMem_, cMem_, scratch_, packed_;
+  std::unique_ptr<dnnl::stream> stream_;
+};
+
+}  // namespace
+
+Status supportsOnednnMatMul(const LayerDesc& desc) {
+  KILN_RETURN_IF_ERROR(requireAllF32(desc));
+  if (!desc.hasInput(0) || !desc.hasInput(1)) return decline(desc, "A and B are required");
+  const auto& at = desc.layer->as<MatrixMultiplyAttrs>();
+  if (at.alpha != 1.0f) return decline(desc, "alpha != 1 is not fused");
+  if (desc.hasInput(2) && at.beta != 1.0f) return decline(desc, "beta != 1 is not fused");
+  if (desc.outputs.empty() || desc.outputs[0].dims.size() + 2 > 14)
+    return decline(desc, "too many dims for oneDNN");
+  return Status::ok();
+}
+
+Expected<std::unique_ptr<Kernel>> createOnednnMatMul(const LayerDesc& desc) {
+  return makeKernel<OnednnMatMulKernel>(desc, std::vector<PostOp>{});
+}
+
+Expected<std::unique_ptr<Kernel>> createOnednnMatMulWithPostOps(const LayerDesc& desc,
+                                                                std::vector<PostOp> postOps) {
+  KILN_RETURN_IF_ERROR(supportsOnednnMatMul(desc));
+  return makeKernel<OnednnMatMulKernel>(desc, std::move(postOps));
+}
+
+}  // namespace kiln::cpu

@@ -486,6 +486,18 @@ TEST(CpuKernels, Depthwise3x3AgainstReference) {
   }
 }
 
+TEST(CpuKernels, GlobalAveragePoolingAgainstReference) {
+  PoolingAttrs a;
+  a.kind = PoolingKind::kAverage;
+  a.global = true;
+  Cases cs;
+  uint32_t seed = 1100;
+  for (Dims d : {Dims{1, 3, 7, 7}, Dims{2, 9, 8, 8}, Dims{1, 17, 4, 4}, Dims{4, 5, 1, 1},
+                 Dims{64, 16, 1, 9}, Dims{2, 1280, 7, 7}, Dims{1, 3, 17}})
+    cs.add(a, {runtime(randomF32(d, seed++))});
+  checkTactic("cpu.pooling.global_average.f32.avx2", cs.list(), {1e-5, 1e-6});
+}
+
 // ---- fused post-ops (the hooks the optimizer's epilogue attributes will use) -----------------
 
 /// The reference result of `act` applied to `x`.

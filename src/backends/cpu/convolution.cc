@@ -92,8 +92,11 @@ class OnednnConvKernel final : public CpuKernel {
     hasBias_ = desc_.hasInput(2);
     md biasMd = hasBias_ ? plainDesc({c.w[0]}) : md();
     KILN_ASSIGN_OR_RETURN(dnnl::post_ops po, makePostOps(postOps_));
+    double macs = static_cast<double>(volume(c.y)) * static_cast<double>(volume(c.w)) /
+                  static_cast<double>(c.w[0]);
+    runThreads_ = threadsFor(threads_, macs, kMacsPerThread);
     try {
-      useThreads(threads_);
+      useThreads(runThreads_);
       dnnl::primitive_attr attr;
       attr.set_post_ops(po);
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -135,7 +138,7 @@ class OnednnConvKernel final : public CpuKernel {
   }
 
   Status compute() override {
-    useThreads(threads_);
+    useThreads(runThreads_);
     auto* ws = static_cast<uint8_t*>(workspace_);
     scratch_.set_data_handle(ws);
     xUserMem_.set_data_handle(const_cast<void*>(inPtr_[0]));
@@ -156,6 +159,7 @@ class OnednnConvKernel final : public CpuKernel {
 
   std::vector<PostOp> postOps_;
   bool blocked_ = false, hasBias_ = false, xReorder_ = false, yReorder_ = false;
+  int runThreads_ = 1;  ///< threads for the current shape (threadsFor)
   size_t scratchBytes_ = 0, xBytes_ = 0, yBytes_ = 0;
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
@@ -196,11 +200,12 @@ class PointwiseGemmKernel final : public CpuKernel {
     hw_ = 1;
     for (size_t i = 2; i < c.x.size(); ++i)
       hw_ *= c.x[i];
+    runThreads_ = threadsFor(threads_, static_cast<double>(m_) * c_ * hw_, kMacsPerThread);
     return Status::ok();
   }
 
   Status compute() override {
-    useThreads(threads_);
+    useThreads(runThreads_);
     const float* w = static_cast<const float*>(desc_.constantInputs[1]->data());
     const float* bias =
         desc_.hasInput(2) ? static_cast<const float*>(desc_.constantInputs[2]->data()) : nullptr;
@@ -211,7 +216,7 @@ class PointwiseGemmKernel final : public CpuKernel {
           dnnl::status::success)
         return internalError("layer '" + desc_.name() + "': oneDNN sgemm failed");
       if (bias)
-        parallelFor(threads_, m_, std::max<int64_t>(1, 16384 / std::max<int64_t>(hw_, 1)),
+        parallelFor(runThreads_, m_, std::max<int64_t>(1, 16384 / std::max<int64_t>(hw_, 1)),
                     [&](int64_t lo, int64_t hi) {
                       for (int64_t o = lo; o < hi; ++o)
                         avx2::addScalar(y + o * hw_, hw_, bias[o]);
@@ -221,6 +226,7 @@ class PointwiseGemmKernel final : public CpuKernel {
   }
 
   int64_t n_ = 0, c_ = 0, m_ = 0, hw_ = 0;
+  int runThreads_ = 1;
 };
 
 // ---- depthwise 3x3 --------------------------------------------------------------------------

@@ -344,6 +344,21 @@ void layerNormRow(const float* x, const float* scale, const float* bias, float* 
     y[i] = (x[i] - mean) * inv * scale[i] + (bias ? bias[i] : 0.0f);
 }
 
+float sum(const float* x, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+  }
+  for (; i + 8 <= n; i += 8)
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+  float s = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i)
+    s += x[i];
+  return s;
+}
+
 void addScalar(float* y, int64_t n, float bias) {
   const __m256 b = _mm256_set1_ps(bias);
   map8(y, y, n, [&](__m256 v) { return _mm256_add_ps(v, b); });

@@ -27,6 +27,8 @@ void softmaxRow(const float* x, float* y, int64_t n, bool log);
 /// be null).
 void layerNormRow(const float* x, const float* scale, const float* bias, float* y, int64_t n,
                   float epsilon);
+/// Sum of x[0, n) (8 partial sums, then the tail).
+float sum(const float* x, int64_t n);
 /// y[i] += bias (bias added to a whole row).
 void addScalar(float* y, int64_t n, float bias);
 /// One output plane of a 3x3 depthwise convolution over a zero-padded input plane `in` (row

@@ -109,8 +109,12 @@ class OnednnMatMulKernel final : public CpuKernel {
     if (at.alpha != 1.0f) return decline(desc_, "alpha != 1 is not fused");
     KILN_ASSIGN_OR_RETURN(po, makePostOps(ops));
     if (hasC_) po.append_binary(dnnl::algorithm::binary_add, cMd_);
+    double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    for (size_t i = 0; i < batchRank; ++i)
+      macs *= static_cast<double>(yD[i]);
+    runThreads_ = threadsFor(threads_, macs, kMacsPerThread);
     try {
-      useThreads(threads_);
+      useThreads(runThreads_);
       dnnl::primitive_attr attr;
       attr.set_post_ops(po);
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -145,7 +149,7 @@ class OnednnMatMulKernel final : public CpuKernel {
   }
 
   Status compute() override {
-    useThreads(threads_);
+    useThreads(runThreads_);
     aMem_.set_data_handle(const_cast<void*>(inPtr_[0]));
     yMem_.set_data_handle(outPtr_[0]);
     scratch_.set_data_handle(workspace_);
@@ -174,6 +178,7 @@ class OnednnMatMulKernel final : public CpuKernel {
   std::vector<PostOp> postOps_;
   const Weights* constantB_ = nullptr;
   bool hasBias_ = false, hasC_ = false, packedB_ = false;
+  int runThreads_ = 1;  ///< threads for the current shape (threadsFor)
   dnnl::memory::desc cMd_, packedDesc_;
   dnnl::matmul::primitive_desc pd_;
   dnnl::matmul prim_;

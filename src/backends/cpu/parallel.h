@@ -29,6 +29,18 @@ void parallelFor(int threads, int64_t n, int64_t grain, F&& f) {
   }
 }
 
+/// Threads worth using for `work` units when one thread should get at least `grain` of them
+/// (at least 1, at most `threads`). Small layers run on one thread: waking the pool and the
+/// barrier at the end cost more than they save, and far more on a busy machine.
+inline int threadsFor(int threads, double work, double grain) {
+  const double useful = work / std::max(grain, 1.0);
+  return useful >= threads ? threads : std::max(1, static_cast<int>(useful));
+}
+
+/// Multiply-adds per thread below which a oneDNN convolution / matmul / GEMM is not split
+/// (about 25 microseconds of one AVX2 core).
+constexpr double kMacsPerThread = 1 << 20;
+
 /// Makes oneDNN (which asks omp_get_max_threads) use `threads` threads on this thread.
 inline void useThreads(int threads) {
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);

@@ -375,8 +375,19 @@ void depthwise3x3(const float* in, int64_t pitch, const float* w, float bias, fl
     const float* rows[3] = {r0, r0 + pitch, r0 + 2 * pitch};
     float* o = out + oy * outW;
     int64_t ox = 0;
+    // The last block of a row may run past outW: it reads the zero slack of the padded rows
+    // and keeps only the valid lanes.
+    auto store = [&](int64_t at, __m256 acc) {
+      if (at + 8 <= outW) {
+        _mm256_storeu_ps(o + at, acc);
+      } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, acc);
+        std::copy(tmp, tmp + (outW - at), o + at);
+      }
+    };
     if (stride == 1) {
-      for (; ox + 8 <= outW; ox += 8) {
+      for (; ox < outW; ox += 8) {
         __m256 acc = bv;
         for (int ky = 0; ky < 3; ++ky) {
           const float* p = rows[ky] + ox;
@@ -384,7 +395,7 @@ void depthwise3x3(const float* in, int64_t pitch, const float* w, float bias, fl
           acc = _mm256_fmadd_ps(wv[ky * 3 + 1], _mm256_loadu_ps(p + 1), acc);
           acc = _mm256_fmadd_ps(wv[ky * 3 + 2], _mm256_loadu_ps(p + 2), acc);
         }
-        _mm256_storeu_ps(o + ox, acc);
+        store(ox, acc);
       }
     } else if (stride == 2) {
       // Even lanes of p[0..15] and of p[2..17]; odd lanes of p[0..15].
@@ -398,7 +409,7 @@ void depthwise3x3(const float* in, int64_t pitch, const float* w, float bias, fl
         __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
         return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
       };
-      for (; ox + 8 <= outW; ox += 8) {
+      for (; ox < outW; ox += 8) {
         __m256 acc = bv;
         for (int ky = 0; ky < 3; ++ky) {
           const float* p = rows[ky] + 2 * ox;
@@ -406,7 +417,7 @@ void depthwise3x3(const float* in, int64_t pitch, const float* w, float bias, fl
           acc = _mm256_fmadd_ps(wv[ky * 3 + 1], odd(p), acc);
           acc = _mm256_fmadd_ps(wv[ky * 3 + 2], even(p + 2), acc);
         }
-        _mm256_storeu_ps(o + ox, acc);
+        store(ox, acc);
       }
     }
     for (; ox < outW; ++ox) {

@@ -32,8 +32,9 @@ float sum(const float* x, int64_t n);
 /// y[i] += bias (bias added to a whole row).
 void addScalar(float* y, int64_t n, float bias);
 /// One output plane of a 3x3 depthwise convolution over a zero-padded input plane `in` (row
-/// pitch `pitch` floats, the first valid input pixel at [1][1], at least 16 floats of slack at
-/// the end of every row): out[oy][ox] = bias + sum w[ky][kx] * in[oy*s + ky][ox*s + kx].
+/// pitch `pitch` floats, the first valid input pixel at [1][1], zeros after the last input
+/// column: at least 24 of them past stride * outW + 2): out[oy][ox] = bias + sum w[ky][kx] *
+/// in[oy*s + ky][ox*s + kx].
 void depthwise3x3(const float* in, int64_t pitch, const float* w, float bias, float* out,
                   int64_t outH, int64_t outW, int stride);
 

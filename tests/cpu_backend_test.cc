@@ -191,7 +191,9 @@ TEST(CpuBackend, RegisteredBesideTheReference) {
   ASSERT_GE(names.size(), 2u);
   EXPECT_EQ(names[0], "reference");
   EXPECT_EQ(names[1], "cpu");
-  if (hostCpuIsa() == CpuIsa::kAvx2) EXPECT_EQ((*b)->deviceSignature(), "x86_64-avx2");
+  if (hostCpuIsa() == CpuIsa::kAvx2) {
+    EXPECT_EQ((*b)->deviceSignature(), "x86_64-avx2");
+  }
 }
 
 TEST(CpuBackend, EveryLayerKindHasAReferenceFallback) {
@@ -344,6 +346,9 @@ TEST(CpuKernels, LayerNormAgainstReference) {
 
 // ---- matrix multiply ---------------------------------------------------------------------------
 
+const char* const kMatMulTactics[] = {"cpu.matrix_multiply.onednn.f32",
+                                      "cpu.matrix_multiply.sgemm.f32"};
+
 TEST(CpuKernels, MatMulConstantWeightsSeveralShapes) {
   for (int64_t k : {1, 7, 8, 9, 17}) {
     for (int64_t n : {1, 7, 8, 9, 17}) {
@@ -353,8 +358,25 @@ TEST(CpuKernels, MatMulConstantWeightsSeveralShapes) {
       for (int64_t m : {1, 7, 8, 9, 16, 33})  // one kernel, M changing (dynamic batch/sequence)
         cs.add(MatrixMultiplyAttrs{}, {runtime(randomF32({m, k}, seed++)), constant(b)});
       cs.add(MatrixMultiplyAttrs{}, {runtime(randomF32({2, 3, 5, k}, seed++)), constant(b)});
-      checkTactic("cpu.matrix_multiply.onednn.f32", cs.list(), {1e-5, 1e-5});
+      for (const char* t : kMatMulTactics)
+        checkTactic(t, cs.list(), {1e-5, 1e-5});
     }
+  }
+}
+
+TEST(CpuKernels, MatMulBatchFoldedIntoRowsWithBias) {
+  // [b, s, K] @ [K, N] (+ [N]): one GEMM over b * s rows; the same kernel for several b and s.
+  const Weights b = randomF32({17, 9}, 1), c = randomF32({9}, 2), c3 = randomF32({1, 1, 9}, 3);
+  for (const Weights* bias : {static_cast<const Weights*>(nullptr), &c, &c3}) {
+    Cases cs;
+    uint32_t seed = 550;
+    for (Dims a : {Dims{2, 7, 17}, Dims{8, 9, 17}, Dims{1, 16, 17}, Dims{3, 2, 5, 17}}) {
+      std::vector<Operand> ops = {runtime(randomF32(a, seed++)), constant(b)};
+      if (bias) ops.push_back(constant(*bias));
+      cs.add(MatrixMultiplyAttrs{}, std::move(ops));
+    }
+    for (const char* t : kMatMulTactics)
+        checkTactic(t, cs.list(), {1e-5, 1e-5});
   }
 }
 
@@ -369,7 +391,8 @@ TEST(CpuKernels, MatMulBatchedBroadcastAndPromotion) {
          {runtime(randomF32({9}, seed++)), runtime(randomF32({2, 9, 5}, seed++))});  // 1-D A
   cs.add(MatrixMultiplyAttrs{},
          {runtime(randomF32({3, 7, 9}, seed++)), runtime(randomF32({9}, seed++))});  // 1-D B
-  checkTactic("cpu.matrix_multiply.onednn.f32", cs.list(), {1e-5, 1e-5});
+  for (const char* t : kMatMulTactics)
+        checkTactic(t, cs.list(), {1e-5, 1e-5});
 }
 
 TEST(CpuKernels, GemmTransposesAndBias) {
@@ -390,17 +413,30 @@ TEST(CpuKernels, GemmTransposesAndBias) {
       }
       // One kernel per case here: C's role changes with the shape.
       for (const LayerCase* c : cs.list())
-        checkTactic("cpu.matrix_multiply.onednn.f32", {c}, {1e-5, 1e-5});
+        for (const char* t : kMatMulTactics)
+          checkTactic(t, {c}, {1e-5, 1e-5});
     }
   }
 }
 
-TEST(CpuKernels, MatMulDeclinesScaledGemm) {
-  LayerCase c(MatrixMultiplyAttrs{false, false, 2.0f, 1.0f},
-              {runtime(randomF32({3, 4}, 1)), runtime(randomF32({4, 5}, 2))});
-  auto t = cpuBackend().tactics(c.desc());
+TEST(CpuKernels, ScaledGemmRunsOnSgemm) {
+  Cases cs;
+  cs.add(MatrixMultiplyAttrs{false, true, 2.0f, 0.5f},
+         {runtime(randomF32({3, 4}, 1)), runtime(randomF32({5, 4}, 2)),
+          runtime(randomF32({5}, 3))});
+  auto t = cpuBackend().tactics(cs.owned[0]->desc());
   ASSERT_EQ(t.size(), 1u);
-  EXPECT_EQ(t[0]->name(), "cpu.matrix_multiply.reference");
+  EXPECT_EQ(t[0]->name(), "cpu.matrix_multiply.sgemm.f32");
+  checkTactic("cpu.matrix_multiply.sgemm.f32", cs.list(), {1e-5, 1e-5});
+}
+
+TEST(CpuKernels, SgemmManySmallBatchEntriesOverThreads) {
+  Cases cs;  // attention-like: [b, h, s, d] @ [b, h, d, s], one kernel for several s
+  uint32_t seed = 650;
+  for (int64_t s : {7, 16, 33})
+    cs.add(MatrixMultiplyAttrs{}, {runtime(randomF32({2, 3, s, 16}, seed++)),
+                                   runtime(randomF32({2, 3, 16, s}, seed++))});
+  checkTactic("cpu.matrix_multiply.sgemm.f32", cs.list(), {1e-5, 1e-5});
 }
 
 // ---- convolution -------------------------------------------------------------------------------
@@ -622,7 +658,9 @@ TEST(CpuEngine, MatchesTheReferenceEngineAndProfilesLayers) {
     for (const auto& t : times) {
       EXPECT_EQ(t.ms.size(), 3u) << t.name;
       EXPECT_FALSE(t.tactic.empty());
-      if (std::string(backend) == "cpu") EXPECT_EQ(t.tactic.rfind("cpu.", 0), 0u) << t.tactic;
+      if (std::string(backend) == "cpu") {
+        EXPECT_EQ(t.tactic.rfind("cpu.", 0), 0u) << t.tactic;
+      }
     }
     results.push_back(y);
   }

@@ -39,9 +39,9 @@ class OnednnMatMulKernel final : public CpuKernel {
     if (kb != k) return layerError(desc_, "inner dims differ (" + shapes + ")");
     const size_t matRank = (a1 ? 0 : 1) + (b1 ? 0 : 1);
     if (y.size() < matRank) return layerError(desc_, "output rank too small (" + shapes + ")");
-    const size_t batchRank = y.size() - matRank;
+    size_t batchRank = y.size() - matRank;
     const Dims batch(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(batchRank));
-    const size_t r = batchRank + 2;
+    size_t r = batchRank + 2;
     if (r > 12) return decline(desc_, "more than 12 dims (" + shapes + ")");
     // Operand dims padded to rank r: batch dims right-aligned, missing ones 1.
     auto padded = [&](const Dims& src, size_t srcBatch, int64_t rows, int64_t cols) {
@@ -75,6 +75,27 @@ class OnednnMatMulKernel final : public CpuKernel {
       if ((aD[i] != yD[i] && aD[i] != 1) || (bD[i] != yD[i] && bD[i] != 1))
         return layerError(desc_, "batch dims do not broadcast (" + shapes + ")");
 
+    // A stack of row-major A times one B is one GEMM with the batch folded into M (oneDNN's
+    // batched path would repack B per batch entry): [b.., M, K] @ [K, N] -> [b.. * M, N].
+    bool bShared = true;
+    for (size_t i = 0; i < batchRank; ++i)
+      bShared = bShared && bD[i] == 1 && aD[i] == yD[i];
+    const bool cFoldable = !desc_.hasInput(2) || [&] {
+      const Dims& c = in_[2].dims;
+      for (size_t i = 0; i + 1 < c.size(); ++i)
+        if (c[i] != 1) return false;
+      return true;
+    }();
+    if (batchRank > 0 && bShared && !transA && cFoldable) {
+      int64_t rows = m;
+      for (size_t i = 0; i < batchRank; ++i)
+        rows *= yD[i];
+      aD = {rows, k};
+      bD = {k, n};
+      yD = {rows, n};
+      batchRank = 0;
+      r = 2;
+    }
     using md = dnnl::memory::desc;
     md aMd = stridedDesc(aD, strides(aD, transA));
     md bUser = stridedDesc(bD, strides(bD, transB));
@@ -88,7 +109,9 @@ class OnednnMatMulKernel final : public CpuKernel {
     dnnl::post_ops po;
     if (desc_.hasInput(2)) {
       if (at.beta != 1.0f) return decline(desc_, "beta != 1 is not fused");
-      const Dims& c = in_[2].dims;
+      Dims c = in_[2].dims;
+      while (c.size() > r && c.front() == 1)
+        c.erase(c.begin());
       if (c.size() > r) return layerError(desc_, "C has more dims than y (" + shapes + ")");
       Dims cD(r, 1);
       std::copy(c.begin(), c.end(), cD.end() - static_cast<std::ptrdiff_t>(c.size()));

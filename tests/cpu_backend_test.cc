@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
@@ -257,6 +259,61 @@ TEST(CpuKernels, BinaryBroadcastAgainstReference) {
   }
 }
 
+TEST(CpuKernels, PowAgainstReference) {
+  for (float e : {1.0f, 2.0f, 3.0f, 0.5f, 1.7f}) {
+    Cases cs;
+    uint32_t seed = 60;
+    for (Dims d : {Dims{7}, Dims{8}, Dims{9}, Dims{3, 33}, Dims{1, 32, 1024}})
+      cs.add(ElementwiseAttrs{ElementwiseKind::kPow},
+             {runtime(randomF32(d, seed++, 0.1f, 3.0f)), constant(Weights::fromFloats({e}, true))});
+    checkTactic("cpu.elementwise.f32.avx2", cs.list(), {2e-6, 1e-7});
+  }
+  Cases both;  // exponents per element
+  both.add(ElementwiseAttrs{ElementwiseKind::kPow},
+           {runtime(randomF32({4, 9}, 1, 0.1f, 3.0f)), runtime(randomF32({9}, 2, -2.0f, 2.0f))});
+  checkTactic("cpu.elementwise.f32.avx2", both.list(), {2e-6, 1e-7});
+}
+
+Weights randomBool(const Dims& dims, uint32_t seed) {
+  Weights w = Weights::zeros(DataType::kBool, dims);
+  std::mt19937 rng(seed);
+  auto* p = static_cast<uint8_t*>(w.mutableData());
+  for (int64_t i = 0; i < w.count(); ++i)
+    p[i] = rng() % 2;
+  return w;
+}
+
+TEST(CpuKernels, SelectAgainstReference) {
+  Cases cs;  // one kernel, several broadcast patterns (attention masks, scalar fills)
+  uint32_t seed = 70;
+  for (auto [c, x, y] : {std::tuple{Dims{9}, Dims{9}, Dims{9}},
+                         std::tuple{Dims{2, 1, 17, 17}, Dims{}, Dims{2, 4, 17, 17}},
+                         std::tuple{Dims{1, 1, 8, 8}, Dims{3, 2, 8, 8}, Dims{}},
+                         std::tuple{Dims{8, 1}, Dims{1, 7}, Dims{8, 7}},
+                         std::tuple{Dims{300, 257}, Dims{300, 257}, Dims{257}}})
+    cs.add(SelectAttrs{}, {runtime(randomBool(c, seed++)), runtime(randomF32(x, seed++)),
+                           runtime(randomF32(y, seed++))});
+  checkTactic("cpu.select.f32.avx2", cs.list(), {0, 0});
+}
+
+TEST(CpuKernels, IsNanAgainstReference) {
+  std::vector<float> v = {1, NAN, -INFINITY, INFINITY, 0, -0.0f, NAN, 3, 4, NAN, 1e-40f};
+  Cases cs;
+  cs.add(UnaryAttrs{UnaryKind::kIsNaN}, {runtime(Weights::fromFloats(v))});
+  cs.add(UnaryAttrs{UnaryKind::kIsNaN}, {runtime(randomF32({70001}, 3))});
+  const Tactic* t = cpuBackend().findTactic("cpu.unary.isnan.f32.avx2");
+  ASSERT_NE(t, nullptr);
+  auto k = t->create(cs.owned[0]->desc());
+  ASSERT_TRUE(k.hasValue());
+  for (const LayerCase* c : cs.list()) {
+    auto outs = c->runOn(**k, cpuBackend());
+    ASSERT_TRUE(outs.hasValue()) << outs.status().toString();
+    auto ref = c->reference();
+    ASSERT_EQ((*outs)[0].bytes(), ref[0].bytes());
+    EXPECT_EQ(std::memcmp((*outs)[0].data(), ref[0].data(), ref[0].bytes()), 0);
+  }
+}
+
 TEST(CpuKernels, UnaryAgainstReference) {
   for (UnaryKind kind : {UnaryKind::kNeg, UnaryKind::kAbs, UnaryKind::kExp, UnaryKind::kSqrt,
                          UnaryKind::kReciprocal, UnaryKind::kErf, UnaryKind::kCeil,
@@ -376,7 +433,7 @@ TEST(CpuKernels, MatMulBatchFoldedIntoRowsWithBias) {
       cs.add(MatrixMultiplyAttrs{}, std::move(ops));
     }
     for (const char* t : kMatMulTactics)
-        checkTactic(t, cs.list(), {1e-5, 1e-5});
+      checkTactic(t, cs.list(), {1e-5, 1e-5});
   }
 }
 
@@ -392,7 +449,7 @@ TEST(CpuKernels, MatMulBatchedBroadcastAndPromotion) {
   cs.add(MatrixMultiplyAttrs{},
          {runtime(randomF32({3, 7, 9}, seed++)), runtime(randomF32({9}, seed++))});  // 1-D B
   for (const char* t : kMatMulTactics)
-        checkTactic(t, cs.list(), {1e-5, 1e-5});
+    checkTactic(t, cs.list(), {1e-5, 1e-5});
 }
 
 TEST(CpuKernels, GemmTransposesAndBias) {
@@ -421,9 +478,9 @@ TEST(CpuKernels, GemmTransposesAndBias) {
 
 TEST(CpuKernels, ScaledGemmRunsOnSgemm) {
   Cases cs;
-  cs.add(MatrixMultiplyAttrs{false, true, 2.0f, 0.5f},
-         {runtime(randomF32({3, 4}, 1)), runtime(randomF32({5, 4}, 2)),
-          runtime(randomF32({5}, 3))});
+  cs.add(
+      MatrixMultiplyAttrs{false, true, 2.0f, 0.5f},
+      {runtime(randomF32({3, 4}, 1)), runtime(randomF32({5, 4}, 2)), runtime(randomF32({5}, 3))});
   auto t = cpuBackend().tactics(cs.owned[0]->desc());
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0]->name(), "cpu.matrix_multiply.sgemm.f32");
@@ -434,8 +491,8 @@ TEST(CpuKernels, SgemmManySmallBatchEntriesOverThreads) {
   Cases cs;  // attention-like: [b, h, s, d] @ [b, h, d, s], one kernel for several s
   uint32_t seed = 650;
   for (int64_t s : {7, 16, 33})
-    cs.add(MatrixMultiplyAttrs{}, {runtime(randomF32({2, 3, s, 16}, seed++)),
-                                   runtime(randomF32({2, 3, 16, s}, seed++))});
+    cs.add(MatrixMultiplyAttrs{},
+           {runtime(randomF32({2, 3, s, 16}, seed++)), runtime(randomF32({2, 3, 16, s}, seed++))});
   checkTactic("cpu.matrix_multiply.sgemm.f32", cs.list(), {1e-5, 1e-5});
 }
 

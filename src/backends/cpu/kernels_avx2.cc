@@ -238,6 +238,7 @@ bool hasBinary(ElementwiseKind k) {
     case ElementwiseKind::kDiv:
     case ElementwiseKind::kMax:
     case ElementwiseKind::kMin:
+    case ElementwiseKind::kPow:
       return true;
     default:
       return false;
@@ -254,6 +255,23 @@ void unary(UnaryKind k, const float* x, float* y, int64_t n) {
 
 void binary(ElementwiseKind k, const float* a, int64_t aStep, const float* b, int64_t bStep,
             float* y, int64_t n) {
+  if (k == ElementwiseKind::kPow) {
+    // Small integer and square-root exponents (GELU's x^3, variances' x^2) are exact products;
+    // anything else is std::pow per element.
+    const float e = *b;
+    if (bStep == 0 && aStep == 1 && (e == 1.0f || e == 2.0f || e == 3.0f || e == 0.5f)) {
+      map8(a, y, n, [&](__m256 v) {
+        if (e == 1.0f) return v;
+        if (e == 0.5f) return _mm256_sqrt_ps(v);
+        __m256 sq = _mm256_mul_ps(v, v);
+        return e == 2.0f ? sq : _mm256_mul_ps(sq, v);
+      });
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = std::pow(a[i * aStep], b[i * bStep]);
+    return;
+  }
   if (aStep == 1 && bStep == 1) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -274,6 +292,22 @@ void binary(ElementwiseKind k, const float* a, int64_t aStep, const float* b, in
     const float v = _mm256_cvtss_f32(r);
     std::fill(y, y + n, v);
   }
+}
+
+void isNan(const float* x, uint8_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] != x[i];
+}
+
+void select(const uint8_t* cond, int64_t cStep, const float* a, int64_t aStep, const float* b,
+            int64_t bStep, float* y, int64_t n) {
+  if (cStep == 1 && aStep == 1 && bStep == 1) {
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = cond[i] ? a[i] : b[i];
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = cond[i * cStep] ? a[i * aStep] : b[i * bStep];
 }
 
 void softmaxRow(const float* x, float* y, int64_t n, bool log) {

@@ -21,6 +21,11 @@ void unary(UnaryKind k, const float* x, float* y, int64_t n);
 /// y[i] = a[i * aStep] (op) b[i * bStep], with steps 0 (a broadcast scalar) or 1.
 void binary(ElementwiseKind k, const float* a, int64_t aStep, const float* b, int64_t bStep,
             float* y, int64_t n);
+/// y[i] = isnan(x[i]) as bool bytes.
+void isNan(const float* x, uint8_t* y, int64_t n);
+/// y[i] = cond[i * cStep] ? a[i * aStep] : b[i * bStep], steps 0 or 1.
+void select(const uint8_t* cond, int64_t cStep, const float* a, int64_t aStep, const float* b,
+            int64_t bStep, float* y, int64_t n);
 /// Softmax (or log-softmax) of one contiguous row.
 void softmaxRow(const float* x, float* y, int64_t n, bool log);
 /// Layer normalization of one row: y = (x - mean) / sqrt(var + eps) * scale + bias (bias may

@@ -106,8 +106,8 @@ class SgemmKernel final : public CpuKernel {
       cStrides_ = broadcastStridesOf(cAligned, full);
       cFull_ = full;
     }
-    double macs = static_cast<double>(entries) * static_cast<double>(m_) *
-                  static_cast<double>(n_) * static_cast<double>(k_);
+    double macs = static_cast<double>(entries) * static_cast<double>(m_) * static_cast<double>(n_) *
+                  static_cast<double>(k_);
     runThreads_ = threadsFor(threads_, macs, kMacsPerThread);
     return Status::ok();
   }

@@ -64,6 +64,8 @@ class LayerCase {
       desc_.inputPresent.push_back(o.present);
       desc_.constantInputs.push_back(o.constant ? &o.value : nullptr);
     }
+    // Split infers one part per output of the layer: the split cases here make two.
+    if (layer_.kind() == LayerKind::kSplit) layer_.outputs.assign(2, TensorId{0});
     auto outs = inferOutputs(desc_);
     EXPECT_TRUE(outs.hasValue()) << outs.status().toString();
     if (outs) desc_.outputs = *outs;
@@ -589,6 +591,108 @@ TEST(CpuKernels, GlobalAveragePoolingAgainstReference) {
                  Dims{64, 16, 1, 9}, Dims{2, 1280, 7, 7}, Dims{1, 3, 17}})
     cs.add(a, {runtime(randomF32(d, seed++))});
   checkTactic("cpu.pooling.global_average.f32.avx2", cs.list(), {1e-5, 1e-6});
+}
+
+// ---- data movement ---------------------------------------------------------------------------
+
+/// Exact comparison for kernels that only move bytes.
+void checkCopyTactic(const std::string& tactic, const std::vector<const LayerCase*>& cases) {
+  const Tactic* t = cpuBackend().findTactic(tactic);
+  ASSERT_NE(t, nullptr) << tactic;
+  for (const LayerCase* c : cases)
+    ASSERT_TRUE(t->supports(c->desc()).isOk()) << t->supports(c->desc()).toString();
+  auto k = t->create(cases[0]->desc());
+  ASSERT_TRUE(k.hasValue()) << k.status().toString();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto outs = cases[i]->runOn(**k, cpuBackend());
+    ASSERT_TRUE(outs.hasValue()) << tactic << " case " << i << ": " << outs.status().toString();
+    auto refs = cases[i]->reference();
+    ASSERT_EQ(outs->size(), refs.size());
+    for (size_t o = 0; o < refs.size(); ++o) {
+      ASSERT_EQ((*outs)[o].dims(), refs[o].dims()) << tactic << " case " << i;
+      EXPECT_EQ(std::memcmp((*outs)[o].data(), refs[o].data(), refs[o].bytes()), 0)
+          << tactic << " case " << i << " output " << o;
+    }
+  }
+}
+
+Weights randomI64(const Dims& dims, uint32_t seed) {
+  Weights w = Weights::zeros(DataType::kInt64, dims);
+  std::mt19937 rng(seed);
+  for (int64_t i = 0; i < w.count(); ++i)
+    static_cast<int64_t*>(w.mutableData())[i] = static_cast<int64_t>(rng());
+  return w;
+}
+
+TEST(CpuKernels, ShuffleTransposeAndReshape) {
+  uint32_t seed = 1200;
+  for (std::vector<int64_t> perm :
+       {std::vector<int64_t>{0, 2, 1, 3}, {0, 2, 3, 1}, {3, 2, 1, 0}, {1, 0, 2, 3}, {}}) {
+    ShuffleAttrs a;
+    a.mode = ShuffleMode::kTranspose;
+    a.perm = perm;
+    Cases cs;  // attention's [b, s, h, d] -> [b, h, s, d] and friends, several sizes
+    for (Dims d : {Dims{2, 7, 3, 8}, Dims{1, 9, 4, 16}, Dims{8, 64, 4, 64}, Dims{1, 1, 1, 5}})
+      cs.add(a, {runtime(randomF32(d, seed++))});
+    checkCopyTactic("cpu.shuffle.copy", cs.list());
+    Cases wide;  // 8-byte elements
+    for (Dims d : {Dims{2, 3, 5, 7}, Dims{3, 1, 2, 9}})
+      wide.add(a, {runtime(randomI64(d, seed++))});
+    checkCopyTactic("cpu.shuffle.copy", wide.list());
+  }
+  ShuffleAttrs flat;
+  flat.mode = ShuffleMode::kFlatten;
+  flat.axis = 1;
+  Cases cs;
+  for (Dims d : {Dims{2, 3, 4}, Dims{64, 1280, 1, 1}, Dims{1, 700000}})
+    cs.add(flat, {runtime(randomF32(d, seed++))});
+  checkCopyTactic("cpu.shuffle.copy", cs.list());
+}
+
+TEST(CpuKernels, SliceWithStepsAndNegativeBounds) {
+  uint32_t seed = 1300;
+  struct S {
+    std::vector<int64_t> starts, ends, axes, steps;
+  };
+  for (S s : {S{{0}, {192}, {-1}, {1}}, S{{1, -5}, {100, 1000}, {0, 2}, {2, 1}},
+              S{{-1}, {-1000}, {1}, {-1}}, S{{3, 0}, {-2, 4}, {1, 2}, {3, 1}}}) {
+    Cases cs;  // one kernel, several input sizes (the parameters stay)
+    for (Dims d : {Dims{2, 9, 576}, Dims{1, 17, 600}, Dims{3, 5, 200}}) {
+      Weights x = randomF32(d, seed++);
+      cs.add(
+          SliceAttrs{},
+          {runtime(x), constant(Weights::fromInts(s.starts)), constant(Weights::fromInts(s.ends)),
+           constant(Weights::fromInts(s.axes)), constant(Weights::fromInts(s.steps))});
+    }
+    checkCopyTactic("cpu.slice.copy", cs.list());
+  }
+}
+
+TEST(CpuKernels, ConcatenationAndSplitAlongEveryAxis) {
+  uint32_t seed = 1400;
+  for (int64_t axis : {0, 1, 2, -1}) {
+    Cases cs;
+    for (int64_t n : {1, 7, 17}) {
+      Dims a = {2, 3, 5}, b = {2, 3, 5};
+      const size_t ax = static_cast<size_t>(axis < 0 ? axis + 3 : axis);
+      a[ax] = n;
+      b[ax] = 2;
+      cs.add(ConcatenationAttrs{axis},
+             {runtime(randomF32(a, seed++)), runtime(randomF32(b, seed++)),
+              runtime(randomF32(a, seed++))});
+    }
+    checkCopyTactic("cpu.concatenation.copy", cs.list());
+    SplitAttrs sa;
+    sa.axis = axis;
+    Cases sp;
+    for (Dims d : {Dims{4, 6, 8}, Dims{6, 4, 2}}) {
+      const size_t ax = static_cast<size_t>(axis < 0 ? axis + 3 : axis);
+      const int64_t first = d[ax] / 2;
+      sp.add(sa,
+             {runtime(randomF32(d, seed++)), constant(Weights::fromInts({first, d[ax] - first}))});
+    }
+    checkCopyTactic("cpu.split.copy", sp.list());
+  }
 }
 
 // ---- fused post-ops (the hooks the optimizer's epilogue attributes will use) -----------------

@@ -695,6 +695,27 @@ TEST(CpuKernels, ConcatenationAndSplitAlongEveryAxis) {
   }
 }
 
+TEST(CpuKernels, WorkSplitOverThePoolMatchesTheReference) {
+  // Sizes large enough that the GEMM, the pointwise columns and the convolution batch are split
+  // over two threads (uneven splits included), each kernel reshaped to several shapes. Sums of
+  // 144 to 256 products of values in [-2, 2] cancel: the absolute term covers reordering.
+  uint32_t seed = 1500;
+  Cases mm;
+  Weights b = randomF32({256, 300}, seed++);
+  for (int64_t m : {300, 17, 301})
+    mm.add(MatrixMultiplyAttrs{}, {runtime(randomF32({m, 256}, seed++)), constant(b)});
+  checkTactic("cpu.matrix_multiply.sgemm.f32", mm.list(), {1e-5, 1e-4});
+  Cases pw;
+  convCases(pw, conv(1, 0), 32, 64, 1, true, {{2, 40, 40}, {1, 33, 31}, {3, 40, 41}}, seed += 10);
+  checkTactic("cpu.convolution.pointwise_gemm.f32", pw.list(), {1e-5, 1e-5});
+  for (const char* tactic : {"cpu.convolution.onednn.f32", "cpu.convolution.onednn.f32.blocked"}) {
+    Cases cv;
+    convCases(cv, conv(1, 1), 16, 16, 3, true, {{4, 17, 17}, {5, 17, 17}, {1, 17, 17}, {3, 9, 9}},
+              seed += 10);
+    checkTactic(tactic, cv.list(), {1e-5, 1e-4});
+  }
+}
+
 // ---- fused post-ops (the hooks the optimizer's epilogue attributes will use) -----------------
 
 /// The reference result of `act` applied to `x`.

@@ -62,14 +62,35 @@ Status requireConstantWeights(const LayerDesc& desc) {
 
 // ---- oneDNN ---------------------------------------------------------------------------------
 
+/// One oneDNN convolution over the whole batch or, when the batch splits over the threads,
+/// over equal slices of it (oneDNN runs single-threaded inside kiln's pool). A variant is the
+/// primitive for one slice size; a part is one slice with its own memory objects, stream and
+/// workspace region.
 class OnednnConvKernel final : public CpuKernel {
  public:
   OnednnConvKernel(const LayerDesc& desc, std::vector<PostOp> postOps, bool blocked)
       : CpuKernel(desc), postOps_(std::move(postOps)), blocked_(blocked) {}
 
  private:
-  Status reshaped() override {
-    KILN_ASSIGN_OR_RETURN(ConvGeometry c, convGeometry(desc_, in_, out_));
+  struct Variant {
+    int64_t batch = 0;
+    dnnl::convolution_forward::primitive_desc pd;
+    dnnl::convolution_forward prim;
+    dnnl::reorder xToPrim, yFromPrim;
+    bool xReorder = false, yReorder = false;
+    size_t scratchBytes = 0, xBytes = 0, yBytes = 0;
+    dnnl::memory::desc packedDesc;
+    dnnl::memory packed;
+  };
+  struct Part {
+    int64_t n0 = 0;
+    size_t variant = 0;
+    size_t wsOffset = 0;
+    dnnl::memory xUser, yUser, x, y, scratch;
+    std::unique_ptr<dnnl::stream> stream;
+  };
+
+  Status makeVariant(const ConvGeometry& c, int64_t batch, Variant& v) {
     const int64_t group = attrs<ConvolutionAttrs>().group;
     using md = dnnl::memory::desc;
     using tag = dnnl::memory::format_tag;
@@ -80,93 +101,165 @@ class OnednnConvKernel final : public CpuKernel {
       wd[0] = c.w[0] / group;
       wd.insert(wd.begin(), group);
     }
-    md xUser = plainDesc(c.x), yUser = plainDesc(c.y), wUser = plainDesc(wd);
-    md xMd = blocked_ ? md(dims(c.x), f32, tag::any) : xUser;
-    md yMd = blocked_ ? md(dims(c.y), f32, tag::any) : yUser;
+    Dims x = c.x, y = c.y;
+    x[0] = y[0] = batch;
+    md xUser = plainDesc(x), yUser = plainDesc(y), wUser = plainDesc(wd);
+    md xMd = blocked_ ? md(dims(x), f32, tag::any) : xUser;
+    md yMd = blocked_ ? md(dims(y), f32, tag::any) : yUser;
     md wMd(dims(wd), f32, tag::any);
     dnnl::memory::dims strides(c.g.strides.begin(), c.g.strides.end());
     dnnl::memory::dims dil, pl(c.g.padsBegin.begin(), c.g.padsBegin.end()),
         pr(c.g.padsEnd.begin(), c.g.padsEnd.end());
     for (int64_t d : c.g.dilations)
       dil.push_back(d - 1);  // oneDNN counts dilation from 0
-    hasBias_ = desc_.hasInput(2);
     md biasMd = hasBias_ ? plainDesc({c.w[0]}) : md();
     KILN_ASSIGN_OR_RETURN(dnnl::post_ops po, makePostOps(postOps_));
-    double macs = static_cast<double>(volume(c.y)) * static_cast<double>(volume(c.w)) /
-                  static_cast<double>(c.w[0]);
-    runThreads_ = threadsFor(threads_, macs, kMacsPerThread);
     try {
-      useThreads(runThreads_);
       dnnl::primitive_attr attr;
       attr.set_post_ops(po);
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      pd_ = dnnl::convolution_forward::primitive_desc(
+      v.batch = batch;
+      v.pd = dnnl::convolution_forward::primitive_desc(
           dnnlEngine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
           xMd, wMd, biasMd, yMd, strides, dil, pl, pr, attr);
-      prim_ = dnnl::convolution_forward(pd_);
+      v.prim = dnnl::convolution_forward(v.pd);
       const auto& eng = dnnlEngine();
-      // Workspace: [scratchpad | x in the primitive's layout | y in the primitive's layout].
-      xReorder_ = !(pd_.src_desc() == xUser);
-      yReorder_ = !(pd_.dst_desc() == yUser);
+      v.xReorder = !(v.pd.src_desc() == xUser);
+      v.yReorder = !(v.pd.dst_desc() == yUser);
       auto align = [](size_t b) { return (b + 63) / 64 * 64; };
-      scratchBytes_ = align(pd_.scratchpad_desc().get_size());
-      xBytes_ = xReorder_ ? align(pd_.src_desc().get_size()) : 0;
-      yBytes_ = yReorder_ ? align(pd_.dst_desc().get_size()) : 0;
-      needWorkspace(scratchBytes_ + xBytes_ + yBytes_);
-      xUserMem_ = dnnl::memory(xUser, eng, nullptr);
-      yUserMem_ = dnnl::memory(yUser, eng, nullptr);
-      xMem_ = dnnl::memory(pd_.src_desc(), eng, nullptr);
-      yMem_ = dnnl::memory(pd_.dst_desc(), eng, nullptr);
-      scratch_ = dnnl::memory(pd_.scratchpad_desc(), eng, nullptr);
-      if (xReorder_) xToPrim_ = dnnl::reorder(xUserMem_, xMem_);
-      if (yReorder_) yFromPrim_ = dnnl::reorder(yMem_, yUserMem_);
-      if (!(packedDesc_ == pd_.weights_desc())) {
+      v.scratchBytes = align(v.pd.scratchpad_desc().get_size());
+      v.xBytes = v.xReorder ? align(v.pd.src_desc().get_size()) : 0;
+      v.yBytes = v.yReorder ? align(v.pd.dst_desc().get_size()) : 0;
+      if (v.xReorder)
+        v.xToPrim = dnnl::reorder(dnnl::memory(xUser, eng, nullptr),
+                                  dnnl::memory(v.pd.src_desc(), eng, nullptr));
+      if (v.yReorder)
+        v.yFromPrim = dnnl::reorder(dnnl::memory(v.pd.dst_desc(), eng, nullptr),
+                                    dnnl::memory(yUser, eng, nullptr));
+      if (!(v.packedDesc == v.pd.weights_desc())) {  // pack once per layout
         dnnl::memory src(wUser, eng, const_cast<void*>(desc_.constantInputs[1]->data()));
-        packed_ = dnnl::memory(pd_.weights_desc(), eng);
+        v.packed = dnnl::memory(v.pd.weights_desc(), eng);
         dnnl::stream s(eng);
-        dnnl::reorder(src, packed_).execute(s, src, packed_);
+        dnnl::reorder(src, v.packed).execute(s, src, v.packed);
         s.wait();
-        packedDesc_ = pd_.weights_desc();
+        v.packedDesc = v.pd.weights_desc();
       }
-      if (hasBias_)
-        bias_ = dnnl::memory(biasMd, eng, const_cast<void*>(desc_.constantInputs[2]->data()));
-      if (!stream_) stream_ = std::make_unique<dnnl::stream>(eng);
     } catch (const dnnl::error& e) {
       return dnnlError(desc_, e, "creating the convolution primitive");
     }
     return Status::ok();
   }
 
-  Status compute() override {
-    useThreads(runThreads_);
-    auto* ws = static_cast<uint8_t*>(workspace_);
-    scratch_.set_data_handle(ws);
-    xUserMem_.set_data_handle(const_cast<void*>(inPtr_[0]));
-    yUserMem_.set_data_handle(outPtr_[0]);
-    xMem_.set_data_handle(xReorder_ ? ws + scratchBytes_ : const_cast<void*>(inPtr_[0]));
-    yMem_.set_data_handle(yReorder_ ? ws + scratchBytes_ + xBytes_ : outPtr_[0]);
-    if (xReorder_) xToPrim_.execute(*stream_, xUserMem_, xMem_);
-    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, xMem_},
-                                                  {DNNL_ARG_WEIGHTS, packed_},
-                                                  {DNNL_ARG_DST, yMem_},
-                                                  {DNNL_ARG_SCRATCHPAD, scratch_}};
+  Status reshaped() override {
+    KILN_ASSIGN_OR_RETURN(ConvGeometry c, convGeometry(desc_, in_, out_));
+    useOneDnnThreadCount();
+    hasBias_ = desc_.hasInput(2);
+    const int64_t n = c.x[0];
+    parts_.clear();
+    if (n == 0) return Status::ok();
+    const double macs = static_cast<double>(volume(c.y)) * static_cast<double>(volume(c.w)) /
+                        static_cast<double>(c.w[0]);
+    const int64_t slices = std::min<int64_t>(n, threadsFor(threads_, macs, kMacsPerThread));
+    const int64_t per = n == 0 ? 0 : (n + slices - 1) / std::max<int64_t>(slices, 1);
+    // Slice sizes: `per`, and the remainder if any (at most two primitives).
+    std::vector<int64_t> sizes;
+    for (int64_t n0 = 0; n0 < n; n0 += per)
+      sizes.push_back(std::min(per, n - n0));
+    variants_.resize(2);
+    size_t used = 0;
+    std::vector<size_t> which;
+    for (int64_t sz : sizes) {
+      size_t v = 0;
+      while (v < used && variants_[v].batch != sz)
+        ++v;
+      if (v == used) {
+        KILN_RETURN_IF_ERROR(makeVariant(c, sz, variants_[v]));
+        ++used;
+      }
+      which.push_back(v);
+    }
+    variants_.resize(used);
+    const auto& eng = dnnlEngine();
+    size_t ws = 0;
+    xImage_ = volume(c.x) / n;
+    yImage_ = volume(c.y) / n;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const Variant& v = variants_[which[i]];
+      Part p;
+      p.n0 = static_cast<int64_t>(i) * per;
+      p.variant = which[i];
+      p.wsOffset = ws;
+      ws += v.scratchBytes + v.xBytes + v.yBytes;
+      try {
+        p.xUser = dnnl::memory(plainDescOf(c.x, v.batch), eng, nullptr);
+        p.yUser = dnnl::memory(plainDescOf(c.y, v.batch), eng, nullptr);
+        p.x = dnnl::memory(v.pd.src_desc(), eng, nullptr);
+        p.y = dnnl::memory(v.pd.dst_desc(), eng, nullptr);
+        p.scratch = dnnl::memory(v.pd.scratchpad_desc(), eng, nullptr);
+        p.stream = std::make_unique<dnnl::stream>(eng);
+      } catch (const dnnl::error& e) {
+        return dnnlError(desc_, e, "creating memory objects");
+      }
+      parts_.push_back(std::move(p));
+    }
+    if (hasBias_)
+      bias_ = dnnl::memory(plainDesc({c.w[0]}), eng,
+                           const_cast<void*>(desc_.constantInputs[2]->data()));
+    needWorkspace(ws);
+    return Status::ok();
+  }
+
+  static dnnl::memory::desc plainDescOf(Dims d, int64_t batch) {
+    d[0] = batch;
+    return plainDesc(d);
+  }
+
+  void runPart(Part& p) {
+    const Variant& v = variants_[p.variant];
+    auto* ws = static_cast<uint8_t*>(workspace_) + p.wsOffset;
+    const float* x = in<float>(0) + p.n0 * xImage_;
+    float* y = out<float>(0) + p.n0 * yImage_;
+    p.scratch.set_data_handle(ws);
+    p.xUser.set_data_handle(const_cast<float*>(x));
+    p.yUser.set_data_handle(y);
+    p.x.set_data_handle(v.xReorder ? static_cast<void*>(ws + v.scratchBytes)
+                                   : static_cast<void*>(const_cast<float*>(x)));
+    p.y.set_data_handle(v.yReorder ? static_cast<void*>(ws + v.scratchBytes + v.xBytes)
+                                   : static_cast<void*>(y));
+    if (v.xReorder) v.xToPrim.execute(*p.stream, p.xUser, p.x);
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, p.x},
+                                                  {DNNL_ARG_WEIGHTS, v.packed},
+                                                  {DNNL_ARG_DST, p.y},
+                                                  {DNNL_ARG_SCRATCHPAD, p.scratch}};
     if (hasBias_) args[DNNL_ARG_BIAS] = bias_;
-    prim_.execute(*stream_, args);
-    if (yReorder_) yFromPrim_.execute(*stream_, yMem_, yUserMem_);
-    stream_->wait();
+    v.prim.execute(*p.stream, args);
+    if (v.yReorder) v.yFromPrim.execute(*p.stream, p.y, p.yUser);
+    p.stream->wait();
+  }
+
+  Status compute() override {
+    useOneDnnThreadCount();
+    const int t = static_cast<int>(std::min<int64_t>(threads_, parts_.size()));
+    std::vector<std::string> errors(parts_.size());
+    runChunks(t, static_cast<int64_t>(parts_.size()), [&](int64_t i) {
+      useOneDnnThreadCount();
+      try {
+        runPart(parts_[static_cast<size_t>(i)]);
+      } catch (const dnnl::error& e) {
+        errors[static_cast<size_t>(i)] = e.what();
+      }
+    });
+    for (const std::string& e : errors)
+      if (!e.empty()) return internalError("layer '" + desc_.name() + "': oneDNN: " + e);
     return Status::ok();
   }
 
   std::vector<PostOp> postOps_;
-  bool blocked_ = false, hasBias_ = false, xReorder_ = false, yReorder_ = false;
-  int runThreads_ = 1;  ///< threads for the current shape (threadsFor)
-  size_t scratchBytes_ = 0, xBytes_ = 0, yBytes_ = 0;
-  dnnl::convolution_forward::primitive_desc pd_;
-  dnnl::convolution_forward prim_;
-  dnnl::reorder xToPrim_, yFromPrim_;
-  dnnl::memory::desc packedDesc_;
-  dnnl::memory xUserMem_, yUserMem_, xMem_, yMem_, scratch_, packed_, bias_;
-  std::unique_ptr<dnnl::stream> stream_;
+  bool blocked_ = false, hasBias_ = false;
+  std::vector<Variant> variants_;
+  std::vector<Part> parts_;
+  int64_t xImage_ = 0, yImage_ = 0;  ///< elements per image of x and y
+  dnnl::memory bias_;
 };
 
 // ---- pointwise as GEMM ----------------------------------------------------------------------
@@ -200,32 +293,44 @@ class PointwiseGemmKernel final : public CpuKernel {
     hw_ = 1;
     for (size_t i = 2; i < c.x.size(); ++i)
       hw_ *= c.x[i];
-    runThreads_ = threadsFor(threads_, static_cast<double>(m_) * c_ * hw_, kMacsPerThread);
+    runThreads_ = threadsFor(threads_, static_cast<double>(n_) * m_ * c_ * hw_, kMacsPerThread);
+    // Work items: (image, block of columns); blocks of at least 64 columns.
+    blocks_ =
+        std::max<int64_t>(1, std::min<int64_t>((hw_ + 63) / 64, (2 * runThreads_ + n_ - 1) / n_));
     return Status::ok();
   }
 
   Status compute() override {
-    useThreads(runThreads_);
+    useOneDnnThreadCount();
     const float* w = static_cast<const float*>(desc_.constantInputs[1]->data());
     const float* bias =
         desc_.hasInput(2) ? static_cast<const float*>(desc_.constantInputs[2]->data()) : nullptr;
-    for (int64_t b = 0; b < n_; ++b) {
-      const float* x = in<float>(0) + b * c_ * hw_;
-      float* y = out<float>(0) + b * m_ * hw_;
-      if (dnnl::sgemm('N', 'N', m_, hw_, c_, 1.0f, w, c_, x, hw_, 0.0f, y, hw_) !=
-          dnnl::status::success)
-        return internalError("layer '" + desc_.name() + "': oneDNN sgemm failed");
-      if (bias)
-        parallelFor(runThreads_, m_, std::max<int64_t>(1, 16384 / std::max<int64_t>(hw_, 1)),
-                    [&](int64_t lo, int64_t hi) {
-                      for (int64_t o = lo; o < hi; ++o)
-                        avx2::addScalar(y + o * hw_, hw_, bias[o]);
-                    });
-    }
+    const int64_t step = ((hw_ + blocks_ - 1) / blocks_ + 15) / 16 * 16;
+    std::vector<uint8_t> failed(static_cast<size_t>(n_ * blocks_), 0);
+    parallelFor(runThreads_, n_ * blocks_, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t item = lo; item < hi; ++item) {
+        const int64_t b = item / blocks_, c0 = (item % blocks_) * step;
+        const int64_t cols = std::min(hw_, c0 + step) - c0;
+        if (cols <= 0) continue;
+        const float* x = in<float>(0) + b * c_ * hw_ + c0;
+        float* y = out<float>(0) + b * m_ * hw_ + c0;
+        // y[:, c0:c0+cols] = W @ x[:, c0:c0+cols] (row pitch hw for both).
+        if (dnnl::sgemm('N', 'N', m_, cols, c_, 1.0f, w, c_, x, hw_, 0.0f, y, hw_) !=
+            dnnl::status::success) {
+          failed[static_cast<size_t>(item)] = 1;
+          continue;
+        }
+        if (bias)
+          for (int64_t o = 0; o < m_; ++o)
+            avx2::addScalar(y + o * hw_, cols, bias[o]);
+      }
+    });
+    for (uint8_t f : failed)
+      if (f) return internalError("layer '" + desc_.name() + "': oneDNN sgemm failed");
     return Status::ok();
   }
 
-  int64_t n_ = 0, c_ = 0, m_ = 0, hw_ = 0;
+  int64_t n_ = 0, c_ = 0, m_ = 0, hw_ = 0, blocks_ = 1;
   int runThreads_ = 1;
 };
 

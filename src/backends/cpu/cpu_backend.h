@@ -12,10 +12,11 @@
 // dtypes, rare attribute combinations), so an engine never times a reference kernel against a
 // fast one, and a model always builds.
 //
-// Threads: one OpenMP pool, shared by oneDNN and our kernels. A kernel uses LayerDesc::threads
-// (the engine's thread count) for every parallel region it opens and sets the OpenMP thread
-// count of the calling thread to it before oneDNN creates or runs a primitive, so an engine
-// never runs more threads than it was built for.
+// Threads: one pool (thread_pool.h), sized by the engine's thread count (LayerDesc::threads).
+// Kernels split their work into chunks that the calling thread and the pool's workers claim;
+// oneDNN runs single-threaded inside those chunks (its OpenMP thread count is 1 on every thread
+// that calls it), so an engine never runs more threads than it was built for and a worker that
+// the OS has not scheduled never holds up a layer.
 #pragma once
 
 #include <memory>

@@ -1,7 +1,9 @@
 // kiln — cpu MatrixMultiply through oneDNN's matmul primitive: y = A @ B (+ C), batched with
 // numpy broadcasting of the batch dims, MatMul's 1-D promotion, Gemm's transposes (as strides,
 // no copy), C as the primitive's bias when it is a row vector and as a binary-add post-op
-// otherwise. A constant B is reordered once per shape into the layout oneDNN prefers.
+// otherwise. A constant B is reordered once per shape into the layout oneDNN prefers. It runs
+// on one thread (oneDNN inside kiln's pool is single-threaded): it is the tactic that takes fused
+// post-ops; cpu.matrix_multiply.sgemm.f32 is the one split over the threads.
 #include <algorithm>
 
 #include "backends/cpu/cpu_kernel.h"
@@ -132,12 +134,8 @@ class OnednnMatMulKernel final : public CpuKernel {
     if (at.alpha != 1.0f) return decline(desc_, "alpha != 1 is not fused");
     KILN_ASSIGN_OR_RETURN(po, makePostOps(ops));
     if (hasC_) po.append_binary(dnnl::algorithm::binary_add, cMd_);
-    double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    for (size_t i = 0; i < batchRank; ++i)
-      macs *= static_cast<double>(yD[i]);
-    runThreads_ = threadsFor(threads_, macs, kMacsPerThread);
     try {
-      useThreads(runThreads_);
+      useOneDnnThreadCount();
       dnnl::primitive_attr attr;
       attr.set_post_ops(po);
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -172,7 +170,7 @@ class OnednnMatMulKernel final : public CpuKernel {
   }
 
   Status compute() override {
-    useThreads(runThreads_);
+    useOneDnnThreadCount();
     aMem_.set_data_handle(const_cast<void*>(inPtr_[0]));
     yMem_.set_data_handle(outPtr_[0]);
     scratch_.set_data_handle(workspace_);
@@ -201,7 +199,6 @@ class OnednnMatMulKernel final : public CpuKernel {
   std::vector<PostOp> postOps_;
   const Weights* constantB_ = nullptr;
   bool hasBias_ = false, hasC_ = false, packedB_ = false;
-  int runThreads_ = 1;  ///< threads for the current shape (threadsFor)
   dnnl::memory::desc cMd_, packedDesc_;
   dnnl::matmul::primitive_desc pd_;
   dnnl::matmul prim_;

@@ -135,39 +135,69 @@ class SgemmKernel final : public CpuKernel {
                 });
   }
 
-  Status gemm(const float* a, const float* b, float* y, int64_t m, float beta) const {
+  /// Rows [r0, r0 + rows) and columns [c0, c0 + cols) of one GEMM of `m` rows.
+  Status gemmBlock(const float* a, const float* b, float* y, int64_t m, float beta, int64_t r0,
+                   int64_t rows, int64_t c0, int64_t cols) const {
     const auto& at = attrs<MatrixMultiplyAttrs>();
     const int64_t lda = transA_ ? m : k_, ldb = transB_ ? k_ : n_;
-    if (dnnl::sgemm(transA_ ? 'T' : 'N', transB_ ? 'T' : 'N', m, n_, k_, at.alpha, a, lda, b, ldb,
-                    beta, y, n_) != dnnl::status::success)
+    const float* ab = a + (transA_ ? r0 : r0 * lda);
+    const float* bb = b + (transB_ ? c0 * ldb : c0);
+    if (dnnl::sgemm(transA_ ? 'T' : 'N', transB_ ? 'T' : 'N', rows, cols, k_, at.alpha, ab, lda, bb,
+                    ldb, beta, y + r0 * n_ + c0, n_) != dnnl::status::success)
       return internalError("layer '" + desc_.name() + "': oneDNN sgemm failed");
     return Status::ok();
   }
 
+  Status gemm(const float* a, const float* b, float* y, int64_t m, float beta) const {
+    return gemmBlock(a, b, y, m, beta, 0, m, 0, n_);
+  }
+
+  /// One GEMM split over the pool: along M in blocks of whole rows, or along N when M is short.
+  Status gemmParallel(const float* a, const float* b, float* y, int64_t m, float beta) const {
+    const double macs = static_cast<double>(m) * static_cast<double>(n_) * static_cast<double>(k_);
+    const int t = threadsFor(runThreads_, macs, kMacsPerThread);
+    if (t <= 1) return gemm(a, b, y, m, beta);
+    const bool byRows = m >= n_ || m >= 64 * t;
+    const int64_t extent = byRows ? m : n_;
+    const int64_t align = byRows ? 8 : 16;
+    const int64_t chunks = std::min<int64_t>(2 * t, (extent + align - 1) / align);
+    const int64_t step = ((extent + chunks - 1) / chunks + align - 1) / align * align;
+    std::vector<Status> status(static_cast<size_t>(chunks));
+    runChunks(t, chunks, [&](int64_t c) {
+      const int64_t lo = c * step, hi = std::min(extent, lo + step);
+      if (lo >= hi) return;
+      status[static_cast<size_t>(c)] = byRows ? gemmBlock(a, b, y, m, beta, lo, hi - lo, 0, n_)
+                                              : gemmBlock(a, b, y, m, beta, 0, m, lo, hi - lo);
+    });
+    for (const Status& s : status)
+      KILN_RETURN_IF_ERROR(s);
+    return Status::ok();
+  }
+
   Status compute() override {
-    useThreads(runThreads_);
+    useOneDnnThreadCount();
     const float* a = in<float>(0);
     const float* b = in<float>(1);
     float* y = out<float>(0);
     const float beta = hasC_ ? attrs<MatrixMultiplyAttrs>().beta : 0.0f;
     if (hasC_) fillC(y);
     const int64_t entries = static_cast<int64_t>(aOff_.size());
-    if (folded_ || entries == 1) return gemm(a, b, y, m_ * (folded_ ? entries : 1), beta);
+    if (folded_ || entries == 1) return gemmParallel(a, b, y, m_ * (folded_ ? entries : 1), beta);
     const int64_t mn = m_ * n_;
     const double perEntry = static_cast<double>(m_) * n_ * k_;
     if (runThreads_ > 1 && perEntry < kMacsPerThread * runThreads_) {
-      // Many small GEMMs (attention heads): one thread per group of entries.
-      Status first;
+      // Many small GEMMs (attention heads): whole entries per chunk.
+      std::vector<Status> status(static_cast<size_t>(entries));
       parallelFor(runThreads_, entries, 1, [&](int64_t lo, int64_t hi) {
-        for (int64_t e = lo; e < hi; ++e) {
-          Status s = gemm(a + aOff_[e], b + bOff_[e], y + e * mn, m_, beta);
-          if (!s.isOk() && first.isOk()) first = s;  // only ever the same error
-        }
+        for (int64_t e = lo; e < hi; ++e)
+          status[static_cast<size_t>(e)] = gemm(a + aOff_[e], b + bOff_[e], y + e * mn, m_, beta);
       });
-      return first;
+      for (const Status& s : status)
+        KILN_RETURN_IF_ERROR(s);
+      return Status::ok();
     }
     for (int64_t e = 0; e < entries; ++e)
-      KILN_RETURN_IF_ERROR(gemm(a + aOff_[e], b + bOff_[e], y + e * mn, m_, beta));
+      KILN_RETURN_IF_ERROR(gemmParallel(a + aOff_[e], b + bOff_[e], y + e * mn, m_, beta));
     return Status::ok();
   }
 

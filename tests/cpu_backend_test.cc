@@ -705,6 +705,12 @@ TEST(CpuKernels, WorkSplitOverThePoolMatchesTheReference) {
   for (int64_t m : {300, 17, 301})
     mm.add(MatrixMultiplyAttrs{}, {runtime(randomF32({m, 256}, seed++)), constant(b)});
   checkTactic("cpu.matrix_multiply.sgemm.f32", mm.list(), {1e-5, 1e-4});
+  checkTactic("cpu.matrix_multiply.onednn.f32", mm.list(), {1e-5, 1e-4});  // row slices
+  Cases biased;  // row slices with a bias, [b, s, K] folded
+  Weights c = randomF32({300}, seed++);
+  for (Dims a : {Dims{2, 40, 256}, Dims{1, 33, 256}})
+    biased.add(MatrixMultiplyAttrs{}, {runtime(randomF32(a, seed++)), constant(b), constant(c)});
+  checkTactic("cpu.matrix_multiply.onednn.f32", biased.list(), {1e-5, 1e-4});
   Cases pw;
   convCases(pw, conv(1, 0), 32, 64, 1, true, {{2, 40, 40}, {1, 33, 31}, {3, 40, 41}}, seed += 10);
   checkTactic("cpu.convolution.pointwise_gemm.f32", pw.list(), {1e-5, 1e-5});

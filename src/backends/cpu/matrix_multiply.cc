@@ -1,9 +1,10 @@
 // kiln — cpu MatrixMultiply through oneDNN's matmul primitive: y = A @ B (+ C), batched with
 // numpy broadcasting of the batch dims, MatMul's 1-D promotion, Gemm's transposes (as strides,
 // no copy), C as the primitive's bias when it is a row vector and as a binary-add post-op
-// otherwise. A constant B is reordered once per shape into the layout oneDNN prefers. It runs
-// on one thread (oneDNN inside kiln's pool is single-threaded): it is the tactic that takes fused
-// post-ops; cpu.matrix_multiply.sgemm.f32 is the one split over the threads.
+// otherwise. A constant B is reordered once per shape into the layout oneDNN prefers. oneDNN
+// runs single-threaded inside kiln's pool: a 2-D product with a constant B splits by rows, one
+// primitive per slice, all reading the one packed B. This is the tactic that takes fused
+// post-ops.
 #include <algorithm>
 
 #include "backends/cpu/cpu_kernel.h"
@@ -166,11 +167,79 @@ class OnednnMatMulKernel final : public CpuKernel {
     } catch (const dnnl::error& e) {
       return dnnlError(desc_, e, "creating the matmul primitive for " + shapes);
     }
+    try {
+      // A plain 2-D A with packed B splits by rows over the threads: one primitive per slice
+      // size, each reading the same packed B (forced to the whole primitive's layout).
+      slices_.clear();
+      const int64_t rows = aD[0];
+      const double macs = static_cast<double>(rows) * static_cast<double>(n) * k;
+      const int t = threadsFor(threads_, macs, kMacsPerThread);
+      if (r == 2 && !transA && packedB_ && !hasC_ && t > 1 && rows >= 16) {
+        const int64_t per = ((rows + t - 1) / t + 7) / 8 * 8;
+        size_t ws = 0;
+        for (int64_t r0 = 0; r0 < rows; r0 += per) {
+          Slice sl;
+          sl.row0 = r0;
+          const int64_t cnt = std::min(per, rows - r0);
+          md sa = stridedDesc({cnt, k}, {k, 1}), sy = plainDesc({cnt, n});
+          dnnl::primitive_attr attr;
+          attr.set_post_ops(po);
+          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+          sl.pd = hasBias_ ? dnnl::matmul::primitive_desc(dnnlEngine(), sa, packedDesc_, biasMd, sy,
+                                                          attr)
+                           : dnnl::matmul::primitive_desc(dnnlEngine(), sa, packedDesc_, sy, attr);
+          sl.prim = dnnl::matmul(sl.pd);
+          sl.a = dnnl::memory(sa, dnnlEngine(), nullptr);
+          sl.y = dnnl::memory(sy, dnnlEngine(), nullptr);
+          sl.scratch = dnnl::memory(sl.pd.scratchpad_desc(), dnnlEngine(), nullptr);
+          sl.bias = hasBias_ ? dnnl::memory(biasMd, dnnlEngine(), nullptr) : dnnl::memory();
+          sl.stream = std::make_unique<dnnl::stream>(dnnlEngine());
+          sl.wsOffset = ws;
+          ws += (sl.pd.scratchpad_desc().get_size() + 63) / 64 * 64;
+          slices_.push_back(std::move(sl));
+        }
+        rowElems_ = {k, n};
+        needWorkspace(ws);
+      }
+    } catch (const dnnl::error& e) {
+      slices_.clear();  // a slice primitive that oneDNN refuses: run unsplit
+      needWorkspace(pd_.scratchpad_desc().get_size());
+    }
+    return Status::ok();
+  }
+
+  Status computeSlices() {
+    std::vector<std::string> errors(slices_.size());
+    runChunks(threads_, static_cast<int64_t>(slices_.size()), [&](int64_t i) {
+      useOneDnnThreadCount();
+      Slice& sl = slices_[static_cast<size_t>(i)];
+      try {
+        sl.a.set_data_handle(
+            const_cast<float*>(static_cast<const float*>(inPtr_[0]) + sl.row0 * rowElems_[0]));
+        sl.y.set_data_handle(static_cast<float*>(outPtr_[0]) + sl.row0 * rowElems_[1]);
+        sl.scratch.set_data_handle(static_cast<uint8_t*>(workspace_) + sl.wsOffset);
+        std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, sl.a},
+                                                      {DNNL_ARG_WEIGHTS, packed_},
+                                                      {DNNL_ARG_DST, sl.y},
+                                                      {DNNL_ARG_SCRATCHPAD, sl.scratch}};
+        if (hasBias_) {
+          sl.bias.set_data_handle(const_cast<void*>(inPtr_[2]));
+          args[DNNL_ARG_BIAS] = sl.bias;
+        }
+        sl.prim.execute(*sl.stream, args);
+        sl.stream->wait();
+      } catch (const dnnl::error& e) {
+        errors[static_cast<size_t>(i)] = e.what();
+      }
+    });
+    for (const std::string& e : errors)
+      if (!e.empty()) return internalError("layer '" + desc_.name() + "': oneDNN: " + e);
     return Status::ok();
   }
 
   Status compute() override {
     useOneDnnThreadCount();
+    if (!slices_.empty()) return computeSlices();
     aMem_.set_data_handle(const_cast<void*>(inPtr_[0]));
     yMem_.set_data_handle(outPtr_[0]);
     scratch_.set_data_handle(workspace_);
@@ -204,6 +273,16 @@ class OnednnMatMulKernel final : public CpuKernel {
   dnnl::matmul prim_;
   dnnl::memory aMem_, bMem_, yMem_, biasMem_, cMem_, scratch_, packed_;
   std::unique_ptr<dnnl::stream> stream_;
+  struct Slice {
+    int64_t row0 = 0;
+    size_t wsOffset = 0;
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul prim;
+    dnnl::memory a, y, scratch, bias;
+    std::unique_ptr<dnnl::stream> stream;
+  };
+  std::vector<Slice> slices_;  ///< row slices over the threads (empty: one primitive)
+  Dims rowElems_;              ///< elements per row of A and of y
 };
 
 }  // namespace

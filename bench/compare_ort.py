@@ -11,9 +11,9 @@ CPUExecutionProvider, all graph optimizations, the same intra-op thread count; i
 creation time is ORT's build time), checks once that kiln's outputs match ORT's, then alternates
 rounds of `kiln bench` and ORT runs (warm-up, then timed runs each), pooling the per-run latencies
 of all rounds. Reports median and p90 latency, throughput (samples/s), kiln/ORT ratio of medians
-(below 1: kiln is faster) and their geometric mean, build time, and peak resident memory of the
-kiln process and of the ORT worker (with the worker's Python + numpy + onnxruntime baseline
-before the session, for scale). Inputs: the model's stored test inputs, tiled or cut along the
+(below 1: kiln is faster) and their geometric mean, build time, and peak resident memory (VmHWM)
+of the `kiln bench` process and of the ORT worker (with the worker's resident memory after
+importing Python, numpy, onnx and onnxruntime and loading the inputs, before the session). Inputs: the model's stored test inputs, tiled or cut along the
 batch axis (digits_resnet uses its held-out images). Needs `pip install onnxruntime onnx numpy`
 (scripts/setup.sh).
 """
@@ -123,8 +123,8 @@ class OrtWorker:
 
     def close(self):
         r = self.ask("quit")
-        _, _, ru = os.wait4(self.p.pid, 0)
-        return max(r["peak_rss_kib"], ru.ru_maxrss)
+        os.waitpid(self.p.pid, 0)
+        return r["peak_rss_kib"]
 
 
 def run_case(args, model_name, batch, tmp):
@@ -167,8 +167,10 @@ def run_case(args, model_name, batch, tmp):
                      "--samples"])
                 if rc != 0:
                     raise RuntimeError(f"kiln bench failed for {model_name}:{batch}: {err}")
-                kiln_ms += json.loads(out)["latencies_ms"]
-                kiln_rss = max(kiln_rss, rss)
+                r_json = json.loads(out)
+                kiln_ms += r_json["latencies_ms"]
+                # kiln's own VmHWM: getrusage of a child carries the parent's peak across exec.
+                kiln_rss = max(kiln_rss, r_json.get("peak_rss_kib", rss))
             else:
                 ort_ms += ort.ask(f"run {args.warmup} {args.iterations}")["ms"]
     ort_rss = ort.close()

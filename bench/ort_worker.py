@@ -18,7 +18,13 @@ import sys
 import time
 
 
-def rss_kib():
+def rss_kib(field="VmHWM"):
+    """This process's peak (VmHWM) or current (VmRSS) resident memory. Not getrusage: Linux
+    keeps ru_maxrss across exec, so a child would report its parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -37,7 +43,7 @@ def main():
             t.ParseFromString(f.read())
         arrays.append(onnx.numpy_helper.to_array(t))
         k += 1
-    baseline = rss_kib()
+    baseline = rss_kib("VmRSS")
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads

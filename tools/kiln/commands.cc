@@ -168,6 +168,15 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
   return outs;
 }
 
+/// Peak resident memory of this process in KiB (VmHWM; 0 where /proc is unavailable).
+int64_t peakRssKib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+
 std::string humanBytes(uint64_t b) {
   char buf[64];
   if (b >= (1u << 20))
@@ -420,7 +429,8 @@ int runBench(const BenchOptions& o) {
                           {"max", sorted.back()}}},
                         {"inferences_per_s", ips},
                         {"samples_per_s", ips * batch},
-                        {"threads", e.threads()}};
+                        {"threads", e.threads()},
+                        {"peak_rss_kib", peakRssKib()}};
     if (o.samples) j["latencies_ms"] = ms;
     if (o.profile) {
       j["layers"] = nlohmann::json::array();

@@ -18,14 +18,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+pip_install() {
+  echo "setup: pip install $*"
+  python3 -m pip install -q "$@" || python3 -m pip install -q --break-system-packages "$@"
+}
 # The ONNX schema (onnx.proto) comes from the onnx Python package; protoc compiles it at build.
-# ONNX Runtime is the peer the tests compare dynamic-shape outputs with (tests/tools).
-pips=()
-python3 -c "import onnx" 2>/dev/null || pips+=(onnx)
-python3 -c "import onnxruntime" 2>/dev/null || pips+=(onnxruntime)
-python3 -c "import numpy" 2>/dev/null || pips+=(numpy)
-if ((${#pips[@]})); then
-  echo "setup: pip install ${pips[*]}"
-  python3 -m pip install -q "${pips[@]}" || python3 -m pip install -q --break-system-packages "${pips[@]}"
-fi
+python3 -c "import onnx" 2>/dev/null || pip_install onnx
+# oneDNN for the cpu backend: the PyPI build with GNU OpenMP threading (oneDNN 3.2; headers, library
+# and CMake config land in the Python data prefix, where CMakeLists.txt looks). docs/benchmarks.md
+# says why this build rather than Debian's 2.6 or the SYCL/TBB 2026.1 wheel.
+dnnl_prefix=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['data'])")
+[ -f "$dnnl_prefix/lib/cmake/dnnl/dnnl-config.cmake" ] ||
+  pip_install onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0
+# ONNX Runtime and numpy: the peer of bench/compare_ort.py (CI runs it once as a smoke test).
+python3 -c "import onnxruntime, numpy" 2>/dev/null || pip_install onnxruntime numpy
 echo "setup: ok"

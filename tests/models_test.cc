@@ -87,6 +87,35 @@ TEST_P(SharedModel, ThroughTheCli) {
   std::filesystem::remove_all(tmp);
 }
 
+// The cpu backend (oneDNN and AVX2 kernels, 2 threads): the same float32 criterion, which leaves
+// room for reordered accumulation (the observed errors are around 1e-6 of the output's scale),
+// for the engine as built and as reloaded from its plan.
+TEST_P(SharedModel, CpuBackendMatchesStoredOutputs) {
+  const std::string dir = test::modelDir(GetParam());
+  auto net = OnnxParser::parseFile(dir + "/model.onnx");
+  ASSERT_TRUE(net.hasValue()) << net.status().toString();
+  auto inputs = test::readSet(dir + "/test_data_set_0", "input");
+  auto refs = test::readSet(dir + "/test_data_set_0", "output");
+  BuilderConfig config;
+  config.backend = "cpu";
+  config.threads = 2;
+  for (size_t i = 0; i < net->inputs().size() && i < inputs.size(); ++i)
+    config.inputShapes[net->tensor(net->inputs()[i]).name] = inputs[i].value.dims();
+  auto engine = Builder::build(*net, config);
+  ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
+  auto outs = test::runEngine(**engine, inputs);
+  ASSERT_TRUE(outs.hasValue()) << outs.status().toString();
+  expectMatchesReference(*outs, refs, GetParam() + " (cpu)");
+  auto bytes = (*engine)->serialize();
+  ASSERT_TRUE(bytes.hasValue()) << bytes.status().toString();
+  auto loaded = Runtime::deserialize(bytes->data(), bytes->size(), GetParam());
+  ASSERT_TRUE(loaded.hasValue()) << loaded.status().toString();
+  EXPECT_EQ((*loaded)->backend(), "cpu");
+  auto again = test::runEngine(**loaded, inputs);
+  ASSERT_TRUE(again.hasValue()) << again.status().toString();
+  expectMatchesReference(*again, refs, GetParam() + " (cpu, reloaded)");
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, SharedModel,
                          ::testing::Values("digits_resnet", "mobilenet_v2", "bert_mini", "vit_tiny",
                                            "gpt2_tiny"));

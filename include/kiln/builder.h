@@ -22,8 +22,11 @@ std::optional<Precision> parsePrecision(std::string_view name);
 /// Options of one build.
 class BuilderConfig {
  public:
-  /// Backend that runs the engine ("reference" for now).
+  /// Backend that runs the engine: "reference" (the oracle) or "cpu" (oneDNN + vectorized kernels).
   std::string backend = "reference";
+  /// Threads each inference may use (host backends: the size of the one thread pool that runs
+  /// both kiln's own kernels and oneDNN). 0: the machine's cores. Stored in the plan.
+  int threads = 0;
   /// Fastest precision allowed; only kFP32 is implemented yet.
   Precision precision = Precision::kFP32;
   /// Fixed shape of inputs, by name: a profile with min = opt = max, so the engine is specialized
@@ -43,7 +46,7 @@ class BuilderConfig {
   /// that would. Stored in the plan.
   uint64_t maxTensorBytes = 0;
   uint64_t maxArenaBytes = 0;
-  /// Timing of candidate tactics: warm-up runs and measured runs (median kept).
+  /// Timing of candidate tactics: warm-up runs and measured runs (fastest kept).
   int timingWarmup = 2;
   int timingIterations = 5;
 };

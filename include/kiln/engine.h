@@ -66,6 +66,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   const std::string& backend() const;
   /// The optimization profiles the engine accepts (one, without ranges, when built without).
   const std::vector<OptimizationProfile>& profiles() const;
+  /// Threads each inference uses (BuilderConfig::threads, resolved at build time).
+  int threads() const;
   std::vector<LayerInfo> layers() const;
   MemoryInfo memory() const;
   /// Lines written while building (passes that fired, tactics chosen).
@@ -145,6 +147,18 @@ class ExecutionContext {
   Status enqueue(Stream& stream);
   /// enqueue() on the context's own stream, then waits.
   Status execute();
+
+  /// Per-layer profiling: when on, every enqueue records each layer's wall time (host
+  /// backends run inline, so it is the layer's compute time). Off by default.
+  void setProfiling(bool on);
+  /// Per executed layer, in execution order: name, tactic and the times of every profiled run.
+  struct LayerTimes {
+    std::string name;
+    std::string kind;
+    std::string tactic;
+    std::vector<double> ms;
+  };
+  const std::vector<LayerTimes>& layerTimes() const;
 
   const Engine& engine() const { return *engine_; }
 

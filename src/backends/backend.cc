@@ -1,7 +1,9 @@
 #include "backends/backend.h"
 
 #include <mutex>
+#include <thread>
 
+#include "backends/cpu/cpu_backend.h"
 #include "backends/reference/reference.h"
 
 namespace kiln {
@@ -72,6 +74,11 @@ const Tactic* Backend::findTactic(std::string_view name) const {
   return nullptr;
 }
 
+int hostCoreCount() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
 namespace {
 
 struct Registry {
@@ -84,13 +91,19 @@ Registry& registry() {
   return r;
 }
 
+/// The backends every kiln build has, in the order backendNames() lists them.
+std::vector<const Backend*> builtinBackends() {
+  return {&referenceBackend(), &cpuBackend()};
+}
+
 }  // namespace
 
 Status registerBackend(const Backend* backend) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  if (backend->name() == referenceBackend().name())
-    return invalidArgument("backend name '" + backend->name() + "' is already registered");
+  for (const Backend* b : builtinBackends())
+    if (backend->name() == b->name())
+      return invalidArgument("backend name '" + backend->name() + "' is already registered");
   for (const Backend* b : r.backends)
     if (b->name() == backend->name())
       return invalidArgument("backend name '" + backend->name() + "' is already registered");
@@ -99,7 +112,8 @@ Status registerBackend(const Backend* backend) {
 }
 
 Expected<const Backend*> findBackend(std::string_view name) {
-  if (name == referenceBackend().name()) return &referenceBackend();
+  for (const Backend* b : builtinBackends())
+    if (name == b->name()) return b;
   {
     Registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mutex);
@@ -113,7 +127,9 @@ Expected<const Backend*> findBackend(std::string_view name) {
 }
 
 std::vector<std::string> backendNames() {
-  std::vector<std::string> out = {referenceBackend().name()};
+  std::vector<std::string> out;
+  for (const Backend* b : builtinBackends())
+    out.push_back(b->name());
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   for (const Backend* b : r.backends)

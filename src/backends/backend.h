@@ -40,6 +40,9 @@ struct LayerDesc {
   /// Values of constant inputs (weights, and the "param" inputs of layers.def); nullptr when
   /// the input is not a constant. Valid for the life of the engine.
   std::vector<const Weights*> constantInputs;
+  /// Threads the kernel may use when it runs (the engine's thread count; >= 1). Host backends
+  /// read it at create time; it never changes for a kernel.
+  int threads = 1;
 
   const std::string& name() const { return layer->name; }
   LayerKind kind() const { return layer->kind(); }
@@ -129,12 +132,15 @@ class Backend {
   virtual const std::vector<std::unique_ptr<Tactic>>& allTactics() const = 0;
 };
 
+/// Cores of this machine (at least 1): the default thread count of an engine.
+int hostCoreCount();
+
 /// The backend registered under `name`, or a NotFound error listing the known ones.
 Expected<const Backend*> findBackend(std::string_view name);
-/// Names of all registered backends ("reference" first).
+/// Names of all registered backends (the built-in "reference" and "cpu" first).
 std::vector<std::string> backendNames();
 /// Makes `backend` (which must outlive every use) findable by its name. The reference backend
-/// is always registered. Error if the name is taken. Thread-safe.
+/// and cpu backends are always registered. Error if the name is taken. Thread-safe.
 Status registerBackend(const Backend* backend);
 
 /// The host stream: runs work inline, so synchronize() only reports the first error.

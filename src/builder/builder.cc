@@ -45,7 +45,9 @@ uint64_t physicalMemoryBytes() {
 
 namespace {
 
-/// Times one tactic on scratch buffers: warm-up, then the median of `iterations` runs (ms).
+/// Times one tactic on scratch buffers: warm-up, then the fastest of `iterations` runs (ms).
+/// The minimum, not the median: interference from other work on the machine only ever adds
+/// time, and on a busy host the median of a few runs can rank tactics by luck.
 Expected<double> timeTactic(const Backend& backend, const Tactic& tactic, const LayerDesc& desc,
                             const BuilderConfig& config) {
   KILN_ASSIGN_OR_RETURN(auto kernel, tactic.create(desc));
@@ -91,8 +93,7 @@ Expected<double> timeTactic(const Backend& backend, const Tactic& tactic, const 
     if (i >= config.timingWarmup)
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
-  std::sort(ms.begin(), ms.end());
-  return ms.empty() ? 0.0 : ms[ms.size() / 2];
+  return ms.empty() ? 0.0 : *std::min_element(ms.begin(), ms.end());
 }
 
 }  // namespace
@@ -109,6 +110,10 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   data->kilnVersion = KILN_VERSION;
   data->backend = backend->name();
   data->device = backend->deviceSignature();
+  if (config.threads < 0 || config.threads > 4096)
+    return invalidArgument("threads must be in [0, 4096] (0: the machine's cores), got " +
+                           std::to_string(config.threads));
+  data->threads = config.threads > 0 ? config.threads : hostCoreCount();
   BuildLog log;
 
   NetworkDefinition net = network;
@@ -151,6 +156,7 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   for (size_t i = 0; i < layers.size(); ++i) {
     if (!program.executed[i]) continue;
     LayerDesc desc = concreteLayerDesc(net, static_cast<LayerId>(i), opt);
+    desc.threads = data->threads;
     auto candidates = backend->tactics(desc);
     if (candidates.empty()) return backend->supports(desc);
     const Tactic* best = candidates[0];

@@ -221,6 +221,28 @@ Expected<std::vector<TensorType>> inferOutputs(const InferDesc& desc) {
   return out;
 }
 
+Expected<std::vector<TensorDesc>> inferConcrete(const LayerDesc& desc) {
+  InferDesc d;
+  d.layer = desc.layer;
+  for (size_t k = 0; k < desc.inputs.size(); ++k) {
+    d.inputs.push_back({desc.inputs[k].dtype, shapeFromDims(desc.inputs[k].dims)});
+    d.inputPresent.push_back(desc.hasInput(k));
+    d.constantInputs.push_back(k < desc.constantInputs.size() ? desc.constantInputs[k] : nullptr);
+    d.valueInputs.push_back(nullptr);
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<TensorType> types, inferOutputs(d));
+  std::vector<TensorDesc> out;
+  for (size_t k = 0; k < types.size(); ++k) {
+    auto dims = staticDims(types[k].shape);
+    if (!dims)
+      return layerError(desc, "output " + std::to_string(k) + " " +
+                                  shapeToString(types[k].shape) +
+                                  " depends on values that were not given");
+    out.push_back({types[k].dtype, std::move(*dims)});
+  }
+  return out;
+}
+
 InferDesc inferDescOf(const NetworkDefinition& net, LayerId id) {
   const Layer& l = net.layer(id);
   InferDesc d;

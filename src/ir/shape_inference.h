@@ -68,6 +68,10 @@ struct InferDesc {
 /// Output types of `desc.layer`. Errors name the layer and its kind.
 Expected<std::vector<TensorType>> inferOutputs(const InferDesc& desc);
 
+/// Output types of a layer given concrete input dims and constant values (LayerDesc): the
+/// run-time form, for kernels and tests. Errors name the layer.
+Expected<std::vector<TensorDesc>> inferConcrete(const LayerDesc& desc);
+
 /// Values of the layer's outputs when they are small integer tensors computable from the
 /// inputs' shapes and values (shape arithmetic), one entry per output (nullopt when unknown).
 std::vector<std::optional<DimValues>> inferValues(const InferDesc& desc,

@@ -268,6 +268,9 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
       map[outIds[k]] = net.layer(lid).outputs[k];
     data->tactics.push_back(str(l->tactic()));
   }
+  data->threads = plan->threads();
+  if (data->threads < 1 || data->threads > 4096)
+    return bad("thread count " + std::to_string(data->threads) + " is out of range [1, 4096]");
   // Types and shapes.
   for (size_t i = 0; i < tdefs->size(); ++i) {
     if (map[i] == kNoTensor)

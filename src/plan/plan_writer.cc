@@ -155,7 +155,7 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
       fbb.CreateString(d.source), fbb.CreateVector(tensors), fbb.CreateVector(layers),
       fbb.CreateVector(ins), fbb.CreateVector(outs), fbb.CreateVector(refs), d.arenaBytes,
       d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog), fbb.CreateVector(profiles),
-      fbb.CreateVector(optSymbols), d.maxTensorBytes, d.maxArenaBytes);
+      fbb.CreateVector(optSymbols), d.maxTensorBytes, d.maxArenaBytes, d.threads);
   fbb.Finish(plan);
 
   PlanHeader h{};

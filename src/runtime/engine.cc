@@ -114,6 +114,9 @@ const std::string& Engine::backend() const {
 const std::vector<OptimizationProfile>& Engine::profiles() const {
   return data_->profiles;
 }
+int Engine::threads() const {
+  return data_->threads;
+}
 const std::vector<std::string>& Engine::buildLog() const {
   return data_->buildLog;
 }

@@ -17,6 +17,7 @@ struct EngineData {
   std::string backend;  ///< backend name ("reference")
   std::string device;   ///< device signature the plan was built for
   std::string source;   ///< where the model came from (file name), informational
+  int32_t threads = 1;  ///< threads per inference (>= 1), given to every kernel at create
   /// The optimized network: compacted, topologically ordered, every tensor typed, shapes
   /// symbolic where the engine accepts several. Constant and SymbolicConstant layers are not
   /// executed; their outputs point into the weights or into the context's shape values.

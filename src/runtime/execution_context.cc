@@ -6,6 +6,7 @@
 // they must grow, and kernels are set up again only when an address changed.
 #include <algorithm>
 #include <cstring>
+#include <chrono>
 
 #include "backends/backend.h"
 #include "kiln/engine.h"
@@ -84,6 +85,8 @@ struct ExecutionContext::Impl {
   std::vector<std::unique_ptr<Buffer>> ownOutputs;
   /// Per tensor: where the last run wrote it (outputs).
   std::vector<void*> written;
+  bool profiling = false;
+  std::vector<ExecutionContext::LayerTimes> times;  ///< per kernel, when profiling
 
   /// Runs the shape pass for the current input shapes (when they or shape-deciding input
   /// values changed) and prepares kernels and memory for them.
@@ -114,6 +117,7 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
       return notFound("layer '" + l.name + "': tactic '" + d.tactics[i] +
                       "' is not known to backend '" + backend.name() + "' of this kiln build");
     LayerDesc desc = concreteLayerDesc(net, static_cast<LayerId>(i), opt);
+    desc.threads = d.threads;
     auto kernel = tactic->create(desc);
     if (!kernel) return kernel.status().withContext("layer '" + l.name + "'");
     impl->kernels.emplace_back(static_cast<LayerId>(i), std::move(*kernel));
@@ -455,11 +459,32 @@ Status ExecutionContext::enqueue(Stream& stream) {
     }
     impl_->needSetup = false;
   }
-  for (auto& [lid, kernel] : impl_->kernels) {
+  for (size_t i = 0; i < impl_->kernels.size(); ++i) {
+    auto& [lid, kernel] = impl_->kernels[i];
+    auto t0 = std::chrono::steady_clock::now();
     Status s = kernel->run(stream);
     if (!s.isOk()) return s.withContext("layer '" + net.layer(lid).name + "'");
+    if (impl_->profiling) {
+      KILN_RETURN_IF_ERROR(stream.synchronize());
+      impl_->times[i].ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
   }
   return Status::ok();
+}
+
+void ExecutionContext::setProfiling(bool on) {
+  impl_->profiling = on;
+  if (!on || !impl_->times.empty()) return;
+  const EngineData& d = engine_->data();
+  for (const auto& [lid, kernel] : impl_->kernels) {
+    const Layer& l = d.network.layer(lid);
+    impl_->times.push_back({l.name, layerKindName(l.kind()), d.tactics[lid], {}});
+  }
+}
+
+const std::vector<ExecutionContext::LayerTimes>& ExecutionContext::layerTimes() const {
+  return impl_->times;
 }
 
 Status ExecutionContext::execute() {

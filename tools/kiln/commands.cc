@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <random>
@@ -53,6 +54,7 @@ struct ModelSpec {
   std::map<std::string, Dims> shapes;          ///< --shapes
   std::optional<OptimizationProfile> profile;  ///< --min/--opt/--max-shapes
   int profileIndex = -1;                       ///< --profile
+  int threads = 0;                             ///< --threads (0: the machine's cores)
   uint64_t maxTensorBytes = 0, maxArenaBytes = 0;
   bool verbose = false;
 };
@@ -109,6 +111,7 @@ Expected<ModelSpec> checkModelOptions(const ModelOptions& m) {
   spec.path = m.model;
   spec.backend = m.backend;
   spec.verbose = m.verbose;
+  spec.threads = m.threads;
   auto p = parsePrecision(m.precision);
   if (!p)
     return invalidArgument("--precision '" + m.precision +
@@ -309,6 +312,7 @@ Expected<std::shared_ptr<Engine>> loadEngine(const ModelSpec& m,
     BuilderConfig config;
     config.backend = m.backend;
     config.precision = m.precision;
+    config.threads = m.threads;
     config.inputShapes = m.shapes;
     config.maxTensorBytes = m.maxTensorBytes;
     config.maxArenaBytes = m.maxArenaBytes;
@@ -352,6 +356,15 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
 bool sameFile(const std::string& a, const std::string& b) {
   std::error_code ec;
   return fs::equivalent(a, b, ec) && !ec;
+}
+
+/// Peak resident memory of this process in KiB (VmHWM; 0 where /proc is unavailable).
+int64_t peakRssKib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
+  return 0;
 }
 
 std::string humanBytes(uint64_t b) {
@@ -665,6 +678,7 @@ int runBench(const BenchOptions& o) {
     Status s = (*ctx)->execute();
     if (!s.isOk()) return fail(cmd, s);
   }
+  if (o.profile) (*ctx)->setProfiling(true);
   std::vector<double> ms;
   auto start = std::chrono::steady_clock::now();
   while (true) {
@@ -688,6 +702,26 @@ int runBench(const BenchOptions& o) {
   };
   int64_t batch = inputs.empty() || inputs[0].value.dims().empty() ? 1 : inputs[0].value.dims()[0];
   double ips = static_cast<double>(ms.size()) / total;
+  // Per-layer medians, slowest first, and per layer kind totals.
+  struct LayerRow {
+    std::string name, kind, tactic;
+    double median = 0;
+  };
+  std::vector<LayerRow> layerRows;
+  std::map<std::string, double> kindMs;
+  double layerSum = 0;
+  if (o.profile) {
+    for (const auto& lt : (*ctx)->layerTimes()) {
+      std::vector<double> v = lt.ms;
+      std::sort(v.begin(), v.end());
+      double med = v.empty() ? 0.0 : v[v.size() / 2];
+      layerRows.push_back({lt.name, lt.kind, lt.tactic, med});
+      kindMs[lt.kind] += med;
+      layerSum += med;
+    }
+    std::stable_sort(layerRows.begin(), layerRows.end(),
+                     [](const LayerRow& a, const LayerRow& b) { return a.median > b.median; });
+  }
   if (o.json) {
     nlohmann::json j = {{"model", o.model.model},
                         {"backend", e.backend()},
@@ -700,7 +734,17 @@ int runBench(const BenchOptions& o) {
                           {"p99", pct(99)},
                           {"max", sorted.back()}}},
                         {"inferences_per_s", ips},
-                        {"samples_per_s", ips * batch}};
+                        {"samples_per_s", ips * batch},
+                        {"threads", e.threads()},
+                        {"peak_rss_kib", peakRssKib()}};
+    if (o.samples) j["latencies_ms"] = ms;
+    if (o.profile) {
+      j["layers"] = nlohmann::json::array();
+      for (const LayerRow& r : layerRows)
+        j["layers"].push_back(
+            {{"name", r.name}, {"kind", r.kind}, {"tactic", r.tactic}, {"median_ms", r.median}});
+      j["kinds_ms"] = kindMs;
+    }
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf("%s on %s: %zu runs, batch %lld\n", o.model.model.c_str(), e.backend().c_str(),
@@ -708,6 +752,20 @@ int runBench(const BenchOptions& o) {
     std::printf("latency ms: min %.3f  median %.3f  p90 %.3f  p99 %.3f  max %.3f\n", sorted.front(),
                 pct(50), pct(90), pct(99), sorted.back());
     std::printf("throughput: %.1f inferences/s, %.1f samples/s\n", ips, ips * batch);
+    if (o.profile) {
+      std::printf("per layer kind (sum of per-layer medians %.3f ms):\n", layerSum);
+      std::vector<std::pair<double, std::string>> kinds;
+      for (const auto& [k, v] : kindMs)
+        kinds.push_back({v, k});
+      std::sort(kinds.rbegin(), kinds.rend());
+      for (const auto& [v, k] : kinds)
+        std::printf("  %-16s %9.3f ms  %5.1f%%\n", k.c_str(), v,
+                    layerSum > 0 ? 100.0 * v / layerSum : 0.0);
+      std::printf("slowest layers (median ms):\n");
+      for (size_t i = 0; i < layerRows.size() && i < 25; ++i)
+        std::printf("  %9.3f  %-14s %-40s %s\n", layerRows[i].median, layerRows[i].kind.c_str(),
+                    layerRows[i].tactic.c_str(), layerRows[i].name.c_str());
+    }
   }
   return kExitOk;
 }

@@ -37,6 +37,7 @@ struct ModelOptions {
   std::string backend = "reference";
   std::string precision = "fp32";
   std::vector<std::string> shapes;  ///< "name=2x64" entries: fixed shapes
+  int threads = 0;                  ///< threads per inference; 0: the machine's cores
   /// An optimization profile: "name=AxB" (or trtexec's "name:AxB") entries per input.
   std::vector<std::string> minShapes, optShapes, maxShapes;
   std::string profile;  ///< --profile N: the profile a context checks shapes against
@@ -71,6 +72,8 @@ struct BenchOptions {
   int64_t iterations = 0;  ///< 0: use duration; at most kMaxBenchIterations
   double duration = 2.0;   ///< seconds, when iterations == 0; in (0, kMaxBenchSeconds]
   bool json = false;
+  bool profile = false;  ///< per-layer times
+  bool samples = false;  ///< JSON: every run's latency
 };
 
 /// The value of an integer flag: the whole text a decimal integer that int64 holds (never

@@ -14,7 +14,13 @@ void addModelOptions(CLI::App* cmd, kiln::cli::ModelOptions& m, bool allowOnnx) 
                   allowOnnx ? "A plan file (from `kiln build`) or an ONNX model (compiled first)"
                             : "The ONNX model to compile")
       ->required();
-  cmd->add_option("--backend", m.backend, "Backend that runs the engine (available: reference)")
+  cmd->add_option("--backend", m.backend,
+                  "Backend that runs the engine: reference (the oracle) or cpu (oneDNN and AVX2 "
+                  "kernels)")
+      ->capture_default_str();
+  cmd->add_option("--threads", m.threads,
+                  "Threads per inference when compiling an ONNX model (0: the machine's cores); "
+                  "a plan keeps the count it was built with")
       ->capture_default_str();
   cmd->add_option("--precision", m.precision,
                   "Fastest precision the builder may use (fp32; fp16/bf16/int8 not yet)")
@@ -117,6 +123,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   be->add_flag("--json", bench.json, "Print JSON instead of text");
   be->footer(kiln::cli::kExitCodesHelp);
+  be->add_flag("--layer-times", bench.profile,
+               "Also time every layer (median per layer over the timed runs, slowest first)");
+  be->add_flag("--samples", bench.samples, "With --json: include every run's latency");
 
   try {
     app.parse(argc, argv);

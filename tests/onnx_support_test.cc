@@ -361,6 +361,19 @@ TEST(OnnxLegacyOpset, DropoutAndClip) {
   out = run(clip6, {{"x", floats({2}, {inf, -inf})}});
   ASSERT_TRUE(out) << out.status().toString();
   EXPECT_EQ(values((*out)[0]), (std::vector<double>{FLT_MAX, -FLT_MAX}));
+  // Selu 1 has 4-digit default constants, Selu 6 the full ones.
+  for (int64_t opset : {1, 6}) {
+    ModelBuilder selu(opset);
+    selu.input("x", DataType::kFloat32, fixed({1}))
+        .node({"Selu", {"x"}, {"y"}, {}, "selu"})
+        .output("y");
+    auto net = parse(selu);
+    ASSERT_TRUE(net) << net.status().toString();
+    const Layer& l = net->layer(net->tensor(net->findTensor("y")).producer);
+    EXPECT_EQ(l.as<ActivationAttrs>().alpha, opset == 1 ? 1.6732f : 1.67326319217681884765625f);
+    EXPECT_EQ(l.as<ActivationAttrs>().beta, opset == 1 ? 1.0507f : 1.05070102214813232421875f);
+  }
+
   ModelBuilder clip1(1);
   clip1.input("x", DataType::kFloat32, fixed({2}))
       .node({"Clip", {"x"}, {"y"}, {}, "clip"})

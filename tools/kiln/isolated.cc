@@ -13,6 +13,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace kiln::cli {
 
 namespace {
@@ -62,6 +66,11 @@ void drain(int* fd, std::string* out, size_t keepTail) {
   ::dup2(logFd, STDERR_FILENO);
   ::close(logFd);
   std::string result = work(index);
+#if defined(__SANITIZE_ADDRESS__)
+  // _exit skips LeakSanitizer's exit-time check: run it here, before the result is sent, so
+  // that a leak makes the child fail (LeakSanitizer exits non-zero with its report).
+  __lsan_do_leak_check();
+#endif
   std::fflush(stdout);
   std::fflush(stderr);
   bool ok = writeAll(resultFd, result);

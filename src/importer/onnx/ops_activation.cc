@@ -90,10 +90,14 @@ Status importHardSigmoid(NodeContext& ctx) {
   return importActivation(ctx, ActivationKind::kHardSigmoid, alpha, beta);
 }
 
-// Selu: gamma * (x < 0 ? alpha * (exp(x) - 1) : x); the IR calls gamma beta.
+// Selu: gamma * (x < 0 ? alpha * (exp(x) - 1) : x); the IR calls gamma beta. Opset 1 has
+// the constants' 4-digit defaults, opset 6 on the full ones.
 Status importSelu(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1.67326319217681884765625f));
-  KILN_ASSIGN_OR_RETURN(float gamma, ctx.getFloat("gamma", 1.05070102214813232421875f));
+  const bool v1 = ctx.opset() < 6;
+  KILN_ASSIGN_OR_RETURN(float alpha,
+                        ctx.getFloat("alpha", v1 ? 1.6732f : 1.67326319217681884765625f));
+  KILN_ASSIGN_OR_RETURN(float gamma,
+                        ctx.getFloat("gamma", v1 ? 1.0507f : 1.05070102214813232421875f));
   return importActivation(ctx, ActivationKind::kSelu, alpha, gamma);
 }
 

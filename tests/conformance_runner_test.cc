@@ -256,6 +256,11 @@ TEST_F(ConformanceCases, ConformanceCommand) {
       << r.output;
   EXPECT_NE(r.output.find("operator  LRN"), std::string::npos) << r.output;
 
+  // --filter repeats, before or after the folders.
+  r = kiln("conformance --filter lrn --filter add_wrong " + root);
+  EXPECT_NE(r.output.find("0 passed, 1 failed, 1 unsupported, 0 errors\n"), std::string::npos)
+      << r.output;
+
   // The expectation list: a listed case that does not pass fails the run; a passing case that
   // is not listed is reported, and added with --update-expected.
   const std::string list = root + "/passing.txt";

@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
                 "Case folders, suite folders (node/, simple/, ...) or a folder of suites")
       ->required();
   c->add_option("--filter", conf.filters,
-                "Run only the cases whose <suite>/<case> name contains this text (repeatable)");
+                "Run only the cases whose <suite>/<case> name contains this text (repeatable)")
+      ->allow_extra_args(false);
   c->add_option("--backend", conf.backend, "Backend to run the cases on")->capture_default_str();
   c->add_option("-j,--jobs", conf.jobs, "Cases run in parallel")
       ->capture_default_str()
@@ -109,7 +110,8 @@ int main(int argc, char** argv) {
       "Write docs/operators.md: the importer's operators with their opsets, and per backend "
       "their conformance status and types");
   op->add_option("--report", ops.reports,
-                 "A `kiln conformance --json` report, one per backend (repeatable)");
+                 "A `kiln conformance --json` report, one per backend (repeatable)")
+      ->allow_extra_args(false);
   op->add_option("-o,--output", ops.output, "The markdown file (default: print it)");
   op->add_flag("--check", ops.check,
                "Do not write: exit 1 when --output differs from what would be written");

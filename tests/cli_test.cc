@@ -113,8 +113,25 @@ TEST_F(Cli, UnknownOpNamesOpAndNode) {
   writeAll(dir + "/u.onnx", b);
   auto r = kiln("build " + dir + "/u.onnx -o " + dir + "/u.plan --shapes image=1x1x8x8");
   EXPECT_EQ(r.exitCode, 1) << r.output;
-  EXPECT_NE(r.output.find("'Relx'"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("node '"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 operator is not supported: Relx (node /stem/stem.2/Relu)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST_F(Cli, BuildListsEveryUnsupportedOperator) {
+  auto b = readAll(digitsModel());
+  // Every Relu becomes Relx, the first Conv becomes Conx: all are named, with their nodes.
+  size_t relus = 0;
+  while (patch(b, std::string("\x22\x04Relu"), std::string("\x22\x04Relx")))
+    ++relus;
+  ASSERT_GT(relus, 1u);
+  ASSERT_TRUE(patch(b, std::string("\x22\x04") + "Conv", std::string("\x22\x04") + "Conx"));
+  writeAll(dir + "/u.onnx", b);
+  auto r = kiln("build " + dir + "/u.onnx -o " + dir + "/u.plan --shapes image=1x1x8x8");
+  EXPECT_EQ(r.exitCode, 1) << r.output;
+  EXPECT_NE(r.output.find("2 operators are not supported: Conx (node "), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("Relx (nodes /stem/stem.2/Relu, "), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, MissingInitializerNamesNodeAndTensor) {

@@ -2,12 +2,70 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kiln/network.h"
 #include "kiln/status.h"
 
 namespace kiln {
+
+/// One operator of the importer's table: it imports `opType` (default ONNX domain) for models
+/// of opsets [firstOpset, lastOpset].
+struct OnnxOperatorSupport {
+  std::string opType;
+  int64_t firstOpset = 1;  ///< the ONNX version that introduced the operator
+  int64_t lastOpset = 1;   ///< the newest opset kiln imports
+};
+
+/// An operator (domain + type) used by a model, with the nodes that use it.
+struct OnnxOperatorUse {
+  std::string domain;  ///< "" for the default ONNX domain
+  std::string opType;
+  int64_t opset = 0;               ///< the model's version of `domain` (0: not imported)
+  std::vector<std::string> nodes;  ///< node names ("<OpType>_<index>" for unnamed nodes)
+  /// Empty when the importer handles the operator at that opset; else why not ("not
+  /// implemented", "domain 'ai.onnx.ml' is not supported", ...).
+  std::string unsupportedReason;
+
+  /// "LRN" for the default domain, "ai.onnx.ml.LabelEncoder" otherwise.
+  std::string qualifiedName() const;
+};
+
+/// A type used by a model that kiln has no type for: an element type ("string", "uint16",
+/// "float8e4m3fn") or a value kind ("sequence", "optional", "map", "sparse_tensor").
+struct OnnxTypeUse {
+  std::string type;
+  std::vector<std::string> uses;  ///< "input 'x'", "initializer 'w'", "node 'c' (Cast 'to')"
+};
+
+/// What the importer can and cannot handle in a model, found by reading it without importing
+/// it. The importer refuses a model with this report's message (every unsupported operator and
+/// type at once, with the nodes), and `kiln conformance` classifies refusals with it.
+struct OnnxSupportReport {
+  /// The model's version of the default ONNX domain: the imported version, 1 for a model of
+  /// IR version < 3 without opset imports (ONNX's rule), 0 when the model imports none.
+  int64_t opset = 0;
+  /// Every operator the model uses (subgraphs included), sorted by domain then type.
+  std::vector<OnnxOperatorUse> operators;
+  /// Element and value types kiln has no type for, sorted by type.
+  std::vector<OnnxTypeUse> unsupportedTypes;
+  /// Model-level reasons kiln refuses it (an opset outside 1..newest), each one sentence.
+  std::vector<std::string> modelIssues;
+  /// Why the model is invalid (a default-domain node without a default-domain opset import).
+  std::vector<std::string> invalidReasons;
+
+  /// The operators with an unsupportedReason.
+  std::vector<OnnxOperatorUse> unsupportedOperators() const;
+  /// True when nothing above stops the import (operators, types, model issues, validity).
+  /// The import can still fail later on an attribute or input that the importer refuses.
+  bool supported() const;
+  /// Ok when supported(); else an InvalidModel or Unsupported status whose message lists
+  /// everything, e.g. "2 operators are not supported: LRN (nodes conv1/lrn, conv2/lrn),
+  /// Foo (node x); 1 element type is not supported: string (input 'text')".
+  Status toStatus() const;
+};
 
 /// Parses ONNX models into networks of canonical layers. Every error names the node (its name,
 /// op type and index) and says what was expected.
@@ -18,8 +76,19 @@ class OnnxParser {
   /// Parses a serialized ModelProto; `sourceName` names it in errors.
   static Expected<NetworkDefinition> parseBuffer(const void* data, size_t size,
                                                  const std::string& sourceName = "<buffer>");
+  /// Reads a model file and reports which of its operators and types the importer cannot
+  /// handle. Errors only when the file cannot be read or parsed as a ModelProto.
+  static Expected<OnnxSupportReport> checkSupportFile(const std::string& path);
+  /// The same for a serialized ModelProto.
+  static Expected<OnnxSupportReport> checkSupportBuffer(const void* data, size_t size,
+                                                        const std::string& sourceName = "<buffer>");
   /// ONNX operator types (default domain) the importer handles, sorted.
   static std::vector<std::string> supportedOps();
+  /// The importer's operator table with the opsets of each operator, sorted by type.
+  static std::vector<OnnxOperatorSupport> operators();
+  /// The oldest and newest default-domain opsets kiln imports.
+  static int64_t minOpset();
+  static int64_t maxOpset();
 };
 
 }  // namespace kiln

@@ -84,9 +84,30 @@ Expected<double> parseRealFlag(const std::string& flag, const std::string& text)
 /// Prints "kiln <command>: error: <message>" and a pointer to --help; returns kExitUsage.
 int usageError(const char* command, const Status& s);
 
+struct ConformanceOptions {
+  std::vector<std::string> dirs;     ///< case folders, suites, or folders of suites
+  std::vector<std::string> filters;  ///< run cases whose name contains one of these
+  std::string backend = "reference";
+  int jobs = 1;
+  double timeout = 60;   ///< seconds per case
+  std::string jsonPath;  ///< --json: the report
+  std::string expected;  ///< --expected: the list of cases that must pass
+  bool updateExpected = false;
+  bool verbose = false;   ///< a line per case, not only for failures and errors
+  bool blockers = false;  ///< print what stops the unsupported cases, by kind and name
+};
+
+struct OperatorsOptions {
+  std::vector<std::string> reports;  ///< conformance JSON reports, one per backend
+  std::string output;                ///< write the markdown there ("" prints it)
+  bool check = false;                ///< compare with `output` instead of writing it
+};
+
 int runBuild(const BuildOptions& o);
 int runRun(const RunOptions& o);
 int runInspect(const InspectOptions& o);
 int runBench(const BenchOptions& o);
+int runConformance(const ConformanceOptions& o);
+int runOperators(const OperatorsOptions& o);
 
 }  // namespace kiln::cli

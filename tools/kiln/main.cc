@@ -1,4 +1,4 @@
-// kiln command-line interface: build, run, inspect, bench.
+// kiln command-line interface: build, run, inspect, bench, conformance, operators.
 #include <CLI/CLI.hpp>
 
 #include <exception>
@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
       "  kiln build model.onnx -o model.plan      compile once\n"
       "  kiln run model.plan --inputs DIR          run (and compare with --expected DIR)\n"
       "  kiln inspect model.plan                   layers, tactics, memory\n"
-      "  kiln bench model.plan                     latency percentiles and throughput",
+      "  kiln bench model.plan                     latency percentiles and throughput\n"
+      "  kiln conformance SUITE_DIR                run ONNX backend test cases and report",
       "kiln"};
   app.footer(kiln::cli::kExitCodesHelp);
   app.require_subcommand(1);
@@ -127,6 +128,52 @@ int main(int argc, char** argv) {
                "Also time every layer (median per layer over the timed runs, slowest first)");
   be->add_flag("--samples", bench.samples, "With --json: include every run's latency");
 
+  kiln::cli::ConformanceOptions conf;
+  auto* c = app.add_subcommand(
+      "conformance",
+      "Run ONNX backend test cases (model.onnx + test_data_set_N folders), each in its own "
+      "process with a time limit, and report pass / fail / unsupported / error per case");
+  c->add_option("dirs", conf.dirs,
+                "Case folders, suite folders (node/, simple/, ...) or a folder of suites")
+      ->required();
+  c->add_option("--filter", conf.filters,
+                "Run only the cases whose <suite>/<case> name contains this text (repeatable)")
+      ->allow_extra_args(false);
+  c->add_option("--backend", conf.backend, "Backend to run the cases on")->capture_default_str();
+  c->add_option("-j,--jobs", conf.jobs, "Cases run in parallel")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  c->add_option("--timeout", conf.timeout,
+                "Seconds per case; a case that runs longer is killed and counted as an error")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  c->add_option("--json", conf.jsonPath,
+                "Write the report there: per case, per suite, per operator and per blocker");
+  c->add_option("--expected", conf.expected,
+                "The list of cases that must pass (exit 1 when one does not); passing cases "
+                "not in it are reported");
+  c->add_flag("--update-expected", conf.updateExpected,
+              "Add the passing cases that --expected does not list to it");
+  c->add_flag("--blockers", conf.blockers,
+              "Print what stops the unsupported cases, by kind and name, sorted by cases");
+  c->add_flag("-v,--verbose", conf.verbose, "A line for every case, not only failures and errors");
+  c->footer(
+      "Outputs are compared as the ONNX suite does: |out - ref| <= atol + rtol * |ref| with "
+      "rtol 1e-3, atol 1e-7 (NaN equals NaN); integer and bool outputs exactly. Exit status 1 "
+      "when a case fails or errors or a listed case does not pass.");
+
+  kiln::cli::OperatorsOptions ops;
+  auto* op = app.add_subcommand(
+      "operators",
+      "Write docs/operators.md: the importer's operators with their opsets, and per backend "
+      "their conformance status and types");
+  op->add_option("--report", ops.reports,
+                 "A `kiln conformance --json` report, one per backend (repeatable)")
+      ->allow_extra_args(false);
+  op->add_option("-o,--output", ops.output, "The markdown file (default: print it)");
+  op->add_flag("--check", ops.check,
+               "Do not write: exit 1 when --output differs from what would be written");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -146,6 +193,8 @@ int main(int argc, char** argv) {
       return kiln::cli::runRun(run);
     }
     if (i->parsed()) return kiln::cli::runInspect(inspect);
+    if (c->parsed()) return kiln::cli::runConformance(conf);
+    if (op->parsed()) return kiln::cli::runOperators(ops);
     if (be->parsed()) {
       auto w = kiln::cli::parseIntFlag("--warmup", warmup);
       if (!w) return kiln::cli::usageError("bench", w.status());

@@ -15,40 +15,20 @@ namespace kiln::onnx_import {
 
 namespace {
 
-constexpr int64_t kMinOpset = 7;
-constexpr int64_t kMaxOpset =
-    28;  // the newest opset of the onnx.proto kiln is built with (ONNX 1.23)
-
 /// The dispatch table, built from ops.def.
-const std::map<std::string, ImportFn>& importerTable() {
-  static const std::map<std::string, ImportFn> table = {
-#define KILN_ONNX_OP(opType, fn) {opType, &fn},
+const std::map<std::string, OpEntry>& opTable() {
+  static const std::map<std::string, OpEntry> table = {
+#define KILN_ONNX_OP(opType, fn, firstOpset) {opType, OpEntry{&fn, firstOpset}},
 #include "importer/onnx/ops.def"
 #undef KILN_ONNX_OP
   };
   return table;
 }
 
-bool isDefaultDomain(const std::string& domain) {
-  return domain.empty() || domain == "ai.onnx";
-}
-
 /// The one place node errors get their prefix: "node 'NAME' (OpType, #index): ".
 Status nodeError(const ::onnx::NodeProto& node, int index, const Status& status) {
   return status.withContext("node '" + nodeLayerName(node, index) + "' (" + node.op_type() + ", #" +
                             std::to_string(index) + ")");
-}
-
-Expected<int64_t> defaultOpset(const ::onnx::ModelProto& model, const std::string& source) {
-  for (const auto& op : model.opset_import()) {
-    if (!isDefaultDomain(op.domain())) continue;
-    if (op.version() < kMinOpset || op.version() > kMaxOpset)
-      return unsupported("'" + source + "' uses ONNX opset " + std::to_string(op.version()) +
-                         "; kiln imports opsets " + std::to_string(kMinOpset) + " to " +
-                         std::to_string(kMaxOpset));
-    return op.version();
-  }
-  return invalidModel("'" + source + "' declares no opset for the default ONNX domain");
 }
 
 /// The kiln shape of a declared graph input; unknown dims become fresh symbols "unk_N".
@@ -180,20 +160,14 @@ Status importNode(const ::onnx::NodeProto& node, int index, ImportState& s) {
 
 Expected<NetworkDefinition> importModel(const void* data, size_t size, const std::string& source,
                                         const std::string& baseDir) {
-  if (size > static_cast<size_t>(INT_MAX))
-    return unsupported("'" + source +
-                       "' is larger than 2 GiB, the protobuf limit for one "
-                       "message (store the weights as external data)");
   ::onnx::ModelProto model;
-  if (!model.ParseFromArray(data, static_cast<int>(size)))
-    return parseError("'" + source +
-                      "' is not a valid ONNX model: protobuf parsing failed "
-                      "(truncated or not an ONNX file)");
-  if (!model.has_graph())
-    return parseError("'" + source + "' is not a valid ONNX model: it has no graph");
+  KILN_RETURN_IF_ERROR(parseModelProto(data, size, source, &model));
+  // Every unsupported operator and type is named at once, before anything is imported.
+  OnnxSupportReport support = checkModelSupport(model);
+  KILN_RETURN_IF_ERROR(support.toStatus().withContext("'" + source + "'"));
   ImportState s;
   s.baseDir = baseDir;
-  KILN_ASSIGN_OR_RETURN(s.opset, defaultOpset(model, source));
+  s.opset = support.opset;
   const ::onnx::GraphProto& g = model.graph();
   collectNames(g, s);
   KILN_RETURN_IF_ERROR(addInitializers(g, s));
@@ -215,10 +189,34 @@ Expected<NetworkDefinition> importModel(const void* data, size_t size, const std
 
 }  // namespace
 
-ImportFn findImporter(const std::string& opType) {
-  const auto& table = importerTable();
+bool isDefaultDomain(const std::string& domain) {
+  return domain.empty() || domain == "ai.onnx";
+}
+
+Status parseModelProto(const void* data, size_t size, const std::string& source,
+                       ::onnx::ModelProto* model) {
+  if (size > static_cast<size_t>(INT_MAX))
+    return unsupported("'" + source +
+                       "' is larger than 2 GiB, the protobuf limit for one "
+                       "message (store the weights as external data)");
+  if (!model->ParseFromArray(data, static_cast<int>(size)))
+    return parseError("'" + source +
+                      "' is not a valid ONNX model: protobuf parsing failed "
+                      "(truncated or not an ONNX file)");
+  if (!model->has_graph())
+    return parseError("'" + source + "' is not a valid ONNX model: it has no graph");
+  return Status::ok();
+}
+
+const OpEntry* findOp(const std::string& opType) {
+  const auto& table = opTable();
   auto it = table.find(opType);
-  return it == table.end() ? nullptr : it->second;
+  return it == table.end() ? nullptr : &it->second;
+}
+
+ImportFn findImporter(const std::string& opType) {
+  const OpEntry* e = findOp(opType);
+  return e ? e->fn : nullptr;
 }
 
 }  // namespace kiln::onnx_import
@@ -241,9 +239,24 @@ Expected<NetworkDefinition> OnnxParser::parseBuffer(const void* data, size_t siz
 
 std::vector<std::string> OnnxParser::supportedOps() {
   std::vector<std::string> ops;
-  for (const auto& [op, fn] : onnx_import::importerTable())
+  for (const auto& [op, entry] : onnx_import::opTable())
     ops.push_back(op);
   return ops;  // std::map keeps them sorted
+}
+
+std::vector<OnnxOperatorSupport> OnnxParser::operators() {
+  std::vector<OnnxOperatorSupport> ops;
+  for (const auto& [op, entry] : onnx_import::opTable())
+    ops.push_back({op, entry.firstOpset, onnx_import::kMaxOpset});
+  return ops;
+}
+
+int64_t OnnxParser::minOpset() {
+  return onnx_import::kMinOpset;
+}
+
+int64_t OnnxParser::maxOpset() {
+  return onnx_import::kMaxOpset;
 }
 
 }  // namespace kiln

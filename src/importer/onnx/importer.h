@@ -17,10 +17,12 @@
 #include <vector>
 
 #include "kiln/network.h"
+#include "kiln/onnx_parser.h"
 #include "kiln/status.h"
 
 namespace onnx {
 class AttributeProto;
+class ModelProto;
 class NodeProto;
 class TensorProto;
 class TypeProto;
@@ -146,11 +148,34 @@ inline ShuffleAttrs shuffleAttrs(ShuffleMode mode) {
 /// An op importer.
 using ImportFn = Status (*)(NodeContext& ctx);
 
-#define KILN_ONNX_OP(opType, fn) Status fn(NodeContext& ctx);
+#define KILN_ONNX_OP(opType, fn, firstOpset) Status fn(NodeContext& ctx);
 #include "importer/onnx/ops.def"
 #undef KILN_ONNX_OP
 
+/// One line of ops.def.
+struct OpEntry {
+  ImportFn fn = nullptr;
+  int64_t firstOpset = 1;  ///< the ONNX version that introduced the operator
+};
+
+/// The oldest and newest default-domain opsets the importer handles.
+constexpr int64_t kMinOpset = 1;
+constexpr int64_t kMaxOpset = 28;  // the newest opset of the onnx.proto kiln is built with
+
+/// The ops.def entry of a default-domain op type, or nullptr.
+const OpEntry* findOp(const std::string& opType);
 /// The importer for a default-domain op type, or nullptr.
 ImportFn findImporter(const std::string& opType);
+
+/// True for "" and "ai.onnx".
+bool isDefaultDomain(const std::string& domain);
+
+/// Parses a serialized ModelProto that must have a graph; errors name `source`.
+Status parseModelProto(const void* data, size_t size, const std::string& source,
+                       ::onnx::ModelProto* model);
+
+/// Reads `model` without importing it: its default-domain opset, every operator with whether
+/// the importer handles it, and the types kiln has no type for (OnnxParser::checkSupport*).
+OnnxSupportReport checkModelSupport(const ::onnx::ModelProto& model);
 
 }  // namespace kiln::onnx_import

@@ -68,6 +68,28 @@ ModelBuilder& ModelBuilder::input(const std::string& name, DataType dtype, const
   return *this;
 }
 
+ModelBuilder& ModelBuilder::inputWithOnnxType(const std::string& name, int32_t onnxElemType,
+                                              const Dims& dims) {
+  auto* vi = model_->mutable_graph()->add_input();
+  vi->set_name(name);
+  auto* tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnxElemType);
+  for (int64_t d : dims)
+    tt->mutable_shape()->add_dim()->set_dim_value(d);
+  return *this;
+}
+
+ModelBuilder& ModelBuilder::sequenceInput(const std::string& name, DataType dtype) {
+  auto* vi = model_->mutable_graph()->add_input();
+  vi->set_name(name);
+  vi->mutable_type()
+      ->mutable_sequence_type()
+      ->mutable_elem_type()
+      ->mutable_tensor_type()
+      ->set_elem_type(dataTypeToOnnx(dtype));
+  return *this;
+}
+
 ModelBuilder& ModelBuilder::inputWithoutShape(const std::string& name, DataType dtype) {
   auto* vi = model_->mutable_graph()->add_input();
   vi->set_name(name);
@@ -159,6 +181,11 @@ ModelBuilder& ModelBuilder::opsetImport(const std::string& domain, int64_t versi
   auto* op = model_->add_opset_import();
   op->set_domain(domain);
   op->set_version(version);
+  return *this;
+}
+
+ModelBuilder& ModelBuilder::irVersion(int64_t version) {
+  model_->set_ir_version(version);
   return *this;
 }
 

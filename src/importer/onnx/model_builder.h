@@ -60,6 +60,10 @@ class ModelBuilder {
 
   /// A graph input; a Dim with neither value nor symbol is written as an unknown dim.
   ModelBuilder& input(const std::string& name, DataType dtype, const Shape& shape);
+  /// A graph input with any ONNX element type code (kiln's or not).
+  ModelBuilder& inputWithOnnxType(const std::string& name, int32_t onnxElemType, const Dims& dims);
+  /// A graph input of type sequence(tensor(dtype)).
+  ModelBuilder& sequenceInput(const std::string& name, DataType dtype);
   /// A graph input with a declared type but no shape.
   ModelBuilder& inputWithoutShape(const std::string& name, DataType dtype);
   /// A graph output (type not declared).
@@ -77,6 +81,8 @@ class ModelBuilder {
                                     const std::string& location, int64_t offset, int64_t length);
   ModelBuilder& node(const NodeSpec& spec);
   ModelBuilder& opsetImport(const std::string& domain, int64_t version);
+  /// Sets the model's IR version (8 by default).
+  ModelBuilder& irVersion(int64_t version);
 
   std::string serialize() const;
 

@@ -90,10 +90,14 @@ Status importHardSigmoid(NodeContext& ctx) {
   return importActivation(ctx, ActivationKind::kHardSigmoid, alpha, beta);
 }
 
-// Selu: gamma * (x < 0 ? alpha * (exp(x) - 1) : x); the IR calls gamma beta.
+// Selu: gamma * (x < 0 ? alpha * (exp(x) - 1) : x); the IR calls gamma beta. Opset 1 has
+// the constants' 4-digit defaults, opset 6 on the full ones.
 Status importSelu(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1.67326319217681884765625f));
-  KILN_ASSIGN_OR_RETURN(float gamma, ctx.getFloat("gamma", 1.05070102214813232421875f));
+  const bool v1 = ctx.opset() < 6;
+  KILN_ASSIGN_OR_RETURN(float alpha,
+                        ctx.getFloat("alpha", v1 ? 1.6732f : 1.67326319217681884765625f));
+  KILN_ASSIGN_OR_RETURN(float gamma,
+                        ctx.getFloat("gamma", v1 ? 1.0507f : 1.05070102214813232421875f));
   return importActivation(ctx, ActivationKind::kSelu, alpha, gamma);
 }
 
@@ -112,8 +116,10 @@ Status importClip(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   constexpr float kInf = std::numeric_limits<float>::infinity();
   if (ctx.opset() < 11) {
-    KILN_ASSIGN_OR_RETURN(float lo, ctx.getFloat("min", -kInf));
-    KILN_ASSIGN_OR_RETURN(float hi, ctx.getFloat("max", kInf));
+    // Opsets 6-10 default the bounds to the float range; opset 1 leaves absent ones open.
+    const float bound = ctx.opset() >= 6 ? std::numeric_limits<float>::max() : kInf;
+    KILN_ASSIGN_OR_RETURN(float lo, ctx.getFloat("min", -bound));
+    KILN_ASSIGN_OR_RETURN(float hi, ctx.getFloat("max", bound));
     return ctx.addOutputLayer(ActivationAttrs{ActivationKind::kClip, lo, hi}, {x});
   }
   TensorId lo = ctx.optionalInput(1);
@@ -139,10 +145,21 @@ Status importIdentity(NodeContext& ctx) {
   return ctx.setOutput(0, x);
 }
 
-// Dropout at inference is the identity and its mask is all true (expand(true, shape(x))).
-// Training mode has no inference meaning, so a model that may enable it is refused.
+// Dropout at inference is the identity and its mask is all true (expand(true, shape(x)); of
+// x's type before opset 10, bool from 10). Training mode has no inference meaning, so a model
+// that may enable it is refused: opsets 1-6 are in training mode unless is_test is set, and
+// their mask is not filled in test mode.
 Status importDropout(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  if (ctx.opset() < 7) {
+    KILN_ASSIGN_OR_RETURN(int64_t isTest, ctx.getInt("is_test", 0));
+    if (isTest == 0)
+      return unsupported(
+          "is_test=0 (training mode, random dropout) is not supported "
+          "(inference only)");
+    KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1));
+    return ctx.setOutput(0, x);
+  }
   if (ctx.hasInput(2)) {
     KILN_ASSIGN_OR_RETURN(std::optional<double> mode, scalarInput(ctx, 2));
     if (!mode || *mode != 0)
@@ -153,6 +170,13 @@ Status importDropout(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
   KILN_ASSIGN_OR_RETURN(TensorId yes, ctx.addScalarConstant("true", 1, DataType::kBool));
   KILN_ASSIGN_OR_RETURN(TensorId mask, ctx.addInternal("mask", ExpandAttrs{}, {yes, shape}));
+  if (ctx.opset() < 10) {
+    std::optional<DataType> dtype = ctx.dtypeOf(x);
+    if (!dtype)
+      return unsupported("the element type of '" + ctx.net().tensor(x).name +
+                         "' must be known at import for the mask output before opset 10");
+    KILN_ASSIGN_OR_RETURN(mask, ctx.addInternal("mask_cast", CastAttrs{*dtype}, {mask}));
+  }
   return ctx.setOutput(1, mask);
 }
 

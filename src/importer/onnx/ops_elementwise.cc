@@ -1,5 +1,5 @@
-// ONNX binary elementwise ops (numpy broadcasting; opset >= 7 has no `broadcast` attribute),
-// variadic Max/Min/Sum/Mean, Pow and Where.
+// ONNX binary elementwise ops (numpy broadcasting from opset 7; before, the `broadcast` and
+// `axis` attributes), variadic Max/Min/Sum/Mean, Pow and Where.
 #include "importer/onnx/importer.h"
 #include "onnx.pb.h"
 
@@ -7,9 +7,40 @@ namespace kiln::onnx_import {
 
 namespace {
 
+/// The second operand of a binary op of opset < 7, made numpy-broadcastable to the first.
+/// Before opset 7 B broadcasts to A only with broadcast=1 (else the shapes are equal), aligned
+/// at the trailing dims, or with `axis` at A's dim `axis`: B = [3, 4] with axis = 1 against
+/// A = [2, 3, 4, 5] is B = [3, 4, 1] in numpy terms, so trailing size-1 dims are appended.
+Expected<TensorId> legacyBroadcastOperand(NodeContext& ctx, TensorId a, TensorId b) {
+  KILN_ASSIGN_OR_RETURN(int64_t broadcast, ctx.getInt("broadcast", 0));
+  if (broadcast == 0 || !ctx.hasAttr("axis")) return b;
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", 0));
+  std::optional<int64_t> rankA = ctx.rankOf(a);
+  std::optional<int64_t> rankB = ctx.rankOf(b);
+  if (!rankA || !rankB)
+    return unsupported(
+        "the ranks of the inputs must be known at import for the legacy 'axis' "
+        "broadcast (declare their shapes in value_info)");
+  const int64_t start = axis < 0 ? axis + *rankA : axis;
+  const int64_t trailing = *rankA - start - *rankB;
+  if (start < 0 || trailing < 0)
+    return invalidModel("attribute 'axis' is " + std::to_string(axis) + ": input B of rank " +
+                        std::to_string(*rankB) + " does not fit input A of rank " +
+                        std::to_string(*rankA) + " from that axis");
+  if (trailing == 0) return b;
+  std::vector<int64_t> axes;
+  for (int64_t i = 0; i < trailing; ++i)
+    axes.push_back(*rankB + i);
+  TensorId axesConst = ctx.addIntsConstant("broadcast_axes", axes);
+  return ctx.addInternal("broadcast_b", shuffleAttrs(ShuffleMode::kUnsqueeze), {b, axesConst});
+}
+
 Status importBinary(NodeContext& ctx, ElementwiseKind kind) {
   KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(TensorId b, ctx.input(1));
+  if (ctx.opset() < 7) {
+    KILN_ASSIGN_OR_RETURN(b, legacyBroadcastOperand(ctx, a, b));
+  }
   return ctx.addOutputLayer(ElementwiseAttrs{kind}, {a, b});
 }
 
@@ -77,6 +108,9 @@ Status importPow(NodeContext& ctx) {
   std::optional<DataType> te = ctx.dtypeOf(exponent);
   if (tb && te && *tb != *te) {
     KILN_ASSIGN_OR_RETURN(exponent, ctx.addInternal("exponent_cast", CastAttrs{*tb}, {exponent}));
+  }
+  if (ctx.opset() < 7) {
+    KILN_ASSIGN_OR_RETURN(exponent, legacyBroadcastOperand(ctx, base, exponent));
   }
   return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kPow}, {base, exponent});
 }

@@ -30,9 +30,10 @@ Weights floatWeights(const std::vector<double>& values, const Dims& dims, DataTy
 }
 
 /// y = x * s + t with s = scale / sqrt(var + eps), t = bias - mean * s, computed here from the
-/// constant params.
+/// constant params. With `spatial` the params are per channel ([C], reshaped to [C, 1, ...]);
+/// without, per activation ([C, D1, ..., Dn], which broadcasts against x as it is).
 Status foldConstantBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float epsilon,
-                             const Weights* params[4]) {
+                             const Weights* params[4], bool spatial) {
   std::vector<double> v[4];  // scale, bias, mean, var
   for (int i = 0; i < 4; ++i) {
     KILN_ASSIGN_OR_RETURN(v[i], params[i]->toDoubles());
@@ -50,7 +51,7 @@ Status foldConstantBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float e
   // Constants in the input's type; 16-bit floats go through a Cast of f32 constants.
   DataType dtype = ctx.dtypeOf(x).value_or(params[0]->dtype());
   DataType store = dtype == DataType::kFloat64 ? DataType::kFloat64 : DataType::kFloat32;
-  Dims dims = channelDims(static_cast<int64_t>(c), rank);
+  Dims dims = spatial ? channelDims(static_cast<int64_t>(c), rank) : params[0]->dims();
   TensorId sc = ctx.addConstant("scale", floatWeights(s, dims, store));
   TensorId sh = ctx.addConstant("shift", floatWeights(t, dims, store));
   if (dtype != store) {
@@ -66,7 +67,7 @@ Status foldConstantBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float e
 
 /// The same algebra as layers, for params computed by the graph.
 Status composeBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float epsilon,
-                        const TensorId in[4]) {
+                        const TensorId in[4], bool spatial) {
   auto ew = [&](const char* suffix, ElementwiseKind k, TensorId a, TensorId b) {
     return ctx.addInternal(suffix, ElementwiseAttrs{k}, {a, b});
   };
@@ -77,7 +78,7 @@ Status composeBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float epsilo
   KILN_ASSIGN_OR_RETURN(TensorId s, ew("scale", ElementwiseKind::kDiv, in[0], sd));
   KILN_ASSIGN_OR_RETURN(TensorId ms, ew("mean_scale", ElementwiseKind::kMul, in[2], s));
   KILN_ASSIGN_OR_RETURN(TensorId t, ew("shift", ElementwiseKind::kSub, in[1], ms));
-  if (rank > 2) {
+  if (spatial && rank > 2) {
     std::vector<int64_t> axes;
     for (int64_t i = 1; i < rank - 1; ++i)
       axes.push_back(i);
@@ -122,8 +123,20 @@ Status importBatchNormalization(NodeContext& ctx) {
   }
   KILN_ASSIGN_OR_RETURN(int64_t training, ctx.getInt("training_mode", 0));
   if (training != 0) return unsupported("training_mode=1 is not supported (inference only)");
-  KILN_ASSIGN_OR_RETURN(int64_t spatial, ctx.getInt("spatial", 1));
-  if (spatial != 1) return unsupported("spatial=0 (per-activation statistics) is not supported");
+  if (ctx.opset() < 7) {
+    // Opsets 1-6 run in training mode (batch statistics) unless is_test is set.
+    KILN_ASSIGN_OR_RETURN(int64_t isTest, ctx.getInt("is_test", 0));
+    if (isTest == 0)
+      return unsupported(
+          "is_test=0 (training mode, batch statistics) is not supported "
+          "(inference only)");
+  }
+  // Opsets 1-8: spatial=0 gives per-activation statistics, params of shape [C, D1, ..., Dn].
+  bool spatial = true;
+  if (ctx.opset() < 9) {
+    KILN_ASSIGN_OR_RETURN(int64_t s, ctx.getInt("spatial", 1));
+    spatial = s != 0;
+  }
   KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1));  // running mean/var, saved mean/var
   KILN_ASSIGN_OR_RETURN(float epsilon, ctx.getFloat("epsilon", 1e-5f));
   std::optional<int64_t> rank = ctx.rankOf(x);
@@ -137,8 +150,8 @@ Status importBatchNormalization(NodeContext& ctx) {
     params[i] = ctx.constantInput(i + 1);
     allConstant = allConstant && params[i] != nullptr;
   }
-  if (allConstant) return foldConstantBatchNorm(ctx, x, *rank, epsilon, params);
-  return composeBatchNorm(ctx, x, *rank, epsilon, in);
+  if (allConstant) return foldConstantBatchNorm(ctx, x, *rank, epsilon, params, spatial);
+  return composeBatchNorm(ctx, x, *rank, epsilon, in, spatial);
 }
 
 // LayerNormalization(X, Scale, B?) -> Normalization over dims [axis, rank). Mean and InvStdDev

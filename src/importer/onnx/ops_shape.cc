@@ -33,10 +33,16 @@ Status importGatherMode(NodeContext& ctx, GatherMode mode) {
 
 }  // namespace
 
-// Reshape(data, shape) with allowzero (opset 14).
+// Reshape(data, shape) with allowzero (opset 14); before opset 5 the shape is an attribute.
 Status importReshape(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.input(1));
+  TensorId shape = kNoTensor;
+  if (ctx.opset() < 5) {
+    KILN_ASSIGN_OR_RETURN(std::vector<int64_t> dims, ctx.requireInts("shape"));
+    shape = ctx.addIntsConstant("shape", dims);
+  } else {
+    KILN_ASSIGN_OR_RETURN(shape, ctx.input(1));
+  }
   ShuffleAttrs a = shuffleAttrs(ShuffleMode::kReshape);
   KILN_ASSIGN_OR_RETURN(int64_t allowZero, ctx.getInt("allowzero", 0));
   a.allowZero = allowZero != 0;
@@ -77,8 +83,10 @@ Status importTranspose(NodeContext& ctx) {
   return ctx.addOutputLayer(a, {x});
 }
 
+// Concat: `axis` is required from opset 4 and defaults to 1 before.
 Status importConcat(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.requireInt("axis"));
+  KILN_ASSIGN_OR_RETURN(int64_t axis,
+                        ctx.opset() < 4 ? ctx.getInt("axis", 1) : ctx.requireInt("axis"));
   std::vector<TensorId> inputs;
   for (TensorId t : ctx.inputs())
     if (t != kNoTensor) inputs.push_back(t);
@@ -105,9 +113,9 @@ Status importSlice(NodeContext& ctx) {
   return ctx.addOutputLayer(SliceAttrs{}, inputs);
 }
 
-// Split(input, split?): split sizes from the `split` attribute before opset 13, the optional
-// input from 13; without sizes, equal parts over the node's outputs (num_outputs from 18, whose
-// last part may be smaller).
+// Split(input, split?): split sizes from the `split` attribute before opset 13 (opset 1 also
+// takes them as an optional second input), the optional input from 13; without sizes, equal parts
+// over the node's outputs (num_outputs from 18, whose last part may be smaller).
 Status importSplit(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   SplitAttrs a;
@@ -115,7 +123,7 @@ Status importSplit(NodeContext& ctx) {
   a.numOutputs = ctx.numOutputs();
   if (a.numOutputs < 1) return invalidModel("Split needs at least one output");
   TensorId split = kNoTensor;
-  if (ctx.opset() >= 13) {
+  if (ctx.opset() >= 13 || (ctx.opset() < 2 && ctx.hasInput(1))) {
     split = ctx.optionalInput(1);
   } else if (ctx.hasAttr("split")) {
     KILN_ASSIGN_OR_RETURN(std::vector<int64_t> sizes, ctx.getInts("split"));

@@ -37,10 +37,21 @@ Status importConstant(NodeContext& ctx) {
       "'value_floats', 'value_int', 'value_ints'");
 }
 
-// Cast(input) to the ONNX type code in `to` (`saturate`, opset 19, only matters for float8).
+// Cast(input) to the ONNX type code in `to` (`saturate`, opset 19, only matters for float8);
+// before opset 6 `to` is the type's name ("FLOAT").
 Status importCast(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(int64_t to, ctx.requireInt("to"));
+  int64_t to = 0;
+  if (ctx.opset() < 6) {
+    if (!ctx.hasAttr("to")) return invalidModel("missing required attribute 'to'");
+    KILN_ASSIGN_OR_RETURN(std::string name, ctx.getString("to", ""));
+    ::onnx::TensorProto::DataType code;
+    if (!::onnx::TensorProto::DataType_Parse(name, &code))
+      return invalidModel("attribute 'to' is '" + name + "', not an ONNX element type name");
+    to = code;
+  } else {
+    KILN_ASSIGN_OR_RETURN(to, ctx.requireInt("to"));
+  }
   std::optional<DataType> dtype = dataTypeFromOnnx(static_cast<int32_t>(to));
   if (!dtype)
     return unsupported("Cast to " + onnxDataTypeName(static_cast<int32_t>(to)) +

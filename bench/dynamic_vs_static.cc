@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
   dynamicConfig.backend = backend;
   auto dynamic = Builder::build(*net, dynamicConfig);
   if (!dynamic) return fail(dynamic.status());
-  std::printf("| batch | seq | no-shapes plan ms | exact plan ms | ratio |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| batch | seq | no-shapes plan ms | exact plan ms | ratio |\n|---|---|---|---|---|\n");
   std::string rows;
   for (int64_t b : {1, 2, 8}) {
     for (int64_t s : {1, 17, 64, 200}) {
@@ -127,8 +128,8 @@ int main(int argc, char** argv) {
       char row[256];
       std::snprintf(row, sizeof row,
                     "%s{\"batch\": %lld, \"seq\": %lld, \"dynamic_ms\": %.4f, \"exact_ms\": %.4f}",
-                    rows.empty() ? "" : ", ", static_cast<long long>(b),
-                    static_cast<long long>(s), md, mf);
+                    rows.empty() ? "" : ", ", static_cast<long long>(b), static_cast<long long>(s),
+                    md, mf);
       rows += row;
     }
   }

@@ -265,8 +265,8 @@ Expected<std::vector<TensorType>> inferFill(const InferDesc& desc) {
   if (!v[2].isStatic()) return std::vector<TensorType>{{t, {InferDesc::opaque()}}};
   const Dim diff = v[1] - v[0];
   if (!diff.isKnown())
-    return layerError(desc, "range output size overflows: from " + v[0].toString() + " to " +
-                                v[1].toString());
+    return layerError(
+        desc, "range output size overflows: from " + v[0].toString() + " to " + v[1].toString());
   return std::vector<TensorType>{{t, {Dim::max(Dim::ceilDiv(diff, v[2]), 0)}}};
 }
 
@@ -275,6 +275,7 @@ Expected<std::vector<TensorType>> inferCumulative(const InferDesc& desc) {
   if (!isScalarLike(desc.inputs[1].shape))
     return layerError(
         desc, "axis (input 1) must be a scalar, found dims " + shapeToString(desc.inputs[1].shape));
+  if (!desc.valuesKnown(1)) return std::vector<TensorType>{x};  // checked when it is known
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axis, desc.intsInput(1, "axis"));
   if (axis.size() != 1) return layerError(desc, "axis (input 1) must be one value");
   KILN_RETURN_IF_ERROR(normalizeAxis(desc, axis[0], static_cast<int64_t>(x.shape.size())).status());

@@ -6,6 +6,7 @@
 // (InferDesc::dimsInput): the formulas below work on Dims, so one formula serves symbolic
 // builds and concrete runs.
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "ir/shape_inference.h"
@@ -103,8 +104,23 @@ Expected<Shape> reshapeShape(const InferDesc& desc, const Shape& in, bool allowZ
   return out;
 }
 
+/// The number of axes of param input 1 when its values are not known when building, or nothing
+/// when they are known (or the count is unknown too: then intListParam reports it).
+std::optional<int64_t> unknownAxesCount(const InferDesc& desc) {
+  if (!desc.hasInput(1) || desc.valuesKnown(1)) return std::nullopt;
+  auto dims = staticDims(desc.inputs[1].shape);
+  if (!dims || dims->size() > 1) return std::nullopt;
+  return dims->empty() ? 1 : (*dims)[0];
+}
+
 Expected<Shape> squeezeShape(const InferDesc& desc, const Shape& in) {
   Shape out;
+  if (auto n = unknownAxesCount(desc)) {
+    // Axes that depend on data: the rank is known, the dims are not.
+    if (*n > static_cast<int64_t>(in.size()))
+      return layerError(desc, "squeeze has more axes than input dims");
+    return Shape(in.size() - static_cast<size_t>(*n), InferDesc::opaque());
+  }
   if (!desc.hasInput(1)) {  // no axes: drop every size-1 dim (symbolic dims are taken as > 1)
     for (const Dim& d : in)
       if (d != 1) out.push_back(d);
@@ -128,6 +144,8 @@ Expected<Shape> squeezeShape(const InferDesc& desc, const Shape& in) {
 
 Expected<Shape> unsqueezeShape(const InferDesc& desc, const Shape& in) {
   if (!desc.hasInput(1)) return layerError(desc, "unsqueeze needs its axes (input 1)");
+  if (auto n = unknownAxesCount(desc))  // axes that depend on data: the rank is known
+    return Shape(in.size() + static_cast<size_t>(*n), InferDesc::opaque());
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> raw, intListParam(desc, 1, "unsqueeze axes"));
   // Axes index the output, whose rank is known before the axes are resolved.
   const int64_t outRank = static_cast<int64_t>(in.size() + raw.size());

@@ -235,8 +235,7 @@ Expected<std::vector<TensorDesc>> inferConcrete(const LayerDesc& desc) {
   for (size_t k = 0; k < types.size(); ++k) {
     auto dims = staticDims(types[k].shape);
     if (!dims)
-      return layerError(desc, "output " + std::to_string(k) + " " +
-                                  shapeToString(types[k].shape) +
+      return layerError(desc, "output " + std::to_string(k) + " " + shapeToString(types[k].shape) +
                                   " depends on values that were not given");
     out.push_back({types[k].dtype, std::move(*dims)});
   }

@@ -5,8 +5,8 @@
 // tensors' shapes or param values changed, the arena and workspace are reallocated only when
 // they must grow, and kernels are set up again only when an address changed.
 #include <algorithm>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 
 #include "backends/backend.h"
 #include "kiln/engine.h"

@@ -37,8 +37,8 @@ Expected<ConvGeometry> convGeometry(const LayerDesc& desc, const std::vector<Ten
       c.y[1] != c.w[0] || c.y[0] != c.x[0])
     return layerError(desc, "channels do not match (" + shapes + ")");
   const Dims kernel(c.w.begin() + 2, c.w.end());
-  KILN_ASSIGN_OR_RETURN(c.g, resolveConcreteWindow(desc, kernel, a.strides, a.dilations, a.padsBegin,
-                                           a.padsEnd, a.padding, false, c.x));
+  KILN_ASSIGN_OR_RETURN(c.g, resolveConcreteWindow(desc, kernel, a.strides, a.dilations,
+                                                   a.padsBegin, a.padsEnd, a.padding, false, c.x));
   const size_t s = c.x.size() - 2;
   auto fill = [s](std::vector<int64_t>& v, int64_t d) {
     if (v.size() != s) v.assign(s, d);

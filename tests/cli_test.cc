@@ -154,7 +154,7 @@ TEST_F(Cli, WrongInputsNameTheInput) {
   EXPECT_NE(r.output.find("[2, 1, 8, 8]"), std::string::npos) << r.output;
   // Dtype: an int64 tensor of the right shape for a float input.
   ASSERT_TRUE(
-      writeTensorFile(dir + "/ints.pb", "image", Weights::zeros(DataType::kInt64, {2, 1, 8, 8}))
+      writeTensorFile(dir + "/ints.pb", "image", *Weights::zeros(DataType::kInt64, {2, 1, 8, 8}))
           .isOk());
   r = kiln("run " + dir + "/d.plan --input image=" + dir + "/ints.pb");
   EXPECT_EQ(r.exitCode, 1) << r.output;

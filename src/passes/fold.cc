@@ -20,11 +20,14 @@ Expected<std::vector<Weights>> evaluateOnReference(const LayerDesc& desc) {
   std::vector<Weights> outs;
   std::vector<void*> outPtrs;
   for (const TensorDesc& o : desc.outputs) {
-    outs.push_back(Weights::zeros(o.dtype, o.dims));
+    KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(o.dtype, o.dims, "folded " + desc.name()));
+    outs.push_back(std::move(w));
     outPtrs.push_back(outs.back().mutableData());
   }
-  Weights workspace =
-      Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())});
+  KILN_ASSIGN_OR_RETURN(
+      Weights workspace,
+      Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())},
+                     "workspace of " + desc.name()));
   KILN_RETURN_IF_ERROR(kernel->setup(in, outPtrs, workspace.mutableData()));
   HostStream stream;
   KILN_RETURN_IF_ERROR(kernel->run(stream));

@@ -2,6 +2,7 @@
 
 #include "backends/backend.h"
 #include "runtime/engine_data.h"
+#include "util/api_guard.h"
 
 namespace kiln {
 
@@ -78,9 +79,11 @@ std::vector<LayerInfo> Engine::layers() const {
   return out;
 }
 
-std::unique_ptr<Stream> Engine::createStream() const {
+std::unique_ptr<Stream> Engine::createStream() const try {
   auto backend = findBackend(data_->backend);
   return backend ? (*backend)->createStream() : nullptr;  // loaded engines name a known backend
+} catch (...) {
+  return nullptr;  // documented: nullptr when no stream can be made
 }
 
 MemoryInfo Engine::memory() const {
@@ -94,13 +97,15 @@ MemoryInfo Engine::memory() const {
   return m;
 }
 
-Status Engine::serializeToFile(const std::string& path) const {
+Status Engine::serializeToFile(const std::string& path) const try {
   KILN_ASSIGN_OR_RETURN(auto bytes, serialize());
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) return ioError("cannot open '" + path + "' for writing");
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   if (!f) return ioError("failed writing plan to '" + path + "'");
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("Engine::serializeToFile");
 }
 
 }  // namespace kiln

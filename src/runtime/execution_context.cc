@@ -1,9 +1,11 @@
 #include <algorithm>
+#include <cstdint>
 
 #include "backends/backend.h"
 #include "ir/describe.h"
 #include "kiln/engine.h"
 #include "runtime/engine_data.h"
+#include "util/api_guard.h"
 
 namespace kiln {
 
@@ -31,14 +33,22 @@ ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine, std::un
     : engine_(std::move(engine)), impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
 
-Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() const {
+Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() const try {
   const EngineData& d = *data_;
   auto impl = std::make_unique<ExecutionContext::Impl>();
   KILN_ASSIGN_OR_RETURN(impl->backend, findBackend(d.backend));
   const Backend& backend = *impl->backend;
   impl->stream = backend.createStream();
+  if (!impl->stream) return internalError("backend '" + backend.name() + "' gave no stream");
   const NetworkDefinition& net = d.network;
-  KILN_ASSIGN_OR_RETURN(impl->arena, backend.allocate(std::max<uint64_t>(d.arenaBytes, 1)));
+  if (d.arenaBytes > SIZE_MAX)
+    return outOfMemory("the activation arena of " + std::to_string(d.arenaBytes) +
+                       " bytes exceeds this machine's address space");
+  auto arena = backend.allocate(static_cast<size_t>(std::max<uint64_t>(d.arenaBytes, 1)));
+  if (!arena)
+    return arena.status().withContext("cannot allocate the activation arena of " +
+                                      std::to_string(d.arenaBytes) + " bytes");
+  impl->arena = *arena;
   impl->address.assign(net.tensors().size(), nullptr);
   impl->bound.assign(net.tensors().size(), false);
   size_t workspaceBytes = 0;
@@ -62,12 +72,18 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
   for (size_t t = 0; t < d.arenaOffsets.size(); ++t)
     if (d.arenaOffsets[t] >= 0)
       impl->address[t] = static_cast<uint8_t*>(impl->arena) + d.arenaOffsets[t];
-  KILN_ASSIGN_OR_RETURN(impl->workspace, backend.allocate(std::max<size_t>(workspaceBytes, 1)));
+  auto workspace = backend.allocate(std::max<size_t>(workspaceBytes, 1));
+  if (!workspace)
+    return workspace.status().withContext("cannot allocate the kernel workspace of " +
+                                          std::to_string(workspaceBytes) + " bytes");
+  impl->workspace = *workspace;
   auto self = shared_from_this();
   return std::unique_ptr<ExecutionContext>(new ExecutionContext(self, std::move(impl)));
+} catch (...) {
+  return exceptionToStatus("Engine::createExecutionContext");
 }
 
-Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) try {
   const EngineData& d = engine_->data();
   for (const IOTensorInfo& io : d.inputs) {
     if (io.name != name) continue;
@@ -82,10 +98,12 @@ Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims
   for (const IOTensorInfo& io : d.inputs)
     known += (known.empty() ? "" : ", ") + io.name;
   return invalidArgument("the engine has no input named '" + name + "' (inputs: " + known + ")");
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setInputShape");
 }
 
 Status ExecutionContext::setTensorAddress(const std::string& name, void* data, size_t bytes,
-                                          DataType dtype) {
+                                          DataType dtype) try {
   const NetworkDefinition& net = engine_->data().network;
   const IOTensorInfo* io = engine_->findIO(name);
   if (!io) {
@@ -112,19 +130,23 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data, s
   impl_->bound[t] = true;
   impl_->needSetup = true;
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setTensorAddress");
 }
 
 Status ExecutionContext::setInputTensor(const std::string& name, const void* data, size_t bytes,
-                                        DataType dtype) {
+                                        DataType dtype) try {
   bool isInput = false;
   for (const auto& io : engine_->inputs())
     isInput = isInput || io.name == name;
   if (!isInput && engine_->findIO(name))
     return invalidArgument("'" + name + "' is an output of the engine, not an input");
   return setTensorAddress(name, const_cast<void*>(data), bytes, dtype);
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setInputTensor");
 }
 
-Status ExecutionContext::enqueue(Stream& stream) {
+Status ExecutionContext::enqueue(Stream& stream) try {
   const EngineData& d = engine_->data();
   const NetworkDefinition& net = d.network;
   for (TensorId t : net.inputs())
@@ -152,11 +174,15 @@ Status ExecutionContext::enqueue(Stream& stream) {
     if (!s.isOk()) return s.withContext("layer '" + net.layer(lid).name + "'");
   }
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::enqueue");
 }
 
-Status ExecutionContext::execute() {
+Status ExecutionContext::execute() try {
   KILN_RETURN_IF_ERROR(enqueue(*impl_->stream));
   return impl_->stream->synchronize();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::execute");
 }
 
 }  // namespace kiln

@@ -94,7 +94,9 @@ CaseResult runCase(const std::string& caseDir, const std::string& name) {
     }
     std::vector<Weights> outs;
     for (const IOTensorInfo& io : e.outputs()) {
-      outs.push_back(Weights::zeros(io.dtype, io.dims));
+      auto w = Weights::zeros(io.dtype, io.dims, "output '" + io.name + "'");
+      if (!w) return fail(Outcome::kMismatch, w.status().toString());
+      outs.push_back(std::move(w).value());
       Status s = (*ctx)->setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(),
                                           io.dtype);
       if (!s.isOk()) return fail(Outcome::kMismatch, s.toString());

@@ -159,7 +159,8 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
   }
   std::vector<Weights> outs;
   for (const IOTensorInfo& io : engine.outputs()) {
-    outs.push_back(Weights::zeros(io.dtype, io.dims));
+    KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(io.dtype, io.dims, "output '" + io.name + "'"));
+    outs.push_back(std::move(w));
     KILN_RETURN_IF_ERROR(
         ctx.setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
   }
@@ -336,7 +337,9 @@ int runBench(const BenchOptions& o) {
     // Random inputs: floats in [-1, 1), integers in [0, 2) (valid ids and masks for any model).
     std::mt19937 rng(1234);
     for (const IOTensorInfo& io : e.inputs()) {
-      Weights w = Weights::zeros(io.dtype, io.dims);
+      auto allocated = Weights::zeros(io.dtype, io.dims, "input '" + io.name + "'");
+      if (!allocated) return fail("bench", allocated.status());
+      Weights w = std::move(allocated).value();
       for (int64_t i = 0; i < w.count(); ++i) {
         switch (io.dtype) {
           case DataType::kFloat32:

@@ -9,6 +9,7 @@
 
 #include "kiln/tensor_file.h"
 #include "onnx.pb.h"
+#include "util/api_guard.h"
 
 namespace kiln::onnx_import {
 
@@ -44,7 +45,7 @@ Expected<Weights> fromTypedField(const TensorProto& proto, const Field& field,
     return invalidModel(what + ": " + fieldName + " holds " + std::to_string(field.size()) +
                         " values, dims " + dimsToString(dimsOf(proto)) + " need " +
                         std::to_string(count));
-  Weights w = Weights::zeros(dtype, dimsOf(proto));
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dimsOf(proto), what));
   S* out = static_cast<S*>(w.mutableData());
   for (int64_t i = 0; i < count; ++i) {
     if constexpr (std::is_same_v<S, uint8_t>) {
@@ -103,7 +104,7 @@ Expected<Weights> fromExternal(const TensorProto& proto, DataType dtype, int64_t
     return invalidModel(what + ": external data file '" + file + "' holds " +
                         std::to_string(fileSize) + " bytes, the tensor needs bytes [" +
                         std::to_string(offset) + ", " + std::to_string(offset + needed) + ")");
-  Weights w = Weights::zeros(dtype, dimsOf(proto));
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dimsOf(proto), what));
   in.seekg(offset);
   if (needed > 0 && !in.read(static_cast<char*>(w.mutableData()), needed))
     return ioError(what + ": reading external data file '" + file + "' failed");
@@ -191,7 +192,7 @@ Expected<Weights> weightsFromTensorProto(const TensorProto& proto, const std::st
       return invalidModel(what + ": raw_data holds " + std::to_string(raw.size()) +
                           " bytes, dims " + dimsToString(dimsOf(proto)) + " of " +
                           dataTypeName(*dtype) + " need " + std::to_string(needed));
-    return Weights::copyFrom(*dtype, dimsOf(proto), raw.data(), raw.size());
+    return Weights::copyFrom(*dtype, dimsOf(proto), raw.data(), raw.size(), what);
   }
   switch (*dtype) {
     case DataType::kFloat32:
@@ -260,17 +261,22 @@ Expected<NamedTensor> parseTensorProtoIn(const void* data, size_t size, const st
 
 namespace kiln {
 
-Expected<NamedTensor> readTensorFile(const std::string& path) {
+Expected<NamedTensor> readTensorFile(const std::string& path) try {
   KILN_ASSIGN_OR_RETURN(std::string bytes, onnx_import::readFileBytes(path));
   std::string dir = onnx_import::parentDir(path);
   return onnx_import::parseTensorProtoIn(bytes.data(), bytes.size(), path, dir.empty() ? "." : dir);
+} catch (...) {
+  return exceptionToStatus("readTensorFile");
 }
 
-Expected<NamedTensor> parseTensorProto(const void* data, size_t size, const std::string& source) {
+Expected<NamedTensor> parseTensorProto(const void* data, size_t size,
+                                       const std::string& source) try {
   return onnx_import::parseTensorProtoIn(data, size, source, "");
+} catch (...) {
+  return exceptionToStatus("parseTensorProto");
 }
 
-Status writeTensorFile(const std::string& path, const std::string& name, const Weights& value) {
+Status writeTensorFile(const std::string& path, const std::string& name, const Weights& value) try {
   ::onnx::TensorProto proto;
   onnx_import::weightsToTensorProto(value, name, &proto);
   std::string bytes;
@@ -282,6 +288,8 @@ Status writeTensorFile(const std::string& path, const std::string& name, const W
   out.close();
   if (!out) return ioError("writing '" + path + "' failed");
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("writeTensorFile");
 }
 
 }  // namespace kiln

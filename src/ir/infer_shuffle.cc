@@ -13,6 +13,9 @@ namespace {
 
 /// Values of the list-valued param input k (ONNX makes these 1-D; a scalar counts as one value).
 Expected<std::vector<int64_t>> listParam(const LayerDesc& desc, size_t k, const char* what) {
+  if (!desc.hasInput(k))
+    return layerError(
+        desc, std::string(what) + " (input " + std::to_string(k) + ") is required but absent");
   if (desc.inputs[k].dims.size() > 1)
     return layerError(desc, std::string(what) + " (input " + std::to_string(k) +
                                 ") must be 1-D, found dims " + dimsToString(desc.inputs[k].dims));

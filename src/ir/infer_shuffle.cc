@@ -67,19 +67,22 @@ Expected<Dims> reshapeDims(const LayerDesc& desc, const Dims& in, bool allowZero
     if (allowZero && hasZero)
       return layerError(desc, "reshape shape " + dimsToString(shape) +
                                   " has both -1 and 0 while allow_zero is set");
-    int64_t known = 1;
-    for (size_t i = 0; i < out.size(); ++i)
-      if (static_cast<int64_t>(i) != inferred) known *= out[i];
+    Dims rest = out;  // the shape values come from a file: their product is checked
+    rest[static_cast<size_t>(inferred)] = 1;
+    const auto restCount = elementCount(rest, "reshape shape");
+    const int64_t known = restCount ? *restCount : 0;
     if (known == 0 || total % known != 0)
       return layerError(desc, "cannot reshape " + dimsToString(in) + " (" + std::to_string(total) +
                                   " elements) to " + dimsToString(shape) +
                                   ": the -1 dim cannot be inferred");
     out[static_cast<size_t>(inferred)] = total / known;
   }
-  if (volume(out) != total)
+  const auto count = elementCount(out, "reshape shape");
+  if (!count || *count != total)
     return layerError(desc, "cannot reshape " + dimsToString(in) + " (" + std::to_string(total) +
                                 " elements) to " + dimsToString(shape) + " = " + dimsToString(out) +
-                                " (" + std::to_string(volume(out)) + " elements)");
+                                " (" + (count ? std::to_string(*count) : "too many") +
+                                " elements)");
   return out;
 }
 

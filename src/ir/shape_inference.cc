@@ -193,32 +193,44 @@ Expected<WindowGeometry> resolveWindow(const LayerDesc& desc, const std::vector<
   g.inputSpatial.assign(input.begin() + 2, input.end());
   g.outputSpatial.resize(ns);
 
+  // Attributes come from files: the arithmetic runs in 128 bits (operands are int64) and every
+  // result must fit in int64.
+  using Wide = __int128;
+  constexpr Wide kMax = INT64_MAX;
   for (size_t i = 0; i < ns; ++i) {
-    const int64_t in = g.inputSpatial[i], s = g.strides[i];
-    const int64_t window = (g.kernel[i] - 1) * g.dilations[i] + 1;  // effective kernel extent
+    const Wide in = g.inputSpatial[i], s = g.strides[i];
+    const Wide window = Wide(g.kernel[i] - 1) * g.dilations[i] + 1;  // effective kernel extent
+    if (window > kMax)
+      return layerError(desc, "window of kernel " + std::to_string(g.kernel[i]) + " and dilation " +
+                                  std::to_string(g.dilations[i]) + " overflows 64 bits");
     if (padding == PaddingMode::kSameUpper || padding == PaddingMode::kSameLower) {
       // ONNX SAME_*: out = ceil(in / s); the odd pad goes to the end (upper) or begin (lower).
-      const int64_t out = (in + s - 1) / s;
-      const int64_t total = std::max<int64_t>(0, (out - 1) * s + window - in);
-      const int64_t small = total / 2;
-      g.padsBegin[i] = padding == PaddingMode::kSameUpper ? small : total - small;
-      g.padsEnd[i] = total - g.padsBegin[i];
-      g.outputSpatial[i] = out;
+      const Wide out = (in + s - 1) / s;
+      const Wide total = std::max<Wide>(0, (out - 1) * s + window - in);
+      if (total > kMax) return layerError(desc, "auto padding overflows 64 bits");
+      const Wide small = total / 2;
+      g.padsBegin[i] =
+          static_cast<int64_t>(padding == PaddingMode::kSameUpper ? small : total - small);
+      g.padsEnd[i] = static_cast<int64_t>(total) - g.padsBegin[i];
+      g.outputSpatial[i] = static_cast<int64_t>(out);
       continue;
     }
-    const int64_t padded = in + g.padsBegin[i] + g.padsEnd[i];
+    const Wide padded = in + g.padsBegin[i] + g.padsEnd[i];
+    if (padded > kMax)
+      return layerError(desc, "padded input size of spatial dim " + std::to_string(i) +
+                                  " overflows 64 bits (input " + dimsToString(input) + ")");
     if (padded < window)
-      return layerError(desc, "window of extent " + std::to_string(window) + " (kernel " +
-                                  std::to_string(g.kernel[i]) + ", dilation " +
-                                  std::to_string(g.dilations[i]) +
-                                  ") does not fit the padded input size " + std::to_string(padded) +
-                                  " of spatial dim " + std::to_string(i) + " (input " +
-                                  dimsToString(input) + ")");
-    int64_t out = (ceilMode ? (padded - window + s - 1) / s : (padded - window) / s) + 1;
+      return layerError(
+          desc, "window of extent " + std::to_string(static_cast<int64_t>(window)) + " (kernel " +
+                    std::to_string(g.kernel[i]) + ", dilation " + std::to_string(g.dilations[i]) +
+                    ") does not fit the padded input size " +
+                    std::to_string(static_cast<int64_t>(padded)) + " of spatial dim " +
+                    std::to_string(i) + " (input " + dimsToString(input) + ")");
+    Wide out = (ceilMode ? (padded - window + s - 1) / s : (padded - window) / s) + 1;
     // ONNX (and PyTorch) pooling: with ceil mode, a window that would start in the end
     // padding is dropped.
     if (ceilMode && (out - 1) * s >= in + g.padsBegin[i]) --out;
-    g.outputSpatial[i] = out;
+    g.outputSpatial[i] = static_cast<int64_t>(out);
   }
   return g;
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <type_traits>
 
 #include <flatbuffers/flatbuffers.h>
 #include <xxhash.h>
@@ -55,9 +56,18 @@ std::string str(const flatbuffers::String* s) {
   return s ? s->str() : std::string();
 }
 
+/// The elements of a scalar vector (empty when absent), copied byte-wise: the FlatBuffers
+/// verifier checks a vector's 4-byte length alignment but not its elements', so a crafted plan
+/// can hold an int64 vector at an address that is not a multiple of 8 (little-endian hosts).
 template <class T>
 std::vector<T> vec(const flatbuffers::Vector<T>* v) {
-  return v ? std::vector<T>(v->begin(), v->end()) : std::vector<T>();
+  static_assert(std::is_arithmetic_v<T>);
+  if (!v) return {};
+  std::vector<T> out(v->size());
+  if (!out.empty())
+    std::memcpy(out.data(), reinterpret_cast<const uint8_t*>(v) + sizeof(flatbuffers::uoffset_t),
+                out.size() * sizeof(T));
+  return out;
 }
 
 /// Reads a layer's attribute fields back by name. The writer writes every field of the
@@ -112,7 +122,7 @@ struct AttrReader {
       fail(name, "is malformed (expected one integer)");
       return false;
     }
-    v = a->ints()->Get(0);
+    v = vec(a->ints())[0];
     return true;
   }
   void operator()(const char* name, bool& v) {
@@ -141,7 +151,7 @@ struct AttrReader {
     if (!a) return;
     if (!a->floats() || a->floats()->size() != 1)
       return fail(name, "is malformed (expected one float)");
-    v = a->floats()->Get(0);
+    v = vec(a->floats())[0];
   }
   void operator()(const char* name, Weights& v) {
     const fb::Attr* a = find(name);

@@ -34,7 +34,7 @@ Expected<Bound> bind(const Engine& engine, const std::vector<NamedTensor>& input
   }
   for (const IOTensorInfo& io : engine.outputs()) {
     KILN_ASSIGN_OR_RETURN(Dims dims, b.ctx->getTensorShape(io.name));
-    b.outs.push_back(Weights::zeros(io.dtype, dims));
+    b.outs.push_back(Weights::zeros(io.dtype, dims).value());
     KILN_RETURN_IF_ERROR(b.ctx->setTensorAddress(io.name, b.outs.back().mutableData(),
                                                  b.outs.back().bytes(), io.dtype));
   }
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     for (int64_t s : {1, 17, 64, 200}) {
       std::vector<NamedTensor> inputs;
       for (const IOTensorInfo& io : (*dynamic)->inputs()) {
-        Weights w = Weights::zeros(io.dtype, {b, s});
+        Weights w = Weights::zeros(io.dtype, {b, s}).value();
         for (int64_t k = 0; k < w.count(); ++k)
           static_cast<int64_t*>(w.mutableData())[k] =
               io.name.find("mask") != std::string::npos ? 1 : (k * 7919) % 1000;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command: set up, build, and run the whole test suite. With KILN_SANITIZE=1 the suite is
-# also built and run under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/).
+# also built and run under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), and the
+# concurrency test under ThreadSanitizer (build-tsan/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,7 +12,15 @@ if [ "${KILN_SANITIZE:-0}" = "1" ]; then
   echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer"
   KILN_BUILD_DIR=build-asan KILN_BUILD_TYPE=RelWithDebInfo KILN_CMAKE_ARGS="-DKILN_SANITIZE=ON" \
     bash scripts/build.sh
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  # allocator_may_return_null: an allocation too large for the machine returns null (which kiln
+  # reports as OutOfMemory, and tests check) instead of ASan stopping the process.
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j "${KILN_JOBS:-$(nproc)}" "$@")
+  echo "== concurrency test under ThreadSanitizer"
+  # Only the library and the one test binary are built (build-tsan/).
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_TSAN=ON \
+    -DPython3_EXECUTABLE="$(command -v python3)" >/dev/null
+  cmake --build build-tsan -j "${KILN_JOBS:-$(nproc)}" --target kiln_tsan_tests
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/tests/kiln_tsan_tests
 fi

@@ -84,7 +84,7 @@ TEST_F(Cli, MismatchExitsThreeAndShowsWorstElement) {
   // A reference for 'logits' whose values are all off by one.
   auto ref = readTensorFile(digitsSet() + "/output_0.pb");
   ASSERT_TRUE(ref) << ref.status().toString();
-  Weights off = Weights::zeros(DataType::kFloat32, ref->value.dims());
+  Weights off = Weights::zeros(DataType::kFloat32, ref->value.dims()).value();
   for (int64_t i = 0; i < off.count(); ++i)
     static_cast<float*>(off.mutableData())[i] = ref->value.as<float>()[i] + 1.0f;
   std::filesystem::create_directories(dir + "/exp");
@@ -181,7 +181,7 @@ TEST_F(Cli, WrongInputsNameTheInput) {
   EXPECT_NE(r.output.find("[2, 1, 8, 8]"), std::string::npos) << r.output;
   // Dtype: an int64 tensor of the right shape for a float input.
   ASSERT_TRUE(
-      writeTensorFile(dir + "/ints.pb", "image", Weights::zeros(DataType::kInt64, {2, 1, 8, 8}))
+      writeTensorFile(dir + "/ints.pb", "image", *Weights::zeros(DataType::kInt64, {2, 1, 8, 8}))
           .isOk());
   r = kiln("run " + dir + "/d.plan --input image=" + dir + "/ints.pb");
   EXPECT_EQ(r.exitCode, 1) << r.output;
@@ -333,7 +333,7 @@ TEST_F(Cli, OutputDirNeverOverwritesTheReference) {
   auto ref = readTensorFile(dir + "/set/output_0.pb");
   ASSERT_TRUE(ref);
   ASSERT_TRUE(writeTensorFile(dir + "/set/output_0.pb", "logits",
-                              Weights::zeros(DataType::kFloat32, ref->value.dims()))
+                              Weights::zeros(DataType::kFloat32, ref->value.dims()).value())
                   .isOk());
   fs::create_directories(dir + "/out");
   fs::create_symlink(dir + "/set/output_0.pb", dir + "/out/output_0.pb");

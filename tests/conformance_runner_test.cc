@@ -70,15 +70,15 @@ TEST(Compare, IntegersExactlyFloatsWithinToleranceNanEqualsNan) {
   // int64 values that differ by one beyond double precision.
   const int64_t big = (int64_t{1} << 53) + 1;
   std::vector<int64_t> a = {big, 5}, b = {big - 1, 5};
-  Weights ia = Weights::copyFrom(DataType::kInt64, {2}, a.data(), 16);
-  Weights ib = Weights::copyFrom(DataType::kInt64, {2}, b.data(), 16);
+  Weights ia = Weights::copyFrom(DataType::kInt64, {2}, a.data(), 16).value();
+  Weights ib = Weights::copyFrom(DataType::kInt64, {2}, b.data(), 16).value();
   Comparison c = compareTensors(ia, ib, 1e-3, 1e-7);
   EXPECT_TRUE(c.exact);
   EXPECT_FALSE(c.ok);
   EXPECT_EQ(c.worstMismatchIndex, 0);
   // Even a huge tolerance does not let integers differ.
   std::vector<int64_t> d = {big, 6};
-  Weights id = Weights::copyFrom(DataType::kInt64, {2}, d.data(), 16);
+  Weights id = Weights::copyFrom(DataType::kInt64, {2}, d.data(), 16).value();
   EXPECT_FALSE(compareTensors(ia, id, 1.0, 10.0).ok);
 
   Weights x = Weights::fromFloats({1.0f, NAN, 100.0f, 3.0f});

@@ -24,7 +24,7 @@ namespace {
 constexpr DataType kF32 = DataType::kFloat32;
 
 Weights randomF32(const Dims& dims, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
-  Weights w = Weights::zeros(kF32, dims);
+  Weights w = Weights::zeros(kF32, dims).value();
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
   auto* p = static_cast<float*>(w.mutableData());
@@ -82,7 +82,7 @@ class LayerCase {
     std::vector<Weights> outs;
     std::vector<void*> outPtrs;
     for (const TensorDesc& t : desc_.outputs) {
-      outs.push_back(Weights::zeros(t.dtype, t.dims));
+      outs.push_back(Weights::zeros(t.dtype, t.dims).value());
       outPtrs.push_back(outs.back().mutableData());
     }
     std::vector<const void*> inPtrs;
@@ -277,7 +277,7 @@ TEST(CpuKernels, PowAgainstReference) {
 }
 
 Weights randomBool(const Dims& dims, uint32_t seed) {
-  Weights w = Weights::zeros(DataType::kBool, dims);
+  Weights w = Weights::zeros(DataType::kBool, dims).value();
   std::mt19937 rng(seed);
   auto* p = static_cast<uint8_t*>(w.mutableData());
   for (int64_t i = 0; i < w.count(); ++i)
@@ -617,7 +617,7 @@ void checkCopyTactic(const std::string& tactic, const std::vector<const LayerCas
 }
 
 Weights randomI64(const Dims& dims, uint32_t seed) {
-  Weights w = Weights::zeros(DataType::kInt64, dims);
+  Weights w = Weights::zeros(DataType::kInt64, dims).value();
   std::mt19937 rng(seed);
   for (int64_t i = 0; i < w.count(); ++i)
     static_cast<int64_t*>(w.mutableData())[i] = static_cast<int64_t>(rng());
@@ -836,7 +836,7 @@ TEST(CpuEngine, MatchesTheReferenceEngineAndProfilesLayers) {
     ASSERT_TRUE(ctx.hasValue());
     ASSERT_TRUE((*ctx)->setInputTensor("x", x.data(), x.bytes(), kF32).isOk());
     const IOTensorInfo& out = (*engine)->outputs()[0];
-    Weights y = Weights::zeros(kF32, out.dims);
+    Weights y = Weights::zeros(kF32, out.dims).value();
     ASSERT_TRUE((*ctx)->setTensorAddress(out.name, y.mutableData(), y.bytes(), kF32).isOk());
     (*ctx)->setProfiling(true);
     for (int i = 0; i < 3; ++i)

@@ -41,7 +41,7 @@ Expected<std::vector<Weights>> runOn(ExecutionContext& ctx, const Engine& engine
   std::vector<Weights> outs;
   for (const IOTensorInfo& io : engine.outputs()) {
     KILN_ASSIGN_OR_RETURN(Dims dims, ctx.getTensorShape(io.name));
-    outs.push_back(Weights::zeros(io.dtype, dims));
+    outs.push_back(Weights::zeros(io.dtype, dims).value());
     KILN_RETURN_IF_ERROR(
         ctx.setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
   }
@@ -144,7 +144,7 @@ TEST(DynamicShapes, ConvThenBatchNormWithoutValueInfo) {
   // rank of the convolution's output from inference at import.
   ModelBuilder mb(13);
   mb.input("x", DataType::kFloat32, {Dim::named("N"), 3, Dim::named("H"), Dim::named("W")});
-  Weights w = Weights::zeros(DataType::kFloat32, {4, 3, 3, 3});
+  Weights w = Weights::zeros(DataType::kFloat32, {4, 3, 3, 3}).value();
   for (int64_t i = 0; i < w.count(); ++i)
     static_cast<float*>(w.mutableData())[i] = std::sin(0.37f * static_cast<float>(i));
   auto vec4 = [](float a, float b) {

@@ -280,7 +280,7 @@ TEST(OnnxImporter, WrongAttributeType) {
 TEST(OnnxImporter, BadAttributeValue) {
   ModelBuilder b(17);
   b.input("x", DataType::kFloat32, {Dim::fixed(1), Dim::fixed(1), Dim::fixed(4), Dim::fixed(4)})
-      .initializer("w", Weights::zeros(DataType::kFloat32, {1, 1, 3, 3}))
+      .initializer("w", *Weights::zeros(DataType::kFloat32, {1, 1, 3, 3}))
       .node({"Conv", {"x", "w"}, {"y"}, {{"pads", std::vector<int64_t>{1, 1, 1}}}, "conv"})
       .output("y");
   auto net = parse(b);

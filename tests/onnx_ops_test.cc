@@ -161,8 +161,8 @@ TEST(OnnxOps, SoftmaxOpset13IsPlainAxis) {
 TEST(OnnxOps, ConvAndGemmAttributes) {
   ModelBuilder b(17);
   b.input("x", DataType::kFloat32, fixed({1, 2, 5, 5}))
-      .initializer("w", Weights::zeros(DataType::kFloat32, {4, 1, 3, 3}))
-      .initializer("fc", Weights::zeros(DataType::kFloat32, {3, 4}))
+      .initializer("w", *Weights::zeros(DataType::kFloat32, {4, 1, 3, 3}))
+      .initializer("fc", *Weights::zeros(DataType::kFloat32, {3, 4}))
       .node({"Conv",
              {"x", "w"},
              {"c"},
@@ -344,7 +344,7 @@ std::string tempPath(const std::string& name) {
 TEST(OnnxTensorFile, RoundTrip) {
   std::string path = tempPath("t.pb");
   Weights w = Weights::fromFloats({1.5f, -2.0f, 3.25f, 0.0f, 7.0f, 8.0f});
-  Weights shaped = Weights::copyFrom(DataType::kFloat32, {2, 3}, w.data(), w.bytes());
+  Weights shaped = *Weights::copyFrom(DataType::kFloat32, {2, 3}, w.data(), w.bytes());
   ASSERT_TRUE(writeTensorFile(path, "input_0", shaped));
   auto t = readTensorFile(path);
   ASSERT_TRUE(t) << t.status().toString();
@@ -363,7 +363,7 @@ TEST(OnnxTensorFile, RoundTrip) {
 
 TEST(OnnxTensorFile, TruncatedAndMissing) {
   std::string path = tempPath("trunc.pb");
-  ASSERT_TRUE(writeTensorFile(path, "x", Weights::zeros(DataType::kFloat32, {64})));
+  ASSERT_TRUE(writeTensorFile(path, "x", *Weights::zeros(DataType::kFloat32, {64})));
   std::string bytes;
   {
     std::ifstream in(path, std::ios::binary);

@@ -32,7 +32,7 @@ Shape fixed(std::initializer_list<int64_t> dims) {
 }
 
 Weights floats(const Dims& dims, const std::vector<float>& v) {
-  return Weights::copyFrom(DataType::kFloat32, dims, v.data(), v.size() * sizeof(float));
+  return Weights::copyFrom(DataType::kFloat32, dims, v.data(), v.size() * sizeof(float)).value();
 }
 
 std::vector<double> values(const Weights& w) {

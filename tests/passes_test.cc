@@ -49,7 +49,7 @@ TEST(Passes, ShapeArithmeticFoldsAndDeadCodeGoes) {
 
   // Numbers: relu of x, reshaped.
   std::vector<float> xs = {-1, 2, -3, 4, -5, 6, 7, -8, 9, -10, 11, -12};
-  Weights xw = Weights::copyFrom(DataType::kFloat32, {2, 6}, xs.data(), xs.size() * 4);
+  Weights xw = *Weights::copyFrom(DataType::kFloat32, {2, 6}, xs.data(), xs.size() * 4);
   auto outs = test::runEngine(**engine, {{"x", xw}});
   ASSERT_TRUE(outs.hasValue()) << outs.status().toString();
   ASSERT_EQ((*outs)[0].dims(), (Dims{2, 3, 2}));

@@ -1,7 +1,6 @@
 // Plan file integrity and runtime input checks: every bad plan or bad input is a clear error.
 #include <cstring>
 #include <fstream>
-#include <thread>
 
 #include <xxhash.h>
 
@@ -227,41 +226,6 @@ TEST(Builder, UnsupportedPrecisionAndBackend) {
   c.backend = "tpu";
   auto e = Builder::build(*net, c);
   EXPECT_NE(e.status().message().find("'tpu'"), std::string::npos) << e.status().message();
-}
-
-}  // namespace
-}  // namespace kiln
-
-namespace kiln {
-namespace {
-
-// One engine, several contexts on several threads at once: each context has its own arena, so
-// results are identical to a single-threaded run.
-TEST(Runtime, ContextsOnThreadsShareOneEngine) {
-  auto net = OnnxParser::parseFile(std::string(KILN_MODELS_DIR) + "/digits_resnet/model.onnx");
-  ASSERT_TRUE(net.hasValue());
-  auto x =
-      readTensorFile(std::string(KILN_MODELS_DIR) + "/digits_resnet/test_data_set_0/input_0.pb");
-  ASSERT_TRUE(x.hasValue());
-  auto engine = test::buildFor(*net, {*x});
-  ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
-  auto expected = test::runEngine(**engine, {*x});
-  ASSERT_TRUE(expected.hasValue());
-  std::vector<std::thread> threads;
-  std::vector<int> mismatches(4, 0);
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < 10; ++i) {
-        auto outs = test::runEngine(**engine, {*x});
-        if (!outs || std::memcmp((*outs)[0].data(), (*expected)[0].data(), (*expected)[0].bytes()))
-          ++mismatches[t];
-      }
-    });
-  }
-  for (auto& th : threads)
-    th.join();
-  for (int t = 0; t < 4; ++t)
-    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 template <class T>
 Weights tensor(DataType t, Dims dims, std::vector<T> v) {
-  return Weights::copyFrom(t, std::move(dims), v.data(), v.size() * sizeof(T));
+  return *Weights::copyFrom(t, std::move(dims), v.data(), v.size() * sizeof(T));
 }
 Weights f32(Dims dims, std::vector<float> v) {
   return tensor(kF32, std::move(dims), std::move(v));
@@ -112,7 +112,7 @@ class Case {
     std::vector<Weights> outs;
     std::vector<void*> outPtrs;
     for (const TensorDesc& t : desc_.outputs) {
-      outs.push_back(Weights::zeros(t.dtype, t.dims));
+      outs.push_back(*Weights::zeros(t.dtype, t.dims));
       outPtrs.push_back(outs.back().mutableData());
     }
     std::vector<const void*> inPtrs;

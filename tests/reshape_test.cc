@@ -13,7 +13,7 @@ namespace {
 
 /// Deterministic input data for a tensor of `dtype` and `dims`; `salt` varies it per input.
 Weights data(DataType dtype, const Dims& dims, int salt) {
-  Weights w = Weights::zeros(dtype, dims);
+  Weights w = Weights::zeros(dtype, dims).value();
   for (int64_t i = 0; i < w.count(); ++i) {
     const double v = std::sin(0.7 * static_cast<double>(i) + salt) * 3;
     switch (dtype) {
@@ -54,7 +54,7 @@ Expected<std::vector<Weights>> runWith(ExecutionContext& ctx, const Engine& engi
   std::vector<Weights> outs;
   for (const IOTensorInfo& io : engine.outputs()) {
     KILN_ASSIGN_OR_RETURN(Dims dims, ctx.getTensorShape(io.name));
-    outs.push_back(Weights::zeros(io.dtype, dims));
+    outs.push_back(Weights::zeros(io.dtype, dims).value());
     KILN_RETURN_IF_ERROR(
         ctx.setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
   }

@@ -34,7 +34,7 @@ int tryModel(const std::string& bytes) {
   }
   std::vector<NamedTensor> inputs;
   for (const IOTensorInfo& io : (*engine)->inputs())
-    inputs.push_back({io.name, Weights::zeros(io.dtype, io.dims)});
+    inputs.push_back({io.name, *Weights::zeros(io.dtype, io.dims)});
   auto outs = test::runEngine(**engine, inputs);
   return outs ? 3 : 2;
 }

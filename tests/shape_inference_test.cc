@@ -197,7 +197,7 @@ TEST(ShapeInference, Helpers) {
 // ---- Constant, Convolution, MatrixMultiply, Pooling -----------------------------------------
 
 TEST(ShapeInferenceConstant, WeightsTypeAndDims) {
-  Case c(ConstantAttrs{Weights::zeros(DataType::kInt32, {2, 5})});
+  Case c(ConstantAttrs{*Weights::zeros(DataType::kInt32, {2, 5})});
   expectOut(c.infer(), DataType::kInt32, {2, 5});
 }
 

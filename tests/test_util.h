@@ -45,7 +45,8 @@ inline Expected<std::vector<Weights>> runEngine(const Engine& engine,
   std::vector<Weights> outs;
   for (const IOTensorInfo& io : engine.outputs()) {
     KILN_ASSIGN_OR_RETURN(Dims dims, ctx->getTensorShape(io.name));
-    outs.push_back(Weights::zeros(io.dtype, dims));
+    KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(io.dtype, dims, io.name));
+    outs.push_back(std::move(w));
     KILN_RETURN_IF_ERROR(
         ctx->setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
   }

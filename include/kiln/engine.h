@@ -73,7 +73,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   /// Lines written while building (passes that fired, tactics chosen).
   const std::vector<std::string>& buildLog() const;
 
-  /// A stream of the engine's backend, for ExecutionContext::enqueue.
+  /// A stream of the engine's backend, for ExecutionContext::enqueue; nullptr when none can be
+  /// made (out of memory).
   std::unique_ptr<Stream> createStream() const;
   /// A new context with its own activation arena.
   Expected<std::unique_ptr<ExecutionContext>> createExecutionContext() const;

@@ -86,6 +86,9 @@ class NetworkDefinition {
 
   const std::vector<Tensor>& tensors() const { return tensors_; }
   const std::vector<Layer>& layers() const { return layers_; }
+  /// The tensor or layer with an id this network returned; std::out_of_range for any other id
+  /// (a programming error: the only exception kiln's API lets out besides the ones noted at
+  /// Weights::fromInts).
   Tensor& tensor(TensorId id) { return tensors_.at(static_cast<size_t>(id)); }
   const Tensor& tensor(TensorId id) const { return tensors_.at(static_cast<size_t>(id)); }
   Layer& layer(LayerId id) { return layers_.at(static_cast<size_t>(id)); }
@@ -118,8 +121,10 @@ class NetworkDefinition {
   /// Sorts layers topologically (stable for already ordered networks). Error on a cycle.
   Status topologicalSort();
 
-  /// Checks structure: ids in range, each tensor produced once, inputs defined before use,
-  /// outputs exist, unique names. Returns the first violation found.
+  /// Checks structure: ids in range (layers and tensors are public structs that callers may
+  /// edit; nothing indexes with an id before this check), each tensor produced once by the layer
+  /// it names, every layer of a kind, inputs defined before use, outputs exist, unique names.
+  /// Returns the first violation found. Builder::build runs it first.
   Status verify() const;
 
   /// Readable text dump, one layer per line:

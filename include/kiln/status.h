@@ -81,6 +81,9 @@ inline Status ioError(std::string m) {
 inline Status internalError(std::string m) {
   return {StatusCode::kInternal, std::move(m)};
 }
+inline Status outOfMemory(std::string m) {
+  return {StatusCode::kOutOfMemory, std::move(m)};
+}
 
 /// A value or the Status that explains why there is none.
 template <class T>

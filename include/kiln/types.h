@@ -70,16 +70,22 @@ class Weights {
  public:
   Weights() = default;
 
-  /// Copies `bytes` bytes from `data`.
-  static Weights copyFrom(DataType dtype, Dims dims, const void* data, size_t bytes);
-  /// Zero-filled weights of the given type and shape.
-  static Weights zeros(DataType dtype, Dims dims);
+  /// Zero-filled weights of the given type and shape. An InvalidArgument error naming `what`
+  /// when a dim is negative or the byte size overflows; OutOfMemory (with the size) when the
+  /// memory cannot be allocated.
+  static Expected<Weights> zeros(DataType dtype, Dims dims, std::string_view what = "weights");
+  /// zeros(), then copies min(`bytes`, the weights' size) bytes from `data`.
+  static Expected<Weights> copyFrom(DataType dtype, Dims dims, const void* data, size_t bytes,
+                                    std::string_view what = "weights");
   /// Wraps memory owned by `owner` (for example a mapped plan file) without copying.
   static Weights borrow(DataType dtype, Dims dims, const void* data,
                         std::shared_ptr<const void> owner);
-  /// A scalar or vector of int64 values (shape [n], or [] when `scalar`).
+  /// A scalar or vector of int64 values (shape [n], or [] when `scalar`): a copy of a vector the
+  /// caller holds. Like copying that vector, it throws std::bad_alloc when memory is exhausted
+  /// (the one exception a kiln function lets out; every entry point that returns a Status
+  /// reports it as OutOfMemory instead).
   static Weights fromInts(const std::vector<int64_t>& values, bool scalar = false);
-  /// A scalar or vector of float32 values.
+  /// A scalar or vector of float32 values (as fromInts).
   static Weights fromFloats(const std::vector<float>& values, bool scalar = false);
 
   DataType dtype() const { return dtype_; }

@@ -10,6 +10,7 @@
 #include "ir/shape_inference.h"
 #include "passes/passes.h"
 #include "runtime/engine_data.h"
+#include "util/api_guard.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -99,7 +100,7 @@ Expected<double> timeTactic(const Backend& backend, const Tactic& tactic, const 
 }  // namespace
 
 Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& network,
-                                                 const BuilderConfig& config) {
+                                                 const BuilderConfig& config) try {
   if (config.precision != Precision::kFP32)
     return unsupported(std::string("precision ") + precisionName(config.precision) +
                        " is not implemented yet; use fp32");
@@ -220,6 +221,8 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
           std::to_string(data->arenaBytes) + " bytes at the representative shape");
   data->buildLog = std::move(log.lines);
   return std::make_shared<Engine>(std::move(data));
+} catch (...) {
+  return exceptionToStatus("Builder::build");
 }
 
 }  // namespace kiln

@@ -20,6 +20,9 @@ std::string dimsListString(const DimValues& v) {
 
 /// Values of the list-valued param input k (ONNX makes these 1-D; a scalar counts as one value).
 Expected<DimValues> listParam(const InferDesc& desc, size_t k, const char* what) {
+  if (!desc.hasInput(k))
+    return layerError(
+        desc, std::string(what) + " (input " + std::to_string(k) + ") is required but absent");
   if (desc.inputs[k].shape.size() > 1)
     return layerError(desc, std::string(what) + " (input " + std::to_string(k) +
                                 ") must be 1-D, found dims " + shapeToString(desc.inputs[k].shape));

@@ -5,6 +5,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/api_guard.h"
+
 namespace kiln {
 
 TensorId NetworkDefinition::newTensor(const std::string& name) {
@@ -33,7 +35,7 @@ std::string NetworkDefinition::uniqueName(const std::string& base) {
 }
 
 Expected<TensorId> NetworkDefinition::addInput(const std::string& name, DataType dtype,
-                                               const Shape& shape) {
+                                               const Shape& shape) try {
   if (name.empty()) return invalidArgument("graph input with an empty name");
   if (findTensor(name) >= 0) return invalidArgument("duplicate tensor name '" + name + "'");
   TensorId id = newTensor(name);
@@ -44,6 +46,8 @@ Expected<TensorId> NetworkDefinition::addInput(const std::string& name, DataType
   t.isInput = true;
   inputs_.push_back(id);
   return id;
+} catch (...) {
+  return exceptionToStatus("NetworkDefinition::addInput");
 }
 
 TensorId NetworkDefinition::addConstant(const std::string& name, Weights value) {
@@ -66,7 +70,7 @@ TensorId NetworkDefinition::addConstant(const std::string& name, Weights value) 
 
 Expected<LayerId> NetworkDefinition::addLayer(const std::string& name, LayerAttrs attrs,
                                               const std::vector<TensorId>& inputs, int numOutputs,
-                                              const std::vector<std::string>& outputNames) {
+                                              const std::vector<std::string>& outputNames) try {
   if (std::holds_alternative<std::monostate>(attrs))
     return invalidArgument("layer '" + name + "' has no attributes (no kind)");
   for (TensorId in : inputs) {
@@ -78,6 +82,18 @@ Expected<LayerId> NetworkDefinition::addLayer(const std::string& name, LayerAttr
   if (!outputNames.empty() && outputNames.size() != static_cast<size_t>(numOutputs))
     return invalidArgument("layer '" + name + "': " + std::to_string(outputNames.size()) +
                            " output names for " + std::to_string(numOutputs) + " outputs");
+  if (numOutputs < 0)
+    return invalidArgument("layer '" + name + "': negative number of outputs " +
+                           std::to_string(numOutputs));
+  // Names are checked before any tensor is created, so that a refused layer leaves the network
+  // as it was.
+  for (size_t k = 0; k < outputNames.size(); ++k) {
+    if (findTensor(outputNames[k]) >= 0 ||
+        std::find(outputNames.begin(), outputNames.begin() + static_cast<long>(k),
+                  outputNames[k]) != outputNames.begin() + static_cast<long>(k))
+      return invalidArgument("layer '" + name + "': output tensor '" + outputNames[k] +
+                             "' is already defined");
+  }
   LayerId lid = static_cast<LayerId>(layers_.size());
   Layer l;
   l.name = name;
@@ -87,9 +103,6 @@ Expected<LayerId> NetworkDefinition::addLayer(const std::string& name, LayerAttr
     std::string tname;
     if (!outputNames.empty()) {
       tname = outputNames[k];
-      if (findTensor(tname) >= 0)
-        return invalidArgument("layer '" + name + "': output tensor '" + tname +
-                               "' is already defined");
     } else {
       tname = uniqueName(name + (numOutputs == 1 ? std::string() : ":" + std::to_string(k)));
     }
@@ -99,9 +112,11 @@ Expected<LayerId> NetworkDefinition::addLayer(const std::string& name, LayerAttr
   }
   layers_.push_back(std::move(l));
   return lid;
+} catch (...) {
+  return exceptionToStatus("NetworkDefinition::addLayer");
 }
 
-Status NetworkDefinition::markOutput(TensorId tensor) {
+Status NetworkDefinition::markOutput(TensorId tensor) try {
   if (tensor < 0 || static_cast<size_t>(tensor) >= tensors_.size() || tensors_[tensor].removed)
     return invalidArgument("markOutput: tensor id " + std::to_string(tensor) + " does not exist");
   if (tensors_[tensor].isOutput)
@@ -109,6 +124,8 @@ Status NetworkDefinition::markOutput(TensorId tensor) {
   tensors_[tensor].isOutput = true;
   outputs_.push_back(tensor);
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("NetworkDefinition::markOutput");
 }
 
 namespace {
@@ -241,9 +258,14 @@ void NetworkDefinition::compact() {
     byName_[tensors_[i].name] = static_cast<TensorId>(i);
 }
 
-Status NetworkDefinition::topologicalSort() {
+Status NetworkDefinition::topologicalSort() try {
   // Kahn's algorithm, taking ready layers in their current order (stable).
   size_t n = layers_.size();
+  for (const Layer& l : layers_)
+    for (TensorId out : l.outputs)
+      if (out < 0 || static_cast<size_t>(out) >= tensors_.size())
+        return invalidModel("layer '" + l.name + "' writes tensor id " + std::to_string(out) +
+                            ", which does not exist");
   std::vector<int> pending(n, 0);
   std::unordered_map<TensorId, std::vector<LayerId>> readers;
   for (size_t i = 0; i < n; ++i) {
@@ -251,8 +273,11 @@ Status NetworkDefinition::topologicalSort() {
     std::unordered_set<TensorId> seen;
     for (TensorId in : layers_[i].inputs) {
       if (in == kNoTensor || !seen.insert(in).second) continue;
+      if (in < 0 || static_cast<size_t>(in) >= tensors_.size())
+        return invalidModel("layer '" + layers_[i].name + "' reads tensor id " +
+                            std::to_string(in) + ", which does not exist");
       LayerId p = tensors_[in].producer;
-      if (p >= 0 && !layers_[p].removed) {
+      if (p >= 0 && static_cast<size_t>(p) < n && !layers_[p].removed) {
         ++pending[i];
         readers[in].push_back(static_cast<LayerId>(i));
       }
@@ -291,9 +316,16 @@ Status NetworkDefinition::topologicalSort() {
     for (TensorId t : layers_[i].outputs)
       tensors_[t].producer = static_cast<LayerId>(i);
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("NetworkDefinition::topologicalSort");
 }
 
-Status NetworkDefinition::verify() const {
+Status NetworkDefinition::verify() const try {
+  // Tensors and layers are public structs that a caller may edit: every id is range-checked
+  // here before anything indexes with it.
+  auto validTensor = [&](TensorId t) {
+    return t >= 0 && static_cast<size_t>(t) < tensors_.size() && !tensors_[t].removed;
+  };
   std::unordered_set<std::string> names;
   for (size_t i = 0; i < tensors_.size(); ++i) {
     const Tensor& t = tensors_[i];
@@ -302,13 +334,31 @@ Status NetworkDefinition::verify() const {
     if (t.producer < 0 && !t.isInput)
       return invalidModel("tensor '" + t.name +
                           "' is neither a graph input nor produced by a layer");
+    if (t.producer >= 0) {
+      if (static_cast<size_t>(t.producer) >= layers_.size() || layers_[t.producer].removed)
+        return invalidModel("tensor '" + t.name + "' names producer layer " +
+                            std::to_string(t.producer) + ", which does not exist");
+      const auto& outs = layers_[t.producer].outputs;
+      if (std::find(outs.begin(), outs.end(), static_cast<TensorId>(i)) == outs.end())
+        return invalidModel("tensor '" + t.name + "' is not an output of its producer '" +
+                            layers_[t.producer].name + "'");
+    }
   }
   std::vector<bool> defined(tensors_.size(), false);
-  for (TensorId in : inputs_)
+  for (TensorId in : inputs_) {
+    if (!validTensor(in))
+      return invalidModel("a graph input refers to a removed or unknown tensor");
     defined[in] = true;
+  }
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     if (l.removed) continue;
+    if (std::holds_alternative<std::monostate>(l.attrs))
+      return invalidModel("layer '" + l.name + "' has no attributes (no kind)");
+    for (TensorId out : l.outputs)
+      if (!validTensor(out))
+        return invalidModel("layer '" + l.name + "' writes a removed or unknown tensor id " +
+                            std::to_string(out));
     for (size_t k = 0; k < l.inputs.size(); ++k) {
       TensorId in = l.inputs[k];
       if (in == kNoTensor) continue;
@@ -333,6 +383,8 @@ Status NetworkDefinition::verify() const {
       return invalidModel("graph output '" + tensors_[out].name + "' is never produced");
   }
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("NetworkDefinition::verify");
 }
 
 namespace {

@@ -402,7 +402,13 @@ Expected<WindowGeometry> resolveWindow(const InferDesc& desc, const std::vector<
   for (size_t i = 0; i < ns; ++i) {
     const Dim in = g.inputSpatial[i];
     const int64_t s = g.strides[i];
-    const int64_t window = (g.kernel[i] - 1) * g.dilations[i] + 1;  // effective kernel extent
+    // Attributes come from files: the window extent must fit in 64 bits.
+    const std::optional<int64_t> span = checkedMul(g.kernel[i] - 1, g.dilations[i]);
+    const std::optional<int64_t> extent = span ? checkedAdd(*span, 1) : std::nullopt;
+    if (!extent)
+      return layerError(desc, "window of kernel " + std::to_string(g.kernel[i]) + " and dilation " +
+                                  std::to_string(g.dilations[i]) + " overflows 64 bits");
+    const int64_t window = *extent;  // effective kernel extent
     if (padding == PaddingMode::kSameUpper || padding == PaddingMode::kSameLower) {
       // ONNX SAME_*: out = ceil(in / s); the odd pad goes to the end (upper) or begin (lower).
       const Dim out = Dim::ceilDiv(in, s);

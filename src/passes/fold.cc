@@ -19,11 +19,14 @@ Expected<std::vector<Weights>> evaluateOnReference(const LayerDesc& desc) {
   std::vector<Weights> outs;
   std::vector<void*> outPtrs;
   for (const TensorDesc& o : desc.outputs) {
-    outs.push_back(Weights::zeros(o.dtype, o.dims));
+    KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(o.dtype, o.dims, "folded " + desc.name()));
+    outs.push_back(std::move(w));
     outPtrs.push_back(outs.back().mutableData());
   }
-  Weights workspace =
-      Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())});
+  KILN_ASSIGN_OR_RETURN(
+      Weights workspace,
+      Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())},
+                     "workspace of " + desc.name()));
   KILN_RETURN_IF_ERROR(kernel->setup(in, outPtrs, workspace.mutableData()));
   HostStream stream;
   KILN_RETURN_IF_ERROR(kernel->run(stream));
@@ -38,9 +41,9 @@ Expected<Weights> intWeights(DataType dtype, const Dims& dims, const DimValues& 
   std::vector<int64_t> v;
   for (const Dim& d : values)
     v.push_back(d.value());
-  Weights w64 = Weights::copyFrom(DataType::kInt64, dims, v.data(), v.size() * sizeof(int64_t));
-  if (dtype == DataType::kInt64) return w64;
-  Weights w = Weights::zeros(dtype, dims);
+  if (dtype == DataType::kInt64)
+    return Weights::copyFrom(DataType::kInt64, dims, v.data(), v.size() * sizeof(int64_t));
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dims));
   for (size_t i = 0; i < v.size(); ++i) {
     switch (dtype) {
       case DataType::kInt32:

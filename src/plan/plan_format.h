@@ -7,7 +7,13 @@
 //
 // The checksum (XXH3-64) covers the whole file with the checksum field itself zeroed. Readers
 // check, in order: size >= header, magic, format version, file size (truncation), checksum,
-// then the FlatBuffers verifier, then the backend and device.
+// section offsets (overflow-checked), the FlatBuffers verifier, kiln version, backend and
+// device. The checksum catches accidents, not attackers: every field after it is validated as
+// if there were none (plan_reader.cc lists what), so a crafted plan is refused or loads as a
+// valid engine.
+//
+// Attributes: each layer stores every field of its attribute struct (layers.h visit()), by
+// name; readers require all of them, exactly once. An absent vector reads as empty.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // Engine::serialize: EngineData -> plan file bytes (layout in plan_format.h).
 #include <cstring>
+#include <new>
 
 #include <flatbuffers/flatbuffers.h>
 #include <xxhash.h>
@@ -7,6 +8,7 @@
 #include "plan/plan_format.h"
 #include "plan_generated.h"
 #include "runtime/engine_data.h"
+#include "util/api_guard.h"
 
 namespace kiln {
 
@@ -86,7 +88,7 @@ flatbuffers::Offset<fb::IODef> ioDef(flatbuffers::FlatBufferBuilder& fbb, Tensor
 
 }  // namespace
 
-Expected<std::vector<uint8_t>> Engine::serialize() const {
+Expected<std::vector<uint8_t>> Engine::serialize() const try {
   const EngineData& d = *data_;
   const NetworkDefinition& net = d.network;
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
@@ -133,6 +135,11 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
   uint64_t weightsBytes = 0;
   std::vector<uint64_t> weightOffsets;
   for (const Weights* w : weights) {
+    KILN_ASSIGN_OR_RETURN(uint64_t bytes, byteSize(w->dtype(), w->dims(), "constant weights"));
+    auto end = checkedAdd(static_cast<int64_t>(weightsBytes), static_cast<int64_t>(bytes));
+    if (!end || *end > INT64_MAX - static_cast<int64_t>(kPlanAlignment))
+      return invalidArgument("the engine's weights exceed " + std::to_string(INT64_MAX) +
+                             " bytes: they cannot be written as a plan");
     weightOffsets.push_back(weightsBytes);
     refs.push_back(fb::CreateWeightRef(fbb, weightsBytes, w->bytes(),
                                        static_cast<int32_t>(w->dtype()),
@@ -168,7 +175,12 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
   h.weightsBytes = weightsBytes;
   h.fileBytes = h.weightsOffset + weightsBytes;
 
-  std::vector<uint8_t> file(h.fileBytes, 0);
+  std::vector<uint8_t> file;
+  try {
+    file.assign(h.fileBytes, 0);
+  } catch (const std::bad_alloc&) {
+    return outOfMemory("cannot allocate " + std::to_string(h.fileBytes) + " bytes for the plan");
+  }
   std::memcpy(file.data() + h.metaOffset, fbb.GetBufferPointer(), h.metaBytes);
   for (size_t i = 0; i < weights.size(); ++i)
     if (weights[i]->bytes())
@@ -178,6 +190,8 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
   h.checksum = XXH3_64bits(file.data(), file.size());
   std::memcpy(file.data(), &h, sizeof(h));
   return file;
+} catch (...) {
+  return exceptionToStatus("Engine::serialize");
 }
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #include "backends/backend.h"
 #include "builder/memory_planner.h"
 #include "runtime/engine_data.h"
+#include "util/api_guard.h"
 #include "util/file_io.h"
 
 namespace kiln {
@@ -158,9 +159,11 @@ std::vector<LayerInfo> Engine::layers() const {
   return out;
 }
 
-std::unique_ptr<Stream> Engine::createStream() const {
+std::unique_ptr<Stream> Engine::createStream() const try {
   auto backend = findBackend(data_->backend);
   return backend ? (*backend)->createStream() : nullptr;  // loaded engines name a known backend
+} catch (...) {
+  return nullptr;  // documented: nullptr when no stream can be made
 }
 
 MemoryInfo Engine::memory() const {
@@ -173,10 +176,12 @@ MemoryInfo Engine::memory() const {
   return m;
 }
 
-Status Engine::serializeToFile(const std::string& path) const {
+Status Engine::serializeToFile(const std::string& path) const try {
   KILN_ASSIGN_OR_RETURN(auto bytes, serialize());
   return writeRegularFile(
       path, "plan", std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+} catch (...) {
+  return exceptionToStatus("Engine::serializeToFile");
 }
 
 }  // namespace kiln

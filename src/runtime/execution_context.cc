@@ -12,6 +12,7 @@
 #include "kiln/engine.h"
 #include "passes/passes.h"
 #include "runtime/engine_data.h"
+#include "util/api_guard.h"
 
 namespace kiln {
 
@@ -97,12 +98,13 @@ ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine, std::un
     : engine_(std::move(engine)), impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
 
-Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() const {
+Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() const try {
   const EngineData& d = *data_;
   auto impl = std::make_unique<ExecutionContext::Impl>();
   KILN_ASSIGN_OR_RETURN(impl->backend, findBackend(d.backend));
   const Backend& backend = *impl->backend;
   impl->stream = backend.createStream();
+  if (!impl->stream) return internalError("backend '" + backend.name() + "' gave no stream");
   impl->arena.backend = impl->workspace.backend = &backend;
   const NetworkDefinition& net = d.network;
   // Kernels are created for the representative shapes and reshaped for the real ones.
@@ -138,6 +140,8 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
   }
   auto self = shared_from_this();
   return std::unique_ptr<ExecutionContext>(new ExecutionContext(self, std::move(impl)));
+} catch (...) {
+  return exceptionToStatus("Engine::createExecutionContext");
 }
 
 namespace {
@@ -169,7 +173,7 @@ Status checkProfile(const IOTensorInfo& io, const Dims& dims, const Optimization
 
 }  // namespace
 
-Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims) try {
   const EngineData& d = engine_->data();
   for (size_t i = 0; i < d.inputs.size(); ++i) {
     const IOTensorInfo& io = d.inputs[i];
@@ -201,9 +205,11 @@ Status ExecutionContext::setInputShape(const std::string& name, const Dims& dims
   }
   return invalidArgument("the engine has no input named '" + name + "' (inputs: " + knownInputs(d) +
                          ")");
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setInputShape");
 }
 
-Status ExecutionContext::setOptimizationProfile(int index) {
+Status ExecutionContext::setOptimizationProfile(int index) try {
   const EngineData& d = engine_->data();
   if (index < 0 || static_cast<size_t>(index) >= d.profiles.size())
     return invalidArgument("optimization profile " + std::to_string(index) +
@@ -215,6 +221,8 @@ Status ExecutionContext::setOptimizationProfile(int index) {
                                         d.profiles[static_cast<size_t>(index)], index));
   impl_->profile = index;
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setOptimizationProfile");
 }
 
 int ExecutionContext::optimizationProfile() const {
@@ -222,7 +230,7 @@ int ExecutionContext::optimizationProfile() const {
 }
 
 Status ExecutionContext::setTensorAddress(const std::string& name, void* data, size_t bytes,
-                                          DataType dtype) {
+                                          DataType dtype) try {
   const NetworkDefinition& net = engine_->data().network;
   const IOTensorInfo* io = engine_->findIO(name);
   if (!io) {
@@ -258,9 +266,12 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data, s
   // An input whose values decide shapes changes the shapes when its data changes.
   if (engine_->data().program.hostValue[static_cast<size_t>(t)]) impl_->shapesValid = false;
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setTensorAddress");
 }
 
-Status ExecutionContext::setOutputAllocator(const std::string& name, OutputAllocator* allocator) {
+Status ExecutionContext::setOutputAllocator(const std::string& name,
+                                            OutputAllocator* allocator) try {
   const NetworkDefinition& net = engine_->data().network;
   TensorId t = net.findTensor(name);
   if (t < 0 || !net.tensor(t).isOutput) {
@@ -275,9 +286,11 @@ Status ExecutionContext::setOutputAllocator(const std::string& name, OutputAlloc
   b.allocator = allocator;
   impl_->needSetup = true;
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setOutputAllocator");
 }
 
-Expected<const void*> ExecutionContext::getOutputBuffer(const std::string& name) const {
+Expected<const void*> ExecutionContext::getOutputBuffer(const std::string& name) const try {
   const NetworkDefinition& net = engine_->data().network;
   TensorId t = net.findTensor(name);
   if (t < 0 || !net.tensor(t).isOutput)
@@ -287,16 +300,20 @@ Expected<const void*> ExecutionContext::getOutputBuffer(const std::string& name)
     p = impl_->bindings[static_cast<size_t>(t)].data;
   if (p == nullptr) return invalidArgument("output '" + name + "' has not been written yet");
   return p;
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::getOutputBuffer");
 }
 
 Status ExecutionContext::setInputTensor(const std::string& name, const void* data, size_t bytes,
-                                        DataType dtype) {
+                                        DataType dtype) try {
   bool isInput = false;
   for (const auto& io : engine_->inputs())
     isInput = isInput || io.name == name;
   if (!isInput && engine_->findIO(name))
     return invalidArgument("'" + name + "' is an output of the engine, not an input");
   return setTensorAddress(name, const_cast<void*>(data), bytes, dtype);
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::setInputTensor");
 }
 
 Status ExecutionContext::Impl::prepareShapes(const EngineData& d) {
@@ -362,7 +379,7 @@ Status ExecutionContext::Impl::prepareShapes(const EngineData& d) {
   return Status::ok();
 }
 
-Expected<Dims> ExecutionContext::getTensorShape(const std::string& name) {
+Expected<Dims> ExecutionContext::getTensorShape(const std::string& name) try {
   const EngineData& d = engine_->data();
   const IOTensorInfo* io = engine_->findIO(name);
   if (!io)
@@ -370,9 +387,11 @@ Expected<Dims> ExecutionContext::getTensorShape(const std::string& name) {
                            "' (inputs: " + knownInputs(d) + ")");
   KILN_RETURN_IF_ERROR(impl_->prepareShapes(d));
   return impl_->shapes.tensors[static_cast<size_t>(d.network.findTensor(name))].dims;
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::getTensorShape");
 }
 
-Status ExecutionContext::enqueue(Stream& stream) {
+Status ExecutionContext::enqueue(Stream& stream) try {
   const EngineData& d = engine_->data();
   const NetworkDefinition& net = d.network;
   for (TensorId t : net.inputs())
@@ -471,6 +490,8 @@ Status ExecutionContext::enqueue(Stream& stream) {
     }
   }
   return Status::ok();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::enqueue");
 }
 
 void ExecutionContext::setProfiling(bool on) {
@@ -487,9 +508,11 @@ const std::vector<ExecutionContext::LayerTimes>& ExecutionContext::layerTimes() 
   return impl_->times;
 }
 
-Status ExecutionContext::execute() {
+Status ExecutionContext::execute() try {
   KILN_RETURN_IF_ERROR(enqueue(*impl_->stream));
   return impl_->stream->synchronize();
+} catch (...) {
+  return exceptionToStatus("ExecutionContext::execute");
 }
 
 }  // namespace kiln

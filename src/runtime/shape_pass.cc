@@ -148,7 +148,8 @@ Status computeShapes(const NetworkDefinition& net, const ShapeProgram& program,
                                "' decides the shapes of other tensors: its data must be bound "
                                "(on the host) before its shapes can be computed");
       KILN_ASSIGN_OR_RETURN(uint64_t bytes, byteSize(x.dtype, inputDims[i], x.name));
-      out.values[t] = Weights::copyFrom(x.dtype, inputDims[i], inputData[i], bytes);
+      KILN_ASSIGN_OR_RETURN(out.values[t], Weights::copyFrom(x.dtype, inputDims[i], inputData[i],
+                                                             bytes, "input '" + x.name + "'"));
     }
   }
   for (size_t i = 0; i < net.layers().size(); ++i) {

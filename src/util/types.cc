@@ -6,6 +6,7 @@
 #include <new>
 
 #include "kiln/layers.h"
+#include "util/api_guard.h"
 #include "util/float16.h"
 
 namespace kiln {
@@ -153,30 +154,41 @@ std::optional<Dims> staticDims(const Shape& shape) {
 
 namespace {
 
-/// 64-byte aligned heap block, freed with std::free.
+/// 64-byte aligned, zero-filled heap block freed with std::free; nullptr when it cannot be
+/// allocated.
 std::shared_ptr<void> alignedBlock(size_t bytes) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  if (rounded == 0) rounded = 64;
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw std::bad_alloc();
+  constexpr size_t kAlign = 64;
+  if (bytes > SIZE_MAX - kAlign) return nullptr;
+  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  if (rounded == 0) rounded = kAlign;
+  void* p = std::aligned_alloc(kAlign, rounded);
+  if (!p) return nullptr;
   std::memset(p, 0, rounded);
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
 }  // namespace
 
-Weights Weights::zeros(DataType dtype, Dims dims) {
+Expected<Weights> Weights::zeros(DataType dtype, Dims dims, std::string_view what) try {
+  KILN_ASSIGN_OR_RETURN(uint64_t bytes, byteSize(dtype, dims, what));
+  auto block = alignedBlock(static_cast<size_t>(bytes));
+  if (!block)
+    return outOfMemory("cannot allocate " + std::to_string(bytes) + " bytes for " +
+                       std::string(what) + " of shape " + dimsToString(dims) + " and type " +
+                       dataTypeName(dtype));
   Weights w;
   w.dtype_ = dtype;
   w.dims_ = std::move(dims);
-  auto block = alignedBlock(w.bytes());
   w.data_ = block.get();
   w.owner_ = std::move(block);
   return w;
+} catch (...) {
+  return exceptionToStatus("Weights::zeros");
 }
 
-Weights Weights::copyFrom(DataType dtype, Dims dims, const void* data, size_t bytes) {
-  Weights w = zeros(dtype, std::move(dims));
+Expected<Weights> Weights::copyFrom(DataType dtype, Dims dims, const void* data, size_t bytes,
+                                    std::string_view what) {
+  KILN_ASSIGN_OR_RETURN(Weights w, zeros(dtype, std::move(dims), what));
   size_t n = std::min(bytes, w.bytes());
   if (n) std::memcpy(w.mutableData(), data, n);
   return w;
@@ -192,20 +204,33 @@ Weights Weights::borrow(DataType dtype, Dims dims, const void* data,
   return w;
 }
 
-Weights Weights::fromInts(const std::vector<int64_t>& values, bool scalar) {
+namespace {
+/// Weights holding a copy of `values`; std::bad_alloc when memory is exhausted.
+template <class T>
+Weights fromVector(DataType dtype, const std::vector<T>& values, bool scalar) {
   Dims dims = scalar ? Dims{} : Dims{static_cast<int64_t>(values.size())};
-  return copyFrom(DataType::kInt64, dims, values.data(), values.size() * sizeof(int64_t));
+  auto w = Weights::copyFrom(dtype, dims, values.data(), values.size() * sizeof(T));
+  if (!w) throw std::bad_alloc();
+  return std::move(w).value();
+}
+}  // namespace
+
+Weights Weights::fromInts(const std::vector<int64_t>& values, bool scalar) {
+  return fromVector(DataType::kInt64, values, scalar);
 }
 
 Weights Weights::fromFloats(const std::vector<float>& values, bool scalar) {
-  Dims dims = scalar ? Dims{} : Dims{static_cast<int64_t>(values.size())};
-  return copyFrom(DataType::kFloat32, dims, values.data(), values.size() * sizeof(float));
+  return fromVector(DataType::kFloat32, values, scalar);
 }
 
 namespace {
 template <class Out>
 Expected<std::vector<Out>> convertElements(const Weights& w) {
-  std::vector<Out> out(static_cast<size_t>(w.count()));
+  const int64_t n = w.count();
+  if (n < 0 || static_cast<uint64_t>(n) > std::vector<Out>().max_size())
+    return outOfMemory("cannot convert " + dimsToString(w.dims()) + " " + dataTypeName(w.dtype()) +
+                       " constant values: more than fit in memory");
+  std::vector<Out> out(static_cast<size_t>(n));
   for (size_t i = 0; i < out.size(); ++i) {
     switch (w.dtype()) {
       case DataType::kFloat32:
@@ -244,7 +269,7 @@ Expected<std::vector<Out>> convertElements(const Weights& w) {
 }
 }  // namespace
 
-Expected<std::vector<int64_t>> Weights::toInts() const {
+Expected<std::vector<int64_t>> Weights::toInts() const try {
   if (dtype_ == DataType::kFloat32 || dtype_ == DataType::kFloat64 ||
       dtype_ == DataType::kFloat16 || dtype_ == DataType::kBFloat16) {
     KILN_ASSIGN_OR_RETURN(auto d, convertElements<double>(*this));
@@ -257,10 +282,14 @@ Expected<std::vector<int64_t>> Weights::toInts() const {
     return out;
   }
   return convertElements<int64_t>(*this);
+} catch (...) {
+  return exceptionToStatus("Weights::toInts");
 }
 
-Expected<std::vector<double>> Weights::toDoubles() const {
+Expected<std::vector<double>> Weights::toDoubles() const try {
   return convertElements<double>(*this);
+} catch (...) {
+  return exceptionToStatus("Weights::toDoubles");
 }
 
 // ---- enum names ----

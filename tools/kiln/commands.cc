@@ -344,7 +344,8 @@ Expected<std::vector<Weights>> bindAndRun(ExecutionContext& ctx, const Engine& e
   std::vector<Weights> outs;
   for (const IOTensorInfo& io : engine.outputs()) {
     KILN_ASSIGN_OR_RETURN(Dims dims, ctx.getTensorShape(io.name));
-    outs.push_back(Weights::zeros(io.dtype, dims));
+    KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(io.dtype, dims, "output '" + io.name + "'"));
+    outs.push_back(std::move(w));
     KILN_RETURN_IF_ERROR(
         ctx.setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype));
   }
@@ -646,7 +647,11 @@ int runBench(const BenchOptions& o) {
     for (const IOTensorInfo& io : e.inputs()) {
       // The shape: --shapes when given, else the engine's representative shape.
       auto given = spec->shapes.find(io.name);
-      Weights w = Weights::zeros(io.dtype, given != spec->shapes.end() ? given->second : io.dims);
+      auto allocated =
+          Weights::zeros(io.dtype, given != spec->shapes.end() ? given->second : io.dims,
+                         "input '" + io.name + "'");
+      if (!allocated) return fail("bench", allocated.status());
+      Weights w = std::move(allocated).value();
       for (int64_t i = 0; i < w.count(); ++i) {
         switch (io.dtype) {
           case DataType::kFloat32:

@@ -308,7 +308,9 @@ bool runDataSet(const NetworkDefinition& net, const fs::path& set, const std::st
   for (const IOTensorInfo& io : e.outputs()) {
     auto dims = (*ctx)->getTensorShape(io.name);
     if (!dims) return refuse(dims.status());
-    outs.push_back(Weights::zeros(io.dtype, *dims));
+    auto w = Weights::zeros(io.dtype, *dims, "output '" + io.name + "'");
+    if (!w) return refuse(w.status());
+    outs.push_back(std::move(w).value());
     kiln::Status s =
         (*ctx)->setTensorAddress(io.name, outs.back().mutableData(), outs.back().bytes(), io.dtype);
     if (!s.isOk()) return refuse(s);

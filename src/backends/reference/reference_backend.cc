@@ -83,7 +83,9 @@ class ReferenceBackend final : public Backend {
   /// 64-byte aligned host memory; a zero-byte request still gets a valid (unique) pointer.
   Expected<void*> allocate(size_t bytes) const override {
     constexpr size_t kAlign = 64;
-    if (bytes > SIZE_MAX - kAlign) return Status(StatusCode::kOutOfMemory, "allocation too large");
+    if (bytes > SIZE_MAX - kAlign)
+      return outOfMemory("reference backend: cannot allocate " + std::to_string(bytes) +
+                         " bytes (larger than the address space)");
     size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
     if (rounded == 0) rounded = kAlign;
     void* p = std::aligned_alloc(kAlign, rounded);

@@ -9,6 +9,7 @@
 #include "importer/onnx/tensor_proto.h"
 #include "kiln/onnx_parser.h"
 #include "onnx.pb.h"
+#include "util/api_guard.h"
 #include "util/file_io.h"
 
 namespace kiln::onnx_import {
@@ -223,18 +224,22 @@ ImportFn findImporter(const std::string& opType) {
 
 namespace kiln {
 
-Expected<NetworkDefinition> OnnxParser::parseFile(const std::string& path) {
+Expected<NetworkDefinition> OnnxParser::parseFile(const std::string& path) try {
   Expected<std::string> bytes =
       readRegularFile(path, "model", onnx_import::kMaxProtobufBytes,
                       "the protobuf limit for one message; store the weights as external data");
   if (!bytes) return bytes.status();
   std::string dir = onnx_import::parentDir(path);
   return onnx_import::importModel(bytes->data(), bytes->size(), path, dir.empty() ? "." : dir);
+} catch (...) {
+  return exceptionToStatus("OnnxParser::parseFile");
 }
 
 Expected<NetworkDefinition> OnnxParser::parseBuffer(const void* data, size_t size,
-                                                    const std::string& sourceName) {
+                                                    const std::string& sourceName) try {
   return onnx_import::importModel(data, size, sourceName, "");
+} catch (...) {
+  return exceptionToStatus("OnnxParser::parseBuffer");
 }
 
 std::vector<std::string> OnnxParser::supportedOps() {

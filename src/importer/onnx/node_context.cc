@@ -264,7 +264,7 @@ uint16_t floatToBFloat16(float f) {
 
 Expected<TensorId> NodeContext::addScalarConstant(const std::string& suffix, double value,
                                                   DataType dtype) {
-  Weights w = Weights::zeros(dtype, {});
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, {}));
   void* p = w.mutableData();
   switch (dtype) {
     case DataType::kFloat32:

@@ -18,8 +18,9 @@ Dims channelDims(int64_t channels, int64_t rank) {
 }
 
 /// Float weights of type `dtype` (f32 or f64) and shape `dims` holding `values`.
-Weights floatWeights(const std::vector<double>& values, const Dims& dims, DataType dtype) {
-  Weights w = Weights::zeros(dtype, dims);
+Expected<Weights> floatWeights(const std::vector<double>& values, const Dims& dims,
+                               DataType dtype) {
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dims));
   for (size_t i = 0; i < values.size(); ++i) {
     if (dtype == DataType::kFloat64)
       static_cast<double*>(w.mutableData())[i] = values[i];
@@ -52,8 +53,10 @@ Status foldConstantBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float e
   DataType dtype = ctx.dtypeOf(x).value_or(params[0]->dtype());
   DataType store = dtype == DataType::kFloat64 ? DataType::kFloat64 : DataType::kFloat32;
   Dims dims = spatial ? channelDims(static_cast<int64_t>(c), rank) : params[0]->dims();
-  TensorId sc = ctx.addConstant("scale", floatWeights(s, dims, store));
-  TensorId sh = ctx.addConstant("shift", floatWeights(t, dims, store));
+  KILN_ASSIGN_OR_RETURN(Weights scale, floatWeights(s, dims, store));
+  KILN_ASSIGN_OR_RETURN(Weights shift, floatWeights(t, dims, store));
+  TensorId sc = ctx.addConstant("scale", std::move(scale));
+  TensorId sh = ctx.addConstant("shift", std::move(shift));
   if (dtype != store) {
     if (dtype != DataType::kFloat16 && dtype != DataType::kBFloat16)
       return unsupported(std::string("BatchNormalization on ") + dataTypeName(dtype) + " input");

@@ -8,6 +8,7 @@
 
 #include "kiln/tensor_file.h"
 #include "onnx.pb.h"
+#include "util/api_guard.h"
 #include "util/file_io.h"
 
 namespace kiln::onnx_import {
@@ -44,7 +45,7 @@ Expected<Weights> fromTypedField(const TensorProto& proto, const Field& field,
     return invalidModel(what + ": " + fieldName + " holds " + std::to_string(field.size()) +
                         " values, dims " + dimsToString(dimsOf(proto)) + " need " +
                         std::to_string(count));
-  Weights w = Weights::zeros(dtype, dimsOf(proto));
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dimsOf(proto), what));
   S* out = static_cast<S*>(w.mutableData());
   for (int64_t i = 0; i < count; ++i) {
     if constexpr (std::is_same_v<S, uint8_t>) {
@@ -137,7 +138,7 @@ Expected<Weights> fromExternal(const TensorProto& proto, DataType dtype, int64_t
     return invalidModel(what + ": external data file '" + file.path() + "' holds " +
                         std::to_string(file.size()) + " bytes, the tensor needs " +
                         std::to_string(*needed) + " bytes at offset " + std::to_string(offset));
-  Weights w = Weights::zeros(dtype, dimsOf(proto));
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dimsOf(proto), what));
   KILN_RETURN_IF_ERROR(
       file.readAt(static_cast<uint64_t>(offset), w.mutableData(), static_cast<uint64_t>(*needed))
           .withContext(what));
@@ -225,7 +226,7 @@ Expected<Weights> weightsFromTensorProto(const TensorProto& proto, const std::st
       return invalidModel(what + ": raw_data holds " + std::to_string(raw.size()) +
                           " bytes, dims " + dimsToString(dimsOf(proto)) + " of " +
                           dataTypeName(*dtype) + " need " + std::to_string(needed));
-    return Weights::copyFrom(*dtype, dimsOf(proto), raw.data(), raw.size());
+    return Weights::copyFrom(*dtype, dimsOf(proto), raw.data(), raw.size(), what);
   }
   switch (*dtype) {
     case DataType::kFloat32:
@@ -285,25 +286,32 @@ Expected<NamedTensor> parseTensorProtoIn(const void* data, size_t size, const st
 
 namespace kiln {
 
-Expected<NamedTensor> readTensorFile(const std::string& path) {
+Expected<NamedTensor> readTensorFile(const std::string& path) try {
   KILN_ASSIGN_OR_RETURN(std::string bytes,
                         readRegularFile(path, "tensor file", onnx_import::kMaxProtobufBytes,
                                         "the protobuf limit for one message"));
   std::string dir = onnx_import::parentDir(path);
   return onnx_import::parseTensorProtoIn(bytes.data(), bytes.size(), path, dir.empty() ? "." : dir);
+} catch (...) {
+  return exceptionToStatus("readTensorFile");
 }
 
-Expected<NamedTensor> parseTensorProto(const void* data, size_t size, const std::string& source) {
+Expected<NamedTensor> parseTensorProto(const void* data, size_t size,
+                                       const std::string& source) try {
   return onnx_import::parseTensorProtoIn(data, size, source, "");
+} catch (...) {
+  return exceptionToStatus("parseTensorProto");
 }
 
-Status writeTensorFile(const std::string& path, const std::string& name, const Weights& value) {
+Status writeTensorFile(const std::string& path, const std::string& name, const Weights& value) try {
   ::onnx::TensorProto proto;
   onnx_import::weightsToTensorProto(value, name, &proto);
   std::string bytes;
   if (!proto.SerializeToString(&bytes))
     return internalError("serializing tensor '" + name + "' failed");
   return writeRegularFile(path, "tensor file", bytes);
+} catch (...) {
+  return exceptionToStatus("writeTensorFile");
 }
 
 }  // namespace kiln

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 
 #include "backends/backend.h"
+#include "backends/evaluate.h"
+#include "backends/reference/reference.h"
 #include "builder/memory_planner.h"
 #include "ir/describe.h"
-#include "passes/passes.h"
+#include "passes/pass_manager.h"
 #include "runtime/engine_data.h"
 
 #ifndef KILN_VERSION
@@ -112,12 +116,22 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   log.add("import: " + std::to_string(net.liveLayerCount()) + " layers");
 
   KILN_RETURN_IF_ERROR(net.topologicalSort());
-  KILN_RETURN_IF_ERROR(bindInputShapes(net, config.inputShapes, config.symbols, log));
-  eliminateDeadCode(net, log);
-  KILN_RETURN_IF_ERROR(inferAndFold(net, config.foldLimitBytes, log));
-  removeIdentities(net, log);
-  eliminateDeadCode(net, log);
-  KILN_RETURN_IF_ERROR(materializeOutputs(net, log));
+  // Constants are folded by the reference backend's kernels (the oracle), whatever the target.
+  BackendEvaluator evaluator(referenceBackend());
+  PassContext ctx{
+      net, log, *backend, evaluator, config.inputShapes, config.symbols, config.foldLimitBytes, {}};
+  PipelineOptions options;
+  options.disabled = config.disabledPasses;
+  options.dumpDir = config.dumpIrDir;
+#ifdef NDEBUG
+  const char* env = std::getenv("KILN_VERIFY_PASSES");
+  options.verify = config.verifyPasses.value_or(env != nullptr && std::strcmp(env, "1") == 0);
+#else
+  options.verify = config.verifyPasses.value_or(true);
+#endif
+  KILN_RETURN_IF_ERROR(runPipeline(defaultPipeline(), ctx, options));
+  for (const auto& [rule, n] : ctx.hits)
+    log.add("rule " + rule + ": " + std::to_string(n) + " hits");
   KILN_RETURN_IF_ERROR(net.topologicalSort());
   net.compact();
   KILN_RETURN_IF_ERROR(net.verify());

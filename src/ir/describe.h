@@ -1,7 +1,7 @@
 // kiln — LayerDesc from a network layer.
 #pragma once
 
-#include "backends/backend.h"
+#include "ir/layer_desc.h"
 #include "kiln/network.h"
 
 namespace kiln {

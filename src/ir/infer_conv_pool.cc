@@ -52,6 +52,7 @@ Expected<std::vector<TensorDesc>> inferConvolution(const LayerDesc& desc) {
                                       /*ceilMode=*/false, x.dims));
   Dims out{x.dims[0], outChannels};
   out.insert(out.end(), g.outputSpatial.begin(), g.outputSpatial.end());
+  KILN_RETURN_IF_ERROR(checkEpilogue(desc, {x.dtype, out}, attrs.activation, attrs.residual));
   return std::vector<TensorDesc>{{x.dtype, std::move(out)}};
 }
 

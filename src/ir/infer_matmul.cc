@@ -52,6 +52,7 @@ Expected<std::vector<TensorDesc>> inferMatrixMultiply(const LayerDesc& desc) {
       return layerError(desc, "C " + dimsToString(c.dims) +
                                   " does not broadcast to the product's dims " + dimsToString(out));
   }
+  KILN_RETURN_IF_ERROR(checkEpilogue(desc, {a.dtype, out}, attrs.activation, attrs.residual));
   return std::vector<TensorDesc>{{a.dtype, std::move(out)}};
 }
 

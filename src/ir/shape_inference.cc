@@ -25,8 +25,8 @@ InputSpec inputSpec(LayerKind kind) {
   // clang-format off
   switch (kind) {
     case LayerKind::kConstant: return {0, 0, 0};
-    case LayerKind::kConvolution: return {2, 3, 0};       // x, w, b?
-    case LayerKind::kMatrixMultiply: return {2, 3, 0};    // a, b, c?
+    case LayerKind::kConvolution: return {2, 4, 0};       // x, w, b?, residual?
+    case LayerKind::kMatrixMultiply: return {2, 4, 0};    // a, b, c?, residual?
     case LayerKind::kPooling: return {1, 1, 0};
     case LayerKind::kActivation: return {1, 1, 0};
     case LayerKind::kUnary: return {1, 1, 0};
@@ -45,6 +45,8 @@ InputSpec inputSpec(LayerKind kind) {
     case LayerKind::kExpand: return {2, 2, 0b10};         // x, shape
     case LayerKind::kShapeOf: return {1, 1, 0};
     case LayerKind::kCumulative: return {2, 2, 0b10};     // x, axis
+    case LayerKind::kPointwise: return {1, kUnbounded, 0};
+    case LayerKind::kAttention: return {1, 4, 0};         // q (or qkv), k?, v?, mask?
   }
   // clang-format on
   return {};

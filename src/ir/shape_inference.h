@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/backend.h"
+#include "ir/layer_desc.h"
 #include "kiln/status.h"
 
 namespace kiln {
@@ -39,6 +39,11 @@ Expected<WindowGeometry> resolveWindow(const LayerDesc& desc, const std::vector<
                                        const std::vector<int64_t>& padsBegin,
                                        const std::vector<int64_t>& padsEnd, PaddingMode padding,
                                        bool ceilMode, const Dims& input /* N, C, spatial... */);
+
+/// Checks the epilogue inputs of a Convolution or MatrixMultiply against its output
+/// (infer_epilogue.cc).
+Status checkEpilogue(const LayerDesc& desc, const TensorDesc& out, ActivationKind activation,
+                     ResidualMode residual);
 
 // Per-kind inference functions (defined in src/ir/infer_*.cc).
 #define KILN_LAYER(kind, attrs, summary) \

@@ -1,36 +1,12 @@
 #include <algorithm>
 #include <memory>
 
-#include "backends/reference/reference.h"
 #include "ir/describe.h"
 #include "ir/shape_inference.h"
+#include "passes/events.h"
 #include "passes/passes.h"
 
 namespace kiln {
-
-Expected<std::vector<Weights>> evaluateOnReference(const LayerDesc& desc) {
-  const Backend& backend = referenceBackend();
-  auto tactics = backend.tactics(desc);
-  if (tactics.empty()) return backend.supports(desc);
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, tactics[0]->create(desc));
-  KILN_RETURN_IF_ERROR(kernel->reshape(desc.inputs, desc.outputs));
-  std::vector<const void*> in;
-  for (size_t k = 0; k < desc.inputs.size(); ++k)
-    in.push_back(desc.constantInputs[k] ? desc.constantInputs[k]->data() : nullptr);
-  std::vector<Weights> outs;
-  std::vector<void*> outPtrs;
-  for (const TensorDesc& o : desc.outputs) {
-    outs.push_back(Weights::zeros(o.dtype, o.dims));
-    outPtrs.push_back(outs.back().mutableData());
-  }
-  Weights workspace =
-      Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())});
-  KILN_RETURN_IF_ERROR(kernel->setup(in, outPtrs, workspace.mutableData()));
-  HostStream stream;
-  KILN_RETURN_IF_ERROR(kernel->run(stream));
-  KILN_RETURN_IF_ERROR(stream.synchronize());
-  return outs;
-}
 
 namespace {
 
@@ -49,7 +25,8 @@ Weights foldShapeOf(const LayerDesc& desc) {
 
 }  // namespace
 
-Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log) {
+Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes,
+                    const ConstantEvaluator& evaluator, BuildLog& log) {
   int folded = 0;
   size_t count = net.layers().size();  // layers appended while folding are constants: skip
   for (size_t i = 0; i < count; ++i) {
@@ -77,14 +54,18 @@ Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log
     if ((!allConstant && !shapeOf) || outBytes > foldLimitBytes) continue;
 
     auto values = shapeOf ? Expected<std::vector<Weights>>(std::vector<Weights>{foldShapeOf(desc)})
-                          : evaluateOnReference(desc);
+                          : evaluator.evaluate(desc);
     if (!values) return values.status().withContext("constant folding");
     // fold: Kind(constants...) -> Constant(evaluated on the reference backend)
     std::string what = std::string(layerKindName(layer.kind())) + " '" + layer.name + "'";
+    EventBuilder event("fold", "fold");
+    event.matched(net, static_cast<LayerId>(i));
     if (layer.outputs.size() == 1) {
       layer.attrs = ConstantAttrs{std::move((*values)[0])};
-      layer.inputs.clear();
+      net.setLayerInputs(static_cast<LayerId>(i), {});
+      event.produced(static_cast<LayerId>(i));
     } else {
+      // One constant per output; each keeps the folded layer's origins (EventBuilder).
       std::vector<TensorId> olds = layer.outputs;
       net.removeLayer(static_cast<LayerId>(i));
       for (size_t k = 0; k < olds.size(); ++k) {
@@ -93,8 +74,10 @@ Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log
         net.replaceAllUses(olds[k], nt);
         net.renameTensor(nt, name);
         net.layer(net.tensor(nt).producer).name = name;
+        event.produced(net.tensor(nt).producer);
       }
     }
+    event.commit(net);
     log.add("fold: " + what + " -> constant");
     ++folded;
   }

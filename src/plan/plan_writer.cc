@@ -1,5 +1,6 @@
 // Engine::serialize: EngineData -> plan file bytes (layout in plan_format.h).
 #include <cstring>
+#include <fstream>
 
 #include <flatbuffers/flatbuffers.h>
 #include <xxhash.h>
@@ -44,6 +45,14 @@ struct AttrWriter {
     fb::AttrBuilder b(fbb);
     b.add_name(n);
     b.add_floats(fv);
+    out.push_back(b.Finish());
+  }
+  void operator()(const char* name, const std::string& v) {
+    auto n = fbb.CreateString(name);
+    auto sv = fbb.CreateString(v);
+    fb::AttrBuilder b(fbb);
+    b.add_name(n);
+    b.add_str(sv);
     out.push_back(b.Finish());
   }
   void operator()(const char* name, const Weights& w) {
@@ -99,7 +108,8 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
         fb::CreateLayerDef(fbb, fbb.CreateString(l.name), static_cast<int32_t>(l.kind()),
                            fbb.CreateString(layerKindName(l.kind())), fbb.CreateVector(w.out),
                            fbb.CreateVector(l.inputs), fbb.CreateVector(l.outputs),
-                           fbb.CreateVectorOfStrings(l.origins), fbb.CreateString(d.tactics[i])));
+                           fbb.CreateVectorOfStrings(l.origins), fbb.CreateString(d.tactics[i]),
+                           fbb.CreateVectorOfStrings(l.rules)));
   }
   std::vector<flatbuffers::Offset<fb::IODef>> ins, outs;
   for (size_t i = 0; i < net.inputs().size(); ++i)
@@ -117,11 +127,22 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
                                        fbb.CreateVector(w->dims())));
     weightsBytes = alignUp(weightsBytes + w->bytes());
   }
+  const Provenance& prov = net.provenance();
+  std::vector<flatbuffers::Offset<fb::SourceNodeDef>> nodes;
+  for (const SourceNode& n : prov.sourceNodes)
+    nodes.push_back(fb::CreateSourceNodeDef(fbb, fbb.CreateString(n.name), fbb.CreateString(n.op)));
+  std::vector<flatbuffers::Offset<fb::RewriteEventDef>> events;
+  for (const RewriteEvent& e : prov.events)
+    events.push_back(fb::CreateRewriteEventDef(
+        fbb, fbb.CreateString(e.pass), fbb.CreateString(e.rule),
+        fbb.CreateVectorOfStrings(e.matched), fbb.CreateVectorOfStrings(e.produced),
+        fbb.CreateVectorOfStrings(e.sources), fbb.CreateVectorOfStrings(e.removedSources)));
   auto plan = fb::CreatePlanDef(
       fbb, fbb.CreateString(d.kilnVersion), fbb.CreateString(d.backend), fbb.CreateString(d.device),
       fbb.CreateString(d.source), fbb.CreateVector(tensors), fbb.CreateVector(layers),
       fbb.CreateVector(ins), fbb.CreateVector(outs), fbb.CreateVector(refs), d.arenaBytes,
-      d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog));
+      d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog), fbb.CreateVector(nodes),
+      fbb.CreateVector(events));
   fbb.Finish(plan);
 
   PlanHeader h{};
@@ -144,6 +165,15 @@ Expected<std::vector<uint8_t>> Engine::serialize() const {
   h.checksum = XXH3_64bits(file.data(), file.size());
   std::memcpy(file.data(), &h, sizeof(h));
   return file;
+}
+
+Status Engine::serializeToFile(const std::string& path) const {
+  KILN_ASSIGN_OR_RETURN(auto bytes, serialize());
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) return ioError("cannot open '" + path + "' for writing");
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!f) return ioError("failed writing plan to '" + path + "'");
+  return Status::ok();
 }
 
 }  // namespace kiln

@@ -1,5 +1,3 @@
-#include <fstream>
-
 #include "backends/backend.h"
 #include "runtime/engine_data.h"
 
@@ -41,6 +39,10 @@ const std::vector<std::string>& Engine::buildLog() const {
   return data_->buildLog;
 }
 
+const Provenance& Engine::provenance() const {
+  return data_->network.provenance();
+}
+
 const IOTensorInfo* Engine::findIO(const std::string& name) const {
   for (const auto& io : data_->inputs)
     if (io.name == name) return &io;
@@ -73,6 +75,7 @@ std::vector<LayerInfo> Engine::layers() const {
       li.outputShapes.push_back(desc(t));
     }
     li.origins = l.origins;
+    li.rules = l.rules;
     out.push_back(std::move(li));
   }
   return out;
@@ -92,15 +95,6 @@ MemoryInfo Engine::memory() const {
   for (const Layer& l : data_->network.layers())
     if (l.kind() == LayerKind::kConstant) m.weightBytes += l.as<ConstantAttrs>().value.bytes();
   return m;
-}
-
-Status Engine::serializeToFile(const std::string& path) const {
-  KILN_ASSIGN_OR_RETURN(auto bytes, serialize());
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) return ioError("cannot open '" + path + "' for writing");
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!f) return ioError("failed writing plan to '" + path + "'");
-  return Status::ok();
 }
 
 }  // namespace kiln

@@ -15,11 +15,15 @@ struct ModelOptions {
   std::string precision = "fp32";
   std::vector<std::string> shapes;  ///< "name=2x64" entries
   bool verbose = false;
+  std::vector<std::string> disabledPasses;  ///< --disable-pass
+  std::string dumpIrDir;                    ///< --dump-ir
 };
 
 struct BuildOptions {
   ModelOptions model;
   std::string output;
+  bool explain = false;  ///< print every layer's source nodes and rules, and every node's fate
+  bool json = false;     ///< --explain as JSON
 };
 
 struct RunOptions {

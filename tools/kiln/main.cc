@@ -20,6 +20,12 @@ void addModelOptions(CLI::App* cmd, kiln::cli::ModelOptions& m, bool allowOnnx) 
                   "`run` takes them from the given inputs when omitted")
       ->delimiter(',');
   cmd->add_flag("-v,--verbose", m.verbose, "Print the build log (passes, folds, tactics, memory)");
+  cmd->add_option("--disable-pass", m.disabledPasses,
+                  "Skip an optimizer pass by name (repeat or comma-separate; 'all' skips every "
+                  "optional pass)")
+      ->delimiter(',');
+  cmd->add_option("--dump-ir", m.dumpIrDir,
+                  "Write the text IR before and after each pass into this folder");
 }
 
 }  // namespace
@@ -39,6 +45,10 @@ int main(int argc, char** argv) {
   auto* b = app.add_subcommand("build", "Compile an ONNX model into a plan file");
   addModelOptions(b, build.model, false);
   b->add_option("-o,--output", build.output, "Plan file to write")->required();
+  b->add_flag("--explain", build.explain,
+              "Print, per plan layer, its source nodes and the rules that fired; per rule, its "
+              "hits; per source node, where it went");
+  b->add_flag("--json", build.json, "With --explain: print JSON");
 
   kiln::cli::RunOptions run;
   auto* r = app.add_subcommand("run", "Run a plan or an ONNX model on inputs from .pb files");

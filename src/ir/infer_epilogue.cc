@@ -1,0 +1,34 @@
+// kiln — shape checks of the epilogue that Convolution and MatrixMultiply may carry
+// (layers.h, "epilogues"): a residual input broadcasts to the output and has its dtype; the
+// activation takes a float.
+#include <string>
+
+#include "ir/shape_inference.h"
+
+namespace kiln {
+
+Status checkEpilogue(const LayerDesc& desc, const TensorDesc& out, ActivationKind activation,
+                     ResidualMode residual) {
+  const bool hasResidual = desc.hasInput(3);
+  if (hasResidual != (residual != ResidualMode::kNone))
+    return layerError(desc, hasResidual ? "input 3 (residual) is given but residual=none"
+                                        : std::string("residual=") + enumName(residual) +
+                                              " needs input 3 (the residual)");
+  if (activation != ActivationKind::kNone && out.dtype != DataType::kFloat32 &&
+      out.dtype != DataType::kFloat64)
+    return layerError(desc, std::string("a fused activation needs a float output, found ") +
+                                dataTypeName(out.dtype));
+  if (hasResidual) {
+    const TensorDesc& r = desc.inputs[3];
+    if (r.dtype != out.dtype)
+      return layerError(desc, std::string("residual has dtype ") + dataTypeName(r.dtype) +
+                                  ", the output " + dataTypeName(out.dtype));
+    auto merged = broadcastDims(desc, r.dims, out.dims);
+    if (!merged || *merged != out.dims)
+      return layerError(desc, "residual " + dimsToString(r.dims) +
+                                  " does not broadcast to the output " + dimsToString(out.dims));
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln

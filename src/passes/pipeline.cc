@@ -1,0 +1,51 @@
+// kiln — the optimizer pipeline, declared in one place. Order matters:
+//   - shapes are bound and shape arithmetic folded first, so every rule sees types and dims;
+//   - rewrites that fold constants into weights and recognize idioms (GELU, LayerNorm,
+//     attention) run before the fusions that would otherwise swallow their parts;
+//   - epilogue fusion runs after attention (whose projections it then fuses), and elementwise
+//     chain fusion last, on what no other rule wanted.
+#include <memory>
+
+#include "passes/pass_manager.h"
+#include "passes/rules.h"
+
+namespace kiln {
+
+namespace {
+
+Pass rulePass(std::string name, std::string summary, std::vector<Rule> (*rules)()) {
+  // Each pass owns its rule set (built once, with the pipeline).
+  auto set = std::make_shared<const std::vector<Rule>>(rules());
+  return Pass{name, std::move(summary), false,
+              [name, set](PassContext& ctx) { return runRulePass(ctx, name, *set); }};
+}
+
+}  // namespace
+
+const std::vector<Pass>& defaultPipeline() {
+  static const std::vector<Pass> pipeline = {
+      {"bind-shapes", "give every input its shape from the profile; substitute symbols", true,
+       [](PassContext& c) { return bindInputShapes(c.net, c.inputShapes, c.symbols, c.log); }},
+      {"dce", "remove layers whose outputs reach no graph output", false,
+       [](PassContext& c) {
+         eliminateDeadCode(c.net, c.log);
+         return Status::ok();
+       }},
+      {"fold", "infer types and dims; fold layers whose inputs are all constants", true,
+       [](PassContext& c) { return inferAndFold(c.net, c.foldLimitBytes, c.evaluator, c.log); }},
+      rulePass("simplify",
+               "remove no-ops (identity, same-type casts, same-shape reshapes and expands, "
+               "cancelling transposes) and algebraic identities (x*1, x+0, x/1)",
+               &simplifyRules),
+      {"dce", "remove layers whose outputs reach no graph output", false,
+       [](PassContext& c) {
+         eliminateDeadCode(c.net, c.log);
+         return Status::ok();
+       }},
+      {"materialize-outputs", "give graph outputs that are inputs or constants a copy layer", true,
+       [](PassContext& c) { return materializeOutputs(c.net, c.log); }},
+  };
+  return pipeline;
+}
+
+}  // namespace kiln

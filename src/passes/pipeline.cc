@@ -33,10 +33,18 @@ const std::vector<Pass>& defaultPipeline() {
        }},
       {"fold", "infer types and dims; fold layers whose inputs are all constants", true,
        [](PassContext& c) { return inferAndFold(c.net, c.foldLimitBytes, c.evaluator, c.log); }},
+      rulePass("fold-weights",
+               "fold BatchNorm, per-channel scales and bias adds into the weights and bias of "
+               "the convolution or matrix multiply before them",
+               &weightRules),
       rulePass("simplify",
                "remove no-ops (identity, same-type casts, same-shape reshapes and expands, "
                "cancelling transposes) and algebraic identities (x*1, x+0, x/1)",
                &simplifyRules),
+      rulePass("epilogues", "fuse activations and residual adds into conv / matmul epilogues",
+               &epilogueRules),
+      rulePass("fuse-elementwise", "fuse chains of elementwise layers into Pointwise layers",
+               &pointwiseRules),
       {"dce", "remove layers whose outputs reach no graph output", false,
        [](PassContext& c) {
          eliminateDeadCode(c.net, c.log);

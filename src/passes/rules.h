@@ -9,5 +9,11 @@ namespace kiln {
 
 /// No-op removal and algebraic identities (rules_simplify.cc).
 std::vector<Rule> simplifyRules();
+/// Constants folded into conv / matmul weights and bias: BatchNorm, bias adds (rules_weights.cc).
+std::vector<Rule> weightRules();
+/// Activation and residual add fused as conv / matmul epilogues (rules_epilogue.cc).
+std::vector<Rule> epilogueRules();
+/// Chains of elementwise layers fused into one Pointwise layer (rules_pointwise.cc).
+std::vector<Rule> pointwiseRules();
 
 }  // namespace kiln

@@ -37,6 +37,10 @@ const std::vector<Pass>& defaultPipeline() {
                "fold BatchNorm, per-channel scales and bias adds into the weights and bias of "
                "the convolution or matrix multiply before them",
                &weightRules),
+      rulePass("idioms",
+               "recognize GELU (erf, tanh), SiLU, HardSwish, LayerNorm, RMSNorm and softmax "
+               "spelled out as elementwise chains",
+               &idiomRules),
       rulePass("simplify",
                "remove no-ops (identity, same-type casts, same-shape reshapes and expands, "
                "cancelling transposes) and algebraic identities (x*1, x+0, x/1)",

@@ -11,6 +11,8 @@ namespace kiln {
 std::vector<Rule> simplifyRules();
 /// Constants folded into conv / matmul weights and bias: BatchNorm, bias adds (rules_weights.cc).
 std::vector<Rule> weightRules();
+/// GELU, SiLU, HardSwish, LayerNorm, RMSNorm, Softmax spelled out (rules_idioms.cc).
+std::vector<Rule> idiomRules();
 /// Activation and residual add fused as conv / matmul epilogues (rules_epilogue.cc).
 std::vector<Rule> epilogueRules();
 /// Chains of elementwise layers fused into one Pointwise layer (rules_pointwise.cc).

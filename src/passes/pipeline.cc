@@ -33,6 +33,10 @@ const std::vector<Pass>& defaultPipeline() {
        }},
       {"fold", "infer types and dims; fold layers whose inputs are all constants", true,
        [](PassContext& c) { return inferAndFold(c.net, c.foldLimitBytes, c.evaluator, c.log); }},
+      rulePass("simplify",
+               "remove no-ops (identity, same-type casts, same-shape reshapes and expands, "
+               "cancelling transposes) and algebraic identities (x*1, x+0, x/1)",
+               &simplifyRules),
       rulePass("fold-weights",
                "fold BatchNorm, per-channel scales and bias adds into the weights and bias of "
                "the convolution or matrix multiply before them",
@@ -41,10 +45,14 @@ const std::vector<Pass>& defaultPipeline() {
                "recognize GELU (erf, tanh), SiLU, HardSwish, LayerNorm, RMSNorm and softmax "
                "spelled out as elementwise chains",
                &idiomRules),
+      rulePass("horizontal", "merge sibling matmuls / convolutions on one input into one layer",
+               &horizontalRules),
       rulePass("simplify",
                "remove no-ops (identity, same-type casts, same-shape reshapes and expands, "
                "cancelling transposes) and algebraic identities (x*1, x+0, x/1)",
                &simplifyRules),
+      rulePass("sink-reshapes", "drop the flatten / unflatten around batched matrix multiplies",
+               &reshapeRules),
       rulePass("epilogues", "fuse activations and residual adds into conv / matmul epilogues",
                &epilogueRules),
       rulePass("fuse-elementwise", "fuse chains of elementwise layers into Pointwise layers",

@@ -13,6 +13,10 @@ std::vector<Rule> simplifyRules();
 std::vector<Rule> weightRules();
 /// GELU, SiLU, HardSwish, LayerNorm, RMSNorm, Softmax spelled out (rules_idioms.cc).
 std::vector<Rule> idiomRules();
+/// Reshapes sunk through the layers they surround (rules_reshape.cc).
+std::vector<Rule> reshapeRules();
+/// Sibling matmuls / convolutions merged into one wider layer (rules_horizontal.cc).
+std::vector<Rule> horizontalRules();
 /// Activation and residual add fused as conv / matmul epilogues (rules_epilogue.cc).
 std::vector<Rule> epilogueRules();
 /// Chains of elementwise layers fused into one Pointwise layer (rules_pointwise.cc).

@@ -45,12 +45,17 @@ const std::vector<Pass>& defaultPipeline() {
                "recognize GELU (erf, tanh), SiLU, HardSwish, LayerNorm, RMSNorm and softmax "
                "spelled out as elementwise chains",
                &idiomRules),
+      rulePass("sink-reshapes", "drop the flatten / unflatten around batched matrix multiplies",
+               &reshapeRules),
       rulePass("horizontal", "merge sibling matmuls / convolutions on one input into one layer",
                &horizontalRules),
       rulePass("simplify",
                "remove no-ops (identity, same-type casts, same-shape reshapes and expands, "
                "cancelling transposes) and algebraic identities (x*1, x+0, x/1)",
                &simplifyRules),
+      rulePass("attention",
+               "recognize scaled dot-product attention (with its head reshapes) as Attention",
+               &attentionRules),
       rulePass("sink-reshapes", "drop the flatten / unflatten around batched matrix multiplies",
                &reshapeRules),
       rulePass("epilogues", "fuse activations and residual adds into conv / matmul epilogues",

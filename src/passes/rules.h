@@ -17,6 +17,8 @@ std::vector<Rule> idiomRules();
 std::vector<Rule> reshapeRules();
 /// Sibling matmuls / convolutions merged into one wider layer (rules_horizontal.cc).
 std::vector<Rule> horizontalRules();
+/// Scaled dot-product attention -> Attention (rules_attention.cc).
+std::vector<Rule> attentionRules();
 /// Activation and residual add fused as conv / matmul epilogues (rules_epilogue.cc).
 std::vector<Rule> epilogueRules();
 /// Chains of elementwise layers fused into one Pointwise layer (rules_pointwise.cc).

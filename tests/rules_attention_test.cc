@@ -2,6 +2,7 @@
 // reshapes, the Attention layer after in each layout, guards, and the numbers within float32
 // rounding.
 #include <cmath>
+#include <limits>
 
 #include "optimizer_util.h"
 
@@ -111,6 +112,47 @@ TEST(AttentionRules, HeadsFirstWhenTheInputsAreJustTensors) {
   auto out = expectRewrite(n, rules, {"Attention"}, in, 1e-5, "fuse-attention");
   EXPECT_EQ(test::only(out, LayerKind::kAttention)->as<AttentionAttrs>().layout,
             AttentionLayout::kHeadsFirst);
+}
+
+TEST(AttentionRules, ConstantCausalMaskBecomesTheCausalAttribute) {
+  // gpt2 after folding: the mask is a constant, 0 on and below the diagonal, -inf (or the
+  // lowest float) above it.
+  auto build = [](float above, bool causal) {
+    NetworkDefinition n;
+    TensorId q = *n.addInput("q", kF32, shape({1, 2, 5, 4}));
+    TensorId k = *n.addInput("k", kF32, shape({1, 2, 5, 4}));
+    TensorId v = *n.addInput("v", kF32, shape({1, 2, 5, 4}));
+    std::vector<float> m(25, 0.0f);
+    for (int i = 0; i < 5; ++i)
+      for (int j = 0; j < 5; ++j)
+        if (causal && j > i) m[static_cast<size_t>(i * 5 + j)] = above;
+    TensorId mask = n.addConstant("mask", Weights::copyFrom(kF32, {1, 1, 5, 5}, m.data(), 100));
+    TensorId l = ew(n, *n.addMatrixMultiply(q, test::transpose(n, k, {0, 1, 3, 2})), mask,
+                    ElementwiseKind::kAdd);
+    TensorId p = test::layer(n, "softmax", SoftmaxAttrs{}, {l});
+    EXPECT_TRUE(n.markOutput(*n.addMatrixMultiply(p, v)).isOk());
+    return n;
+  };
+  std::vector<NamedTensor> in = {{"q", test::randomF32({1, 2, 5, 4}, 1)},
+                                 {"k", test::randomF32({1, 2, 5, 4}, 2)},
+                                 {"v", test::randomF32({1, 2, 5, 4}, 3)}};
+  std::vector<Rule> rules = attentionRules();
+  for (Rule& r : simplifyRules())
+    rules.push_back(std::move(r));
+  for (float above : {-INFINITY, std::numeric_limits<float>::lowest()}) {
+    auto out = expectRewrite(build(above, true), rules, {"Attention"}, in, 1e-6, "fuse-attention");
+    const Layer* a = test::only(out, LayerKind::kAttention);
+    EXPECT_TRUE(a->as<AttentionAttrs>().causal);
+    EXPECT_EQ(a->inputs.size(), 3u);  // no mask tensor
+  }
+  // A mask that is not causal stays a mask.
+  auto out = expectRewrite(build(-1.0f, false), rules, {"Attention"}, in, 1e-6, "fuse-attention");
+  EXPECT_FALSE(test::only(out, LayerKind::kAttention)->as<AttentionAttrs>().causal);
+  // A target without causal attention keeps the mask.
+  test::Refuses noCausal(Capability::What::kAttentionCausal);
+  auto kept = test::applyRules(build(-INFINITY, true), rules, noCausal);
+  ASSERT_TRUE(kept.hasValue()) << kept.status().toString();
+  EXPECT_EQ(test::only(*kept, LayerKind::kAttention)->inputs.size(), 4u);
 }
 
 TEST(AttentionRules, Guards) {

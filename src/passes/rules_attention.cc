@@ -123,6 +123,25 @@ std::optional<std::pair<TensorId, std::vector<LayerId>>> mergedOutput(const Netw
   return std::nullopt;
 }
 
+/// A constant [.., Sq, Sk] mask (leading dims 1) that is 0 where key j <= i + Sk - Sq and at
+/// most -1e30 elsewhere: adding it gives the same probabilities as masking with -inf, since
+/// exp underflows to exactly 0 either way.
+bool isCausalMask(const NetworkDefinition& net, TensorId mask, int64_t sq, int64_t sk) {
+  const Weights* w = net.constantValue(mask);
+  if (!w || w->dtype() != DataType::kFloat32 || w->dims().size() < 2) return false;
+  const Dims& d = w->dims();
+  for (size_t i = 0; i + 2 < d.size(); ++i)
+    if (d[i] != 1) return false;
+  if (d[d.size() - 2] != sq || d.back() != sk || sq > sk) return false;
+  const float* v = w->as<float>();
+  for (int64_t i = 0; i < sq; ++i)
+    for (int64_t j = 0; j < sk; ++j) {
+      const float x = v[i * sk + j];
+      if (j <= i + sk - sq ? x != 0.0f : !(x <= -1e30f)) return false;
+    }
+  return true;
+}
+
 enum Layout { kHeadsFirst = 0, kMerged = 1, kPacked = 2 };
 
 bool matchAttention(const RuleContext& c, LayerId root, Match& m) {
@@ -201,7 +220,11 @@ bool matchAttention(const RuleContext& c, LayerId root, Match& m) {
     if (net.tensor(mask).dtype != net.tensor(o).dtype ||
         !broadcastsTo(net.tensor(mask).shape, net.tensor(post.x).shape))
       return false;
-    m.bindTensor("mask", mask);
+    // A constant causal mask becomes the causal attribute (no mask tensor to read).
+    if (isCausalMask(net, mask, sq, sk) && c.target.hasCapability(Capability::attentionCausal()))
+      m.setValue("causal", 1);
+    else
+      m.bindTensor("mask", mask);
   }
   m.bindTensor("out", o);
   m.setValue("scale", qs.scale * ks.scale * post.scale);
@@ -270,6 +293,7 @@ Status rewriteAttention(Rewriter& rw, const Match& m) {
   a.numHeads = static_cast<int64_t>(m.value("heads"));
   a.scale = static_cast<float>(m.value("scale"));
   a.zeroNanProbabilities = m.value("zero_nan") != 0;
+  a.causal = m.value("causal") != 0;
   const int layout = static_cast<int>(m.value("layout"));
   TensorId mask = m.has("mask") ? m.tensor("mask") : kNoTensor;
   std::vector<TensorId> inputs;

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "builder/memory_planner.h"
+#include "runtime/memory_planner.h"
 
 namespace kiln {
 namespace {

@@ -1,6 +1,7 @@
 // The five shared models, end to end on the reference backend: ONNX -> engine -> run, against
 // the stored PyTorch outputs; plan round trip; and the digits accuracy on real held-out data.
 #include <cstring>
+#include <map>
 
 #include "kiln/compare.h"
 #include "test_util.h"
@@ -114,6 +115,73 @@ TEST_P(SharedModel, CpuBackendMatchesStoredOutputs) {
   auto again = test::runEngine(**loaded, inputs);
   ASSERT_TRUE(again.hasValue()) << again.status().toString();
   expectMatchesReference(*again, refs, GetParam() + " (cpu, reloaded)");
+}
+
+TEST_P(SharedModel, SameOutputsWithEveryOptimizerPassOff) {
+  // The optimizer changes no result: the unoptimized engine matches the stored outputs too, and
+  // the two engines agree within float32 rounding.
+  const std::string dir = test::modelDir(GetParam());
+  auto net = OnnxParser::parseFile(dir + "/model.onnx");
+  ASSERT_TRUE(net.hasValue()) << net.status().toString();
+  auto inputs = test::readSet(dir + "/test_data_set_0", "input");
+  auto refs = test::readSet(dir + "/test_data_set_0", "output");
+  BuilderConfig off;
+  off.disabledPasses = {"all"};
+  for (size_t i = 0; i < net->inputs().size() && i < inputs.size(); ++i)
+    off.inputShapes[net->tensor(net->inputs()[i]).name] = inputs[i].value.dims();
+  auto plain = Builder::build(*net, off);
+  ASSERT_TRUE(plain.hasValue()) << plain.status().toString();
+  auto optimized = test::buildFor(*net, inputs);
+  ASSERT_TRUE(optimized.hasValue()) << optimized.status().toString();
+  auto a = test::runEngine(**plain, inputs);
+  auto b = test::runEngine(**optimized, inputs);
+  ASSERT_TRUE(a.hasValue()) << a.status().toString();
+  ASSERT_TRUE(b.hasValue()) << b.status().toString();
+  expectMatchesReference(*a, refs, GetParam() + " (optimizer off)");
+  expectMatchesReference(*b, refs, GetParam() + " (optimizer on)");
+  for (size_t k = 0; k < a->size(); ++k) {
+    Comparison c = compareTensors((*b)[k], (*a)[k], 0.0, INFINITY);
+    EXPECT_LE(c.maxAbsError, 1e-5 * c.maxAbsExpected + 1e-6)
+        << GetParam() << " output " << k << ": optimized vs unoptimized";
+  }
+  std::printf("[ layers   ] %s: %zu source nodes -> %zu layers unoptimized -> %zu optimized\n",
+              GetParam().c_str(), net->provenance().sourceNodes.size(), (*plain)->layers().size(),
+              (*optimized)->layers().size());
+}
+
+TEST_P(SharedModel, OptimizerTargets) {
+  // Issue 7's targets: plan layer counts, one Attention layer per transformer block, and every
+  // source node accounted for.
+  struct Target {
+    size_t maxLayers;
+    int attention;
+  };
+  const std::map<std::string, Target> targets = {{"digits_resnet", {9, 0}},
+                                                 {"mobilenet_v2", {60, 0}},
+                                                 {"gpt2_tiny", {30, 2}},
+                                                 {"bert_mini", {45, 4}},
+                                                 {"vit_tiny", {95, 12}}};
+  const std::string dir = test::modelDir(GetParam());
+  auto net = OnnxParser::parseFile(dir + "/model.onnx");
+  ASSERT_TRUE(net.hasValue()) << net.status().toString();
+  auto engine = test::buildFor(*net, test::readSet(dir + "/test_data_set_0", "input"));
+  ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
+  auto layers = (*engine)->layers();
+  const Target t = targets.at(GetParam());
+  EXPECT_LE(layers.size(), t.maxLayers) << GetParam();
+  int attention = 0;
+  for (const LayerInfo& l : layers)
+    attention += l.kind == "Attention";
+  EXPECT_EQ(attention, t.attention) << GetParam();
+  Explanation x = explain(**engine);
+  EXPECT_EQ(x.nodes.size(), net->provenance().sourceNodes.size());
+  for (const SourceNodeFate& n : x.nodes)
+    EXPECT_NE(n.fate, SourceNodeFate::Fate::kUnaccounted) << GetParam() << ": " << n.name;
+  std::string hits;
+  for (const auto& [rule, n] : x.ruleHits)
+    hits += " " + rule + "=" + std::to_string(n);
+  std::printf("[ targets  ] %s: %zu layers (<= %zu), %d attention; rules:%s\n", GetParam().c_str(),
+              layers.size(), t.maxLayers, attention, hits.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SharedModel,

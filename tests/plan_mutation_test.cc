@@ -110,6 +110,7 @@ struct DefaultAttrWriter {
   }
   void operator()(const char* name, float v) { add(name).floats = {v}; }
   void operator()(const char* name, const Weights&) { add(name).weight = 0; }
+  void operator()(const char* name, const std::string& v) { add(name).str = v; }
   void operator()(const char* name, const std::vector<Dim>& v) {
     auto& a = add(name);
     for (const Dim& d : v)
@@ -1007,7 +1008,7 @@ TEST(HostilePlan, LayerInputsMissingOrOutOfRange) {
   expectRefused(load(edited([](fb::PlanDefT& def) {
                   firstLayer(def, LayerKind::kConvolution).inputs.resize(1);
                 })),
-                {"expected 2 to 3 inputs"});
+                {"expected 2 to 4 inputs"});
   expectRefused(load(edited([](fb::PlanDefT& def) {
                   firstLayer(def, LayerKind::kConvolution).inputs[1] = 100000;
                 })),
@@ -1035,9 +1036,9 @@ TEST(HostilePlan, StoredShapesMustBeTheInferredOnes) {
 TEST(HostilePlan, TacticOfAnotherKind) {
   expectRefused(load(edited([](fb::PlanDefT& def) {
                   firstLayer(def, LayerKind::kConvolution).tactic =
-                      firstLayer(def, LayerKind::kActivation).tactic;
+                      firstLayer(def, LayerKind::kPooling).tactic;
                 })),
-                {"implements Activation layers"});
+                {"implements Pooling layers"});
 }
 
 TEST(HostilePlan, AMalformedShapeIsRefused) {

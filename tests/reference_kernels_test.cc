@@ -179,7 +179,8 @@ TEST(ReferenceBackend, OneTacticPerKindNamedInSnakeCase) {
         "reference.normalization", "reference.shuffle",     "reference.concatenation",
         "reference.slice",         "reference.split",       "reference.gather",
         "reference.cast",          "reference.select",      "reference.fill",
-        "reference.expand",        "reference.shape_of",    "reference.cumulative"}) {
+        "reference.expand",        "reference.shape_of",    "reference.cumulative",
+        "reference.pointwise",     "reference.attention"}) {
     const Tactic* t = b.findTactic(name);
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(t->name(), name);

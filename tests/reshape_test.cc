@@ -228,6 +228,27 @@ std::vector<ReshapeCase> cases() {
                {{f({2, 3}), data(DataType::kBool, {2, 3}, 3)},
                 {f({5, 2}), data(DataType::kBool, {5, 2}, 3)},
                 {f({1, 4}), data(DataType::kBool, {1, 4}, 3)}}});
+  v.push_back({"pointwise_and_attention",
+               [](NetworkDefinition& n) {
+                 TensorId a = input(n, "a", kF32, {sym("b"), 2, sym("s"), 4});
+                 TensorId m = input(n, "m", kF32, {sym("s"), 1});
+                 output(n, n.addLayer("pw", PointwiseAttrs{"add(mul(x0, 0.5), erf(x1))"}, {a, m}));
+                 AttentionAttrs causal;
+                 causal.scale = 0.5f;
+                 causal.causal = true;
+                 output(n, n.addLayer("att", causal, {a, a, a}));
+                 AttentionAttrs merged;
+                 merged.layout = AttentionLayout::kMerged;
+                 merged.numHeads = 2;
+                 ShuffleAttrs flat;
+                 flat.mode = ShuffleMode::kReshape;
+                 TensorId shape = n.addConstant("shape", Weights::fromInts({0, 0, -1}));
+                 TensorId q = n.layer(*n.addLayer("flat", flat, {a, shape})).outputs[0];
+                 output(n, n.addLayer("att_merged", merged, {q, q, q}));
+               },
+               {{f({1, 2, 3, 4}), f({3, 1}, 1)},
+                {f({2, 2, 5, 4}), f({5, 1}, 1)},
+                {f({1, 2, 1, 4}), f({1, 1}, 1)}}});
   v.push_back({"fill_with_run_time_limit",
                [](NetworkDefinition& n) {
                  TensorId limit = input(n, "limit", DataType::kInt64, {});

@@ -4,8 +4,15 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 
 namespace kiln::test {
+
+namespace {
+// Every build in the tests verifies the IR after each pass (Builder reads this variable), also
+// when kiln_tests is run directly rather than through ctest.
+[[maybe_unused]] const int kVerifyPasses = ::setenv("KILN_VERIFY_PASSES", "1", /*overwrite=*/0);
+}  // namespace
 
 CommandResult runCommand(const std::string& command) {
   CommandResult r;

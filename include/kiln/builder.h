@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,14 @@ class BuilderConfig {
   /// Timing of candidate tactics: warm-up runs and measured runs (fastest kept).
   int timingWarmup = 2;
   int timingIterations = 5;
+  /// Optimizer passes to skip, by name (`kiln build --disable-pass`); "all" skips every pass
+  /// that is not required to build. Unknown names are an error listing the passes.
+  std::vector<std::string> disabledPasses;
+  /// When not empty, the text IR is written to this folder before and after each pass.
+  std::string dumpIrDir;
+  /// Verify the IR after every pass. Unset: on in debug builds and when the environment
+  /// variable KILN_VERIFY_PASSES is 1 (the test suite sets it).
+  std::optional<bool> verifyPasses;
 };
 
 /// The machine's physical memory in bytes (the default memory limits).

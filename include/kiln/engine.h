@@ -41,6 +41,7 @@ struct LayerInfo {
   std::vector<std::string> inputShapes;  ///< "f32[2, 64, 256]"
   std::vector<std::string> outputShapes;
   std::vector<std::string> origins;  ///< source (ONNX) nodes folded into this layer
+  std::vector<std::string> rules;    ///< optimizer rules that produced this layer
 };
 
 /// Memory figures of an engine (at its representative shape; a context plans its own arena
@@ -72,6 +73,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   MemoryInfo memory() const;
   /// Lines written while building (passes that fired, tactics chosen).
   const std::vector<std::string>& buildLog() const;
+  /// The source model's nodes and every rewrite the optimizer made (see kiln/explain.h).
+  const Provenance& provenance() const;
 
   /// A stream of the engine's backend, for ExecutionContext::enqueue; nullptr when none can be
   /// made (out of memory).

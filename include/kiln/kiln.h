@@ -3,6 +3,7 @@
 
 #include "kiln/builder.h"
 #include "kiln/engine.h"
+#include "kiln/explain.h"
 #include "kiln/layers.h"
 #include "kiln/network.h"
 #include "kiln/onnx_parser.h"

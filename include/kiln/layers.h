@@ -28,7 +28,9 @@ namespace kiln {
   X(GeluErf, "gelu_erf")         /* 0.5 x (1 + erf(x / sqrt 2)) */                    \
   X(GeluTanh, "gelu_tanh")       /* 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) */ \
   X(HardSwish, "hard_swish")     /* x * max(0, min(1, x / 6 + 0.5)) */                \
-  X(Selu, "selu")                /* beta * (x < 0 ? alpha * (exp(x) - 1) : x) */
+  X(Selu, "selu")                /* beta * (x < 0 ? alpha * (exp(x) - 1) : x) */      \
+  X(None, "none")                /* x: no activation (the default of an epilogue) */  \
+  X(Silu, "silu")                /* x * sigmoid(x) (swish) */
 
 #define KILN_UNARY_KINDS(X)             \
   X(Identity, "identity")               \
@@ -101,6 +103,20 @@ namespace kiln {
   X(Elements, "elements") /* ONNX GatherElements along axis */ \
   X(ND, "nd")             /* ONNX GatherND with batchDims */
 
+/// Where an epilogue adds its residual input r (see ConvolutionAttrs).
+#define KILN_RESIDUAL_MODES(X)                                     \
+  X(None, "none")                          /* no residual input */ \
+  X(BeforeActivation, "before_activation") /* y = act(p + r) */    \
+  X(AfterActivation, "after_activation")   /* y = act(p) + r */
+
+/// How an Attention layer's inputs and output are laid out (B batch, H heads, S sequence,
+/// D head size). "merged" keeps the heads interleaved in the last dim, as the projections
+/// produce them, so the head reshapes and transposes are part of the layer.
+#define KILN_ATTENTION_LAYOUTS(X)                                                             \
+  X(HeadsFirst, "heads_first") /* q [B,H,Sq,D], k [B,H,Sk,D], v [B,H,Sk,Dv] -> [B,H,Sq,Dv] */ \
+  X(Merged, "merged")          /* q [B,Sq,H*D], k [B,Sk,H*D], v [B,Sk,H*Dv] -> [B,Sq,H*Dv] */ \
+  X(Packed, "packed")          /* qkv [B,S,3*H*D] = q | k | v along the last dim -> [B,S,H*D] */
+
 #define KILN_DECLARE_ENUM_VALUE(name, str) k##name,
 enum class ActivationKind : int32_t { KILN_ACTIVATION_KINDS(KILN_DECLARE_ENUM_VALUE) };
 enum class UnaryKind : int32_t { KILN_UNARY_KINDS(KILN_DECLARE_ENUM_VALUE) };
@@ -110,6 +126,8 @@ enum class PoolingKind : int32_t { KILN_POOLING_KINDS(KILN_DECLARE_ENUM_VALUE) }
 enum class PaddingMode : int32_t { KILN_PADDING_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class ShuffleMode : int32_t { KILN_SHUFFLE_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class GatherMode : int32_t { KILN_GATHER_MODES(KILN_DECLARE_ENUM_VALUE) };
+enum class ResidualMode : int32_t { KILN_RESIDUAL_MODES(KILN_DECLARE_ENUM_VALUE) };
+enum class AttentionLayout : int32_t { KILN_ATTENTION_LAYOUTS(KILN_DECLARE_ENUM_VALUE) };
 #undef KILN_DECLARE_ENUM_VALUE
 
 /// Names of enum values ("relu"), and the number of values, for every attribute enum.
@@ -121,6 +139,8 @@ const char* enumName(PoolingKind v);
 const char* enumName(PaddingMode v);
 const char* enumName(ShuffleMode v);
 const char* enumName(GatherMode v);
+const char* enumName(ResidualMode v);
+const char* enumName(AttentionLayout v);
 const char* enumName(DataType v);
 template <class E>
 int32_t enumCount();
@@ -150,6 +170,24 @@ struct ConstantAttrs {
   KILN_VISIT_FIELDS(v("value", s.value);)
 };
 
+// ---- epilogues ------------------------------------------------------------------------------
+// Convolution and MatrixMultiply carry an optional epilogue, so that a fused layer is an
+// ordinary layer with attributes rather than a new kind per combination. With p the layer's
+// own result (conv(x, w) + b, or alpha * op(A) @ op(B) + beta * C) and r the residual input
+// (input 3, broadcast to the output), the epilogue computes, in this order:
+//   residual = none:              y = act(p)
+//   residual = before_activation: y = act(p + r)      (ResNet: relu(conv + bias + shortcut))
+//   residual = after_activation:  y = act(p) + r      (transformers: x + gelu(...) has no act)
+// act is `activation` with `activation_alpha` / `activation_beta` (ActivationAttrs meaning);
+// kNone is the identity. Each step rounds to the output type, as the unfused layers would.
+// The epilogue fields are declared last in the field list, so older plans read them as
+// defaults.
+#define KILN_EPILOGUE_FIELDS                \
+  v("activation", s.activation);            \
+  v("activation_alpha", s.activationAlpha); \
+  v("activation_beta", s.activationBeta);   \
+  v("residual", s.residual);
+
 struct ConvolutionAttrs {
   std::vector<int64_t> kernelShape;  ///< spatial kernel dims (from the weights when empty)
   std::vector<int64_t> strides;      ///< default 1 per spatial dim
@@ -158,9 +196,15 @@ struct ConvolutionAttrs {
   std::vector<int64_t> padsEnd;
   PaddingMode padding = PaddingMode::kExplicit;
   int64_t group = 1;
+  // Epilogue (see above); the residual is input 3 (input 2, the bias, may then be absent).
+  ActivationKind activation = ActivationKind::kNone;
+  float activationAlpha = 0.0f;
+  float activationBeta = 0.0f;
+  ResidualMode residual = ResidualMode::kNone;
   KILN_VISIT_FIELDS(v("kernel_shape", s.kernelShape); v("strides", s.strides);
                     v("dilations", s.dilations); v("pads_begin", s.padsBegin);
-                    v("pads_end", s.padsEnd); v("padding", s.padding); v("group", s.group);)
+                    v("pads_end", s.padsEnd); v("padding", s.padding); v("group", s.group);
+                    KILN_EPILOGUE_FIELDS)
 };
 
 struct MatrixMultiplyAttrs {
@@ -168,8 +212,13 @@ struct MatrixMultiplyAttrs {
   bool transB = false;
   float alpha = 1.0f;
   float beta = 1.0f;  ///< scale of the optional third input C (broadcast to the output)
+  // Epilogue (see above); the residual is input 3 (input 2, C, may then be absent).
+  ActivationKind activation = ActivationKind::kNone;
+  float activationAlpha = 0.0f;
+  float activationBeta = 0.0f;
+  ResidualMode residual = ResidualMode::kNone;
   KILN_VISIT_FIELDS(v("trans_a", s.transA); v("trans_b", s.transB); v("alpha", s.alpha);
-                    v("beta", s.beta);)
+                    v("beta", s.beta); KILN_EPILOGUE_FIELDS)
 };
 
 struct PoolingAttrs {
@@ -223,7 +272,9 @@ struct SoftmaxAttrs {
 struct NormalizationAttrs {
   int64_t axis = -1;  ///< statistics over dims [axis, rank)
   float epsilon = 1e-5f;
-  KILN_VISIT_FIELDS(v("axis", s.axis); v("epsilon", s.epsilon);)
+  /// RMS normalization: y = x / sqrt(mean(x^2) + epsilon) * scale + bias (no mean removed).
+  bool rms = false;
+  KILN_VISIT_FIELDS(v("axis", s.axis); v("epsilon", s.epsilon); v("rms", s.rms);)
 };
 
 struct ShuffleAttrs {
@@ -294,6 +345,34 @@ struct SymbolicConstantAttrs {
   Dims dims;                ///< static dims of the tensor
   std::vector<Dim> values;  ///< row-major, volume(dims) values
   KILN_VISIT_FIELDS(v("dtype", s.dtype); v("dims", s.dims); v("values", s.values);)
+};
+
+/// A fused chain of elementwise operations, evaluated per output element. `expression` is a
+/// term over the inputs x0, x1, ... (each broadcast to the output) and float32 literals:
+///   term := xK | literal | op "(" term ("," term)* ")"
+/// where op is a Unary kind name ("erf"), an Elementwise kind name ("add"), an Activation kind
+/// name with its input then alpha and beta ("leaky_relu(x0, 0.01, 0)"), "where(c, a, b)", or
+/// "cast_<dtype>(t)" ("cast_f32"). Every sub-term has the dtype the unfused layer would give
+/// it and is rounded to it, so the result equals the chain's bit for bit.
+struct PointwiseAttrs {
+  std::string expression;
+  KILN_VISIT_FIELDS(v("expression", s.expression);)
+};
+
+/// Scaled dot-product attention, per batch and head:
+///   y = softmax(scale * q @ k^T + mask [+ causal mask]) @ v
+/// Inputs: q, k?, v?, mask? (k and v absent for the packed layout). The mask is additive,
+/// float, and broadcasts to [B, H, Sq, Sk]. With `causal`, key j is masked (-inf) for query i
+/// when j > i + Sk - Sq. With `zero_nan_probabilities`, probabilities that are NaN (a row whose
+/// keys are all masked) become 0, as the exporters' where(isnan(p), 0, p) does.
+struct AttentionAttrs {
+  AttentionLayout layout = AttentionLayout::kHeadsFirst;
+  int64_t numHeads = 1;  ///< H for the merged and packed layouts (heads_first reads it from q)
+  float scale = 1.0f;
+  bool causal = false;
+  bool zeroNanProbabilities = false;
+  KILN_VISIT_FIELDS(v("layout", s.layout); v("num_heads", s.numHeads); v("scale", s.scale);
+                    v("causal", s.causal); v("zero_nan_probabilities", s.zeroNanProbabilities);)
 };
 
 /// Layer kinds, in layers.def order.

@@ -46,6 +46,8 @@ struct Layer {
   std::vector<TensorId> outputs;
   /// Source nodes this layer came from (ONNX node names), for explainable builds.
   std::vector<std::string> origins;
+  /// Names of the optimizer rules whose rewrites produced this layer, in firing order.
+  std::vector<std::string> rules;
   bool removed = false;
 
   LayerKind kind() const { return attrsKind(attrs); }
@@ -59,7 +61,38 @@ struct Layer {
   }
 };
 
+/// One node of the source model (an ONNX node), as the importer saw it.
+struct SourceNode {
+  std::string name;
+  std::string op;  ///< "Conv"
+};
+
+/// One firing of an optimizer rule (or one step of a pass that rewrites: folding, dead-code
+/// removal). Together with SourceNode they account for every source node: each one ends in a
+/// layer (Layer::origins) or in the `removedSources` of some event.
+struct RewriteEvent {
+  std::string pass;                   ///< the pipeline pass that ran the rule
+  std::string rule;                   ///< rule name ("fuse-conv-activation")
+  std::vector<std::string> matched;   ///< layers the rule consumed or changed, by name
+  std::vector<std::string> produced;  ///< layers it created or changed
+  std::vector<std::string> sources;   ///< source nodes behind the matched layers
+  /// Source nodes that no layer carries any more after this event (their work was folded,
+  /// absorbed into attributes, or found to be a no-op).
+  std::vector<std::string> removedSources;
+};
+
+/// Where a network came from and how it was rewritten; copied with the network into engines
+/// and plans, for `kiln build --explain` and `kiln inspect`.
+struct Provenance {
+  std::vector<SourceNode> sourceNodes;  ///< in source order
+  std::vector<RewriteEvent> events;     ///< in firing order
+};
+
 /// The graph IR. Not thread-safe.
+///
+/// A use-def index (which layers read each tensor) is kept up to date by the mutators below,
+/// so consumers() is O(users). Passes change a layer's inputs only through setLayerInput(s) /
+/// replaceAllUses; verify() checks the index, so an edit that bypasses it is caught.
 class NetworkDefinition {
  public:
   NetworkDefinition() = default;
@@ -104,8 +137,14 @@ class NetworkDefinition {
   size_t liveLayerCount() const;
 
   // ---- mutation used by passes ----
-  /// Replaces every use of `from` (layer inputs and graph outputs) by `to`.
+  /// Replaces every use of `from` (layer inputs and graph outputs) by `to`. O(users of from).
   void replaceAllUses(TensorId from, TensorId to);
+  /// Replaces every use of `from` by layer inputs (not graph outputs) by `to`.
+  void replaceLayerUses(TensorId from, TensorId to);
+  /// Sets input `k` of a layer (kNoTensor for an absent optional input).
+  void setLayerInput(LayerId id, size_t k, TensorId t);
+  /// Replaces all inputs of a layer.
+  void setLayerInputs(LayerId id, const std::vector<TensorId>& inputs);
   /// Makes tensor `t` the graph output at position `index` (the old one stops being an output
   /// unless it is listed elsewhere).
   void setOutput(size_t index, TensorId t);
@@ -114,8 +153,10 @@ class NetworkDefinition {
   void renameTensor(TensorId t, const std::string& name);
   /// Removes a layer and its output tensors (they must be unused).
   void removeLayer(LayerId id);
-  /// Layers reading tensor `t`, computed on demand (O(layers)).
-  std::vector<LayerId> consumers(TensorId t) const;
+  /// Live layers reading tensor `t` (each once, in the order they started reading it).
+  const std::vector<LayerId>& consumers(TensorId t) const;
+  /// Whether `t` is read by exactly one layer and is not a graph output.
+  bool hasSingleUse(TensorId t) const;
   /// Drops tombstones and renumbers ids; layer order is kept.
   void compact();
   /// Sorts layers topologically (stable for already ordered networks). Error on a cycle.
@@ -123,9 +164,13 @@ class NetworkDefinition {
 
   /// Checks structure: ids in range (layers and tensors are public structs that callers may
   /// edit; nothing indexes with an id before this check), each tensor produced once by the layer
-  /// it names, every layer of a kind, inputs defined before use, outputs exist, unique names.
-  /// Returns the first violation found. Builder::build runs it first.
+  /// it names, every layer of a kind, inputs defined before use, outputs exist, unique names,
+  /// and the use-def index. Returns the first violation found. Builder::build runs it first.
   Status verify() const;
+
+  /// Source nodes and rewrite events (explainable builds).
+  const Provenance& provenance() const { return provenance_; }
+  Provenance& provenance() { return provenance_; }
 
   /// Readable text dump, one layer per line:
   ///   %name = Kind(attr=..)(inputs) -> [dims] dtype
@@ -133,14 +178,24 @@ class NetworkDefinition {
 
  private:
   TensorId newTensor(const std::string& name);
-  std::string uniqueName(const std::string& base);
+  void addUse(TensorId t, LayerId l);
+  void dropUse(TensorId t, LayerId l);
+  void rebuildUses();
 
+ public:
+  /// A tensor name not used yet: `base`, else base_1, base_2, ...
+  std::string uniqueName(const std::string& base) const;
+
+ private:
   std::vector<Tensor> tensors_;
   std::vector<Layer> layers_;
   std::vector<TensorId> inputs_;
   std::vector<TensorId> outputs_;
   /// Live tensors by name.
   std::unordered_map<std::string, TensorId> byName_;
+  /// Per tensor: the live layers that read it.
+  std::vector<std::vector<LayerId>> users_;
+  Provenance provenance_;
 };
 
 /// Appends "name=value" pairs of a layer's attributes (weights summarized) to `out`.

@@ -8,19 +8,6 @@
 
 namespace kiln {
 
-Expected<std::vector<int64_t>> LayerDesc::intsInput(size_t k) const {
-  std::string what = "layer '" + layer->name + "' (" + layerKindName(layer->kind()) + "): input " +
-                     std::to_string(k);
-  if (!hasInput(k)) return invalidModel(what + " is required but absent");
-  if (k >= constantInputs.size() || constantInputs[k] == nullptr)
-    return unsupported(what +
-                       " must be a build-time constant (shapes that depend on runtime data are "
-                       "not supported yet)");
-  auto v = constantInputs[k]->toInts();
-  if (!v) return v.status().withContext(what);
-  return v;
-}
-
 Status Kernel::reshape(const std::vector<TensorDesc>& inputs,
                        const std::vector<TensorDesc>& outputs,
                        const std::vector<const Weights*>& values) {
@@ -66,6 +53,13 @@ std::vector<const Tactic*> Backend::tactics(const LayerDesc& layer) const {
   for (const auto& t : allTactics())
     if (t->kind() == layer.kind() && t->supports(layer).isOk()) out.push_back(t.get());
   return out;
+}
+
+bool Backend::hasCapability(const Capability& c) const {
+  if (c.what != Capability::What::kLayerKind) return false;
+  for (const auto& t : allTactics())
+    if (t->kind() == c.layer) return true;
+  return false;
 }
 
 const Tactic* Backend::findTactic(std::string_view name) const {

@@ -16,40 +16,14 @@
 #include <string_view>
 #include <vector>
 
+#include "ir/capabilities.h"
+#include "ir/layer_desc.h"
 #include "kiln/network.h"
 #include "kiln/status.h"
 #include "kiln/stream.h"
 #include "kiln/types.h"
 
 namespace kiln {
-
-/// Concrete type and dims of one tensor.
-struct TensorDesc {
-  DataType dtype = DataType::kFloat32;
-  Dims dims;
-  size_t bytes() const { return static_cast<size_t>(volume(dims)) * dataTypeSize(dtype); }
-  bool operator==(const TensorDesc& o) const { return dtype == o.dtype && dims == o.dims; }
-};
-
-/// Everything a tactic needs to know about one layer at build or load time.
-struct LayerDesc {
-  const Layer* layer = nullptr;
-  std::vector<TensorDesc> inputs;  ///< dtype kFloat32 / empty dims for absent inputs
-  std::vector<bool> inputPresent;  ///< false for absent optional inputs
-  std::vector<TensorDesc> outputs;
-  /// Values of constant inputs (weights, and the "param" inputs of layers.def); nullptr when
-  /// the input is not a constant. Valid for the life of the engine.
-  std::vector<const Weights*> constantInputs;
-  /// Threads the kernel may use when it runs (the engine's thread count; >= 1). Host backends
-  /// read it at create time; it never changes for a kernel.
-  int threads = 1;
-
-  const std::string& name() const { return layer->name; }
-  LayerKind kind() const { return layer->kind(); }
-  bool hasInput(size_t k) const { return k < inputPresent.size() && inputPresent[k]; }
-  /// Integer values of constant input k (error naming the layer if it is not constant).
-  Expected<std::vector<int64_t>> intsInput(size_t k) const;
-};
 
 /// Where a backend's tensors live.
 enum class MemorySpace { kHost, kDevice };
@@ -106,10 +80,12 @@ class Tactic {
   virtual Expected<std::unique_ptr<Kernel>> create(const LayerDesc& layer) const = 0;
 };
 
-/// A set of tactics for one kind of machine.
-class Backend {
+/// A set of tactics for one kind of machine. As a TargetCapabilities it answers the
+/// optimizer's questions ("can you fuse a GELU into a convolution?"), so that rewrites ask
+/// capabilities, never backend names.
+class Backend : public TargetCapabilities {
  public:
-  virtual ~Backend() = default;
+  ~Backend() override = default;
   /// "reference", "cpu", "cuda"
   virtual const std::string& name() const = 0;
   virtual MemorySpace memorySpace() const = 0;
@@ -126,6 +102,9 @@ class Backend {
   virtual void deallocate(void* p) const = 0;
   /// Device signature for plan headers ("x86_64", "sm_90").
   virtual std::string deviceSignature() const = 0;
+  /// Default answer: a layer kind is supported when some tactic implements it; fused variants
+  /// (epilogues, RMS normalization, attention variants) are not, until a backend says so.
+  bool hasCapability(const Capability& c) const override;
 
  protected:
   /// All tactics of this backend.

@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include "backends/backend.h"
+#include "backends/evaluate.h"
+#include "backends/reference/reference.h"
 #include "ir/shape_inference.h"
-#include "passes/passes.h"
+#include "passes/pass_manager.h"
 #include "runtime/engine_data.h"
 #include "util/api_guard.h"
 
@@ -124,15 +128,23 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   log.add("import: " + std::to_string(net.liveLayerCount()) + " layers");
 
   KILN_RETURN_IF_ERROR(net.topologicalSort());
-  KILN_ASSIGN_OR_RETURN(BoundProfiles bound, bindProfiles(net, config, log));
-  KILN_RETURN_IF_ERROR(inferShapes(net));
-  for (TensorId t : net.outputs())
-    outputSource.push_back(net.tensor(t).shape);
-  eliminateDeadCode(net, log);
-  KILN_RETURN_IF_ERROR(inferAndFold(net, config.foldLimitBytes, log));
-  removeIdentities(net, log);
-  eliminateDeadCode(net, log);
-  KILN_RETURN_IF_ERROR(materializeOutputs(net, log));
+  // Constants are folded by the reference backend's kernels (the oracle), whatever the target.
+  BackendEvaluator evaluator(referenceBackend());
+  PassContext ctx{net, log, *backend, evaluator, config, config.foldLimitBytes};
+  PipelineOptions options;
+  options.disabled = config.disabledPasses;
+  options.dumpDir = config.dumpIrDir;
+#ifdef NDEBUG
+  const char* env = std::getenv("KILN_VERIFY_PASSES");
+  options.verify = config.verifyPasses.value_or(env != nullptr && std::strcmp(env, "1") == 0);
+#else
+  options.verify = config.verifyPasses.value_or(true);
+#endif
+  KILN_RETURN_IF_ERROR(runPipeline(defaultPipeline(), ctx, options));
+  for (const auto& [rule, n] : ctx.hits)
+    log.add("rule " + rule + ": " + std::to_string(n) + " hits");
+  BoundProfiles bound = std::move(ctx.bound);
+  outputSource = std::move(ctx.outputSource);
   KILN_RETURN_IF_ERROR(net.topologicalSort());
   net.compact();
   KILN_RETURN_IF_ERROR(net.verify());

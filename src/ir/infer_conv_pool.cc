@@ -57,6 +57,7 @@ Expected<std::vector<TensorType>> inferConvolution(const InferDesc& desc) {
                                       /*ceilMode=*/false, x.shape));
   Shape out{x.shape[0], outChannels};
   out.insert(out.end(), g.outputSpatial.begin(), g.outputSpatial.end());
+  KILN_RETURN_IF_ERROR(checkEpilogue(desc, {x.dtype, out}, attrs.activation, attrs.residual));
   return std::vector<TensorType>{{x.dtype, std::move(out)}};
 }
 

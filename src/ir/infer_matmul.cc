@@ -52,6 +52,7 @@ Expected<std::vector<TensorType>> inferMatrixMultiply(const InferDesc& desc) {
                                   " does not broadcast to the product's dims " +
                                   shapeToString(out));
   }
+  KILN_RETURN_IF_ERROR(checkEpilogue(desc, {a.dtype, out}, attrs.activation, attrs.residual));
   return std::vector<TensorType>{{a.dtype, std::move(out)}};
 }
 

@@ -13,6 +13,7 @@ TensorId NetworkDefinition::newTensor(const std::string& name) {
   Tensor t;
   t.name = name;
   tensors_.push_back(std::move(t));
+  users_.emplace_back();
   auto id = static_cast<TensorId>(tensors_.size() - 1);
   byName_[name] = id;
   return id;
@@ -26,7 +27,31 @@ void NetworkDefinition::renameTensor(TensorId t, const std::string& name) {
   if (!x.removed) byName_[name] = t;
 }
 
-std::string NetworkDefinition::uniqueName(const std::string& base) {
+void NetworkDefinition::addUse(TensorId t, LayerId l) {
+  if (t == kNoTensor) return;
+  auto& u = users_[static_cast<size_t>(t)];
+  if (std::find(u.begin(), u.end(), l) == u.end()) u.push_back(l);
+}
+
+void NetworkDefinition::dropUse(TensorId t, LayerId l) {
+  if (t == kNoTensor) return;
+  const Layer& layer = layers_[static_cast<size_t>(l)];
+  // The layer may still read `t` through another input slot.
+  if (!layer.removed && std::count(layer.inputs.begin(), layer.inputs.end(), t) > 0) return;
+  auto& u = users_[static_cast<size_t>(t)];
+  u.erase(std::remove(u.begin(), u.end(), l), u.end());
+}
+
+void NetworkDefinition::rebuildUses() {
+  users_.assign(tensors_.size(), {});
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].removed) continue;
+    for (TensorId t : layers_[i].inputs)
+      addUse(t, static_cast<LayerId>(i));
+  }
+}
+
+std::string NetworkDefinition::uniqueName(const std::string& base) const {
   if (findTensor(base) < 0) return base;
   for (int i = 1;; ++i) {
     std::string n = base + "_" + std::to_string(i);
@@ -99,6 +124,8 @@ Expected<LayerId> NetworkDefinition::addLayer(const std::string& name, LayerAttr
   l.name = name;
   l.attrs = std::move(attrs);
   l.inputs = inputs;
+  for (TensorId in : inputs)
+    addUse(in, lid);
   for (int k = 0; k < numOutputs; ++k) {
     std::string tname;
     if (!outputNames.empty()) {
@@ -177,12 +204,19 @@ size_t NetworkDefinition::liveLayerCount() const {
       std::count_if(layers_.begin(), layers_.end(), [](const Layer& l) { return !l.removed; }));
 }
 
-void NetworkDefinition::replaceAllUses(TensorId from, TensorId to) {
-  for (Layer& l : layers_) {
-    if (l.removed) continue;
-    for (TensorId& in : l.inputs)
+void NetworkDefinition::replaceLayerUses(TensorId from, TensorId to) {
+  if (from == to) return;
+  std::vector<LayerId> readers = users_[static_cast<size_t>(from)];
+  for (LayerId l : readers) {
+    for (TensorId& in : layers_[static_cast<size_t>(l)].inputs)
       if (in == from) in = to;
+    addUse(to, l);
   }
+  users_[static_cast<size_t>(from)].clear();
+}
+
+void NetworkDefinition::replaceAllUses(TensorId from, TensorId to) {
+  replaceLayerUses(from, to);
   for (TensorId& out : outputs_) {
     if (out == from) {
       out = to;
@@ -190,6 +224,24 @@ void NetworkDefinition::replaceAllUses(TensorId from, TensorId to) {
       tensors_[from].isOutput = false;
     }
   }
+}
+
+void NetworkDefinition::setLayerInput(LayerId id, size_t k, TensorId t) {
+  Layer& l = layers_.at(static_cast<size_t>(id));
+  TensorId old = l.inputs.at(k);
+  l.inputs[k] = t;
+  dropUse(old, id);
+  addUse(t, id);
+}
+
+void NetworkDefinition::setLayerInputs(LayerId id, const std::vector<TensorId>& inputs) {
+  Layer& l = layers_.at(static_cast<size_t>(id));
+  std::vector<TensorId> old = std::move(l.inputs);
+  l.inputs = inputs;
+  for (TensorId t : old)
+    dropUse(t, id);
+  for (TensorId t : inputs)
+    addUse(t, id);
 }
 
 void NetworkDefinition::setOutput(size_t index, TensorId t) {
@@ -202,22 +254,21 @@ void NetworkDefinition::setOutput(size_t index, TensorId t) {
 void NetworkDefinition::removeLayer(LayerId id) {
   Layer& l = layers_.at(static_cast<size_t>(id));
   l.removed = true;
-  for (TensorId t : l.outputs)
+  for (TensorId t : l.inputs)
+    dropUse(t, id);
+  for (TensorId t : l.outputs) {
     tensors_[t].removed = true;
+    if (byName_.count(tensors_[t].name) && byName_[tensors_[t].name] == t)
+      byName_.erase(tensors_[t].name);
+  }
 }
 
-std::vector<LayerId> NetworkDefinition::consumers(TensorId t) const {
-  std::vector<LayerId> out;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    if (layers_[i].removed) continue;
-    for (TensorId in : layers_[i].inputs) {
-      if (in == t) {
-        out.push_back(static_cast<LayerId>(i));
-        break;
-      }
-    }
-  }
-  return out;
+const std::vector<LayerId>& NetworkDefinition::consumers(TensorId t) const {
+  return users_.at(static_cast<size_t>(t));
+}
+
+bool NetworkDefinition::hasSingleUse(TensorId t) const {
+  return consumers(t).size() == 1 && !tensors_.at(static_cast<size_t>(t)).isOutput;
 }
 
 void NetworkDefinition::compact() {
@@ -256,6 +307,7 @@ void NetworkDefinition::compact() {
   byName_.clear();
   for (size_t i = 0; i < tensors_.size(); ++i)
     byName_[tensors_[i].name] = static_cast<TensorId>(i);
+  rebuildUses();
 }
 
 Status NetworkDefinition::topologicalSort() try {
@@ -315,6 +367,7 @@ Status NetworkDefinition::topologicalSort() try {
   for (size_t i = 0; i < layers_.size(); ++i)
     for (TensorId t : layers_[i].outputs)
       tensors_[t].producer = static_cast<LayerId>(i);
+  rebuildUses();
   return Status::ok();
 } catch (...) {
   return exceptionToStatus("NetworkDefinition::topologicalSort");
@@ -375,6 +428,30 @@ Status NetworkDefinition::verify() const try {
       defined[out] = true;
     }
   }
+  // The use-def index: exactly the live readers of each tensor.
+  if (users_.size() != tensors_.size())
+    return invalidModel("use-def index: " + std::to_string(users_.size()) + " entries for " +
+                        std::to_string(tensors_.size()) + " tensors");
+  size_t uses = 0, indexed = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    if (l.removed) continue;
+    std::unordered_set<TensorId> seen;
+    for (TensorId in : l.inputs) {
+      if (in == kNoTensor || !seen.insert(in).second) continue;
+      ++uses;
+      const auto& u = users_[static_cast<size_t>(in)];
+      if (std::find(u.begin(), u.end(), static_cast<LayerId>(i)) == u.end())
+        return invalidModel("use-def index: layer '" + l.name + "' reads '" + tensors_[in].name +
+                            "' but is not listed as its user (an edit bypassed the mutators)");
+    }
+  }
+  for (const auto& u : users_)
+    indexed += u.size();
+  if (indexed != uses)
+    return invalidModel("use-def index lists " + std::to_string(indexed) +
+                        " uses, the layers make " + std::to_string(uses) +
+                        " (an edit bypassed the mutators)");
   if (outputs_.empty()) return invalidModel("the network has no outputs");
   for (TensorId out : outputs_) {
     if (out < 0 || static_cast<size_t>(out) >= tensors_.size() || tensors_[out].removed)
@@ -410,6 +487,10 @@ struct AttrPrinter {
         os << "}";
       }
     }
+  }
+  void operator()(const char* name, const std::string& v) {
+    sep(name);
+    os << '"' << v << '"';
   }
   void operator()(const char* name, const std::vector<int64_t>& v) {
     if (v.empty()) return;

@@ -38,8 +38,8 @@ InputSpec inputSpec(LayerKind kind) {
   // clang-format off
   switch (kind) {
     case LayerKind::kConstant: return {0, 0, 0};
-    case LayerKind::kConvolution: return {2, 3, 0};       // x, w, b?
-    case LayerKind::kMatrixMultiply: return {2, 3, 0};    // a, b, c?
+    case LayerKind::kConvolution: return {2, 4, 0};       // x, w, b?, residual?
+    case LayerKind::kMatrixMultiply: return {2, 4, 0};    // a, b, c?, residual?
     case LayerKind::kPooling: return {1, 1, 0};
     case LayerKind::kActivation: return {1, 1, 0};
     case LayerKind::kUnary: return {1, 1, 0};
@@ -59,6 +59,8 @@ InputSpec inputSpec(LayerKind kind) {
     case LayerKind::kShapeOf: return {1, 1, 0};
     case LayerKind::kCumulative: return {2, 2, 0b10};     // x, axis
     case LayerKind::kSymbolicConstant: return {0, 0, 0};
+    case LayerKind::kPointwise: return {1, kUnbounded, 0};
+    case LayerKind::kAttention: return {1, 4, 0};         // q (or qkv), k?, v?, mask?
   }
   // clang-format on
   return {};
@@ -261,6 +263,16 @@ InferDesc inferDescOf(const NetworkDefinition& net, LayerId id) {
     d.valueInputs.push_back(x.valuesKnown ? &x.values : nullptr);
   }
   return d;
+}
+
+bool consistentWithInferred(const TensorType& stored, const TensorType& inferred) {
+  if (stored.dtype != inferred.dtype || stored.shape.size() != inferred.shape.size()) return false;
+  for (size_t i = 0; i < stored.shape.size(); ++i) {
+    const Dim& d = inferred.shape[i];
+    if (!d.isKnown() || isScratch(d)) continue;  // decided at run time: any stored dim
+    if (!(d == stored.shape[i])) return false;
+  }
+  return true;
 }
 
 Status inferLayer(NetworkDefinition& net, LayerId id) {

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/backend.h"
+#include "ir/layer_desc.h"
 #include "kiln/network.h"
 #include "kiln/status.h"
 
@@ -88,6 +88,10 @@ constexpr int64_t kMaxTrackedValues = 64;
 /// (shapeKnown) and values in the network. Opaque dims become fresh symbols named after the
 /// output tensor ("%name[i]"). Errors name the layer.
 Status inferLayer(NetworkDefinition& net, LayerId id);
+/// Whether a tensor's stored type is what inference gives (`inferred`, from inferOutputs):
+/// same dtype and rank, and equal dims except where inference leaves a dim to the run time
+/// (unknown or a placeholder, which the stored shape names by a symbol of its own).
+bool consistentWithInferred(const TensorType& stored, const TensorType& inferred);
 
 /// InferDesc of layer `id` from the network's tensor types, constants and values.
 InferDesc inferDescOf(const NetworkDefinition& net, LayerId id);
@@ -129,6 +133,11 @@ Expected<ConcreteWindow> resolveConcreteWindow(
     const LayerDesc& desc, const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
     const std::vector<int64_t>& dilations, const std::vector<int64_t>& padsBegin,
     const std::vector<int64_t>& padsEnd, PaddingMode padding, bool ceilMode, const Dims& input);
+
+/// Checks the epilogue inputs of a Convolution or MatrixMultiply against its output
+/// (infer_epilogue.cc).
+Status checkEpilogue(const InferDesc& desc, const TensorType& out, ActivationKind activation,
+                     ResidualMode residual);
 
 // Per-kind inference functions (defined in src/ir/infer_*.cc).
 #define KILN_LAYER(kind, attrs, summary) \

@@ -1,5 +1,6 @@
 #include <vector>
 
+#include "passes/events.h"
 #include "passes/passes.h"
 
 namespace kiln {
@@ -11,6 +12,7 @@ int eliminateDeadCode(NetworkDefinition& net, BuildLog& log) {
   for (TensorId t : net.outputs())
     needed[t] = true;
   int removed = 0;
+  EventBuilder event("dce", "dce");
   for (size_t i = layers.size(); i-- > 0;) {
     const Layer& l = layers[i];
     if (l.removed) continue;
@@ -18,6 +20,7 @@ int eliminateDeadCode(NetworkDefinition& net, BuildLog& log) {
     for (TensorId t : l.outputs)
       live = live || needed[t];
     if (!live) {
+      event.matched(net, static_cast<LayerId>(i));
       net.removeLayer(static_cast<LayerId>(i));
       ++removed;
       continue;
@@ -25,7 +28,10 @@ int eliminateDeadCode(NetworkDefinition& net, BuildLog& log) {
     for (TensorId t : l.inputs)
       if (t != kNoTensor) needed[t] = true;
   }
-  if (removed) log.add("dce: removed " + std::to_string(removed) + " unused layers");
+  if (removed) {
+    event.commit(net);
+    log.add("dce: removed " + std::to_string(removed) + " unused layers");
+  }
   return removed;
 }
 

@@ -1,38 +1,11 @@
 #include <algorithm>
 #include <memory>
 
-#include "backends/reference/reference.h"
 #include "ir/shape_inference.h"
+#include "passes/events.h"
 #include "passes/passes.h"
 
 namespace kiln {
-
-Expected<std::vector<Weights>> evaluateOnReference(const LayerDesc& desc) {
-  const Backend& backend = referenceBackend();
-  auto tactics = backend.tactics(desc);
-  if (tactics.empty()) return backend.supports(desc);
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> kernel, tactics[0]->create(desc));
-  KILN_RETURN_IF_ERROR(kernel->reshape(desc.inputs, desc.outputs));
-  std::vector<const void*> in;
-  for (size_t k = 0; k < desc.inputs.size(); ++k)
-    in.push_back(desc.constantInputs[k] ? desc.constantInputs[k]->data() : nullptr);
-  std::vector<Weights> outs;
-  std::vector<void*> outPtrs;
-  for (const TensorDesc& o : desc.outputs) {
-    KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(o.dtype, o.dims, "folded " + desc.name()));
-    outs.push_back(std::move(w));
-    outPtrs.push_back(outs.back().mutableData());
-  }
-  KILN_ASSIGN_OR_RETURN(
-      Weights workspace,
-      Weights::zeros(DataType::kUInt8, {static_cast<int64_t>(kernel->workspaceBytes())},
-                     "workspace of " + desc.name()));
-  KILN_RETURN_IF_ERROR(kernel->setup(in, outPtrs, workspace.mutableData()));
-  HostStream stream;
-  KILN_RETURN_IF_ERROR(kernel->run(stream));
-  KILN_RETURN_IF_ERROR(stream.synchronize());
-  return outs;
-}
 
 namespace {
 
@@ -64,33 +37,39 @@ Expected<Weights> intWeights(DataType dtype, const Dims& dims, const DimValues& 
 }
 
 /// Replaces layer `id` by Constant layers holding `values` (one per output).
+/// Replaces layer `id` by Constant layers holding `values` (one per output), recorded as a
+/// "fold" rewrite event; each constant keeps the folded layer's origins (EventBuilder).
 void replaceByConstants(NetworkDefinition& net, LayerId id, std::vector<Weights> values) {
+  EventBuilder event("fold", "fold");
+  event.matched(net, id);
   Layer& layer = net.layer(id);
   if (layer.outputs.size() == 1) {
     layer.attrs = ConstantAttrs{std::move(values[0])};
-    layer.inputs.clear();
+    net.setLayerInputs(id, {});
     Tensor& t = net.tensor(layer.outputs[0]);
     t.valuesKnown = false;
     t.values.clear();
+    event.produced(id);
+    event.commit(net);
     return;
   }
   std::vector<TensorId> olds = layer.outputs;
-  std::vector<std::string> origins = layer.origins;
   net.removeLayer(id);
   for (size_t k = 0; k < olds.size(); ++k) {
     std::string name = net.tensor(olds[k]).name;
     TensorId nt = net.addConstant(name + "#folded", std::move(values[k]));
     net.replaceAllUses(olds[k], nt);
     net.renameTensor(nt, name);
-    Layer& c = net.layer(net.tensor(nt).producer);
-    c.name = name;
-    c.origins = origins;
+    net.layer(net.tensor(nt).producer).name = name;
+    event.produced(net.tensor(nt).producer);
   }
+  event.commit(net);
 }
 
 }  // namespace
 
-Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log) {
+Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes,
+                    const ConstantEvaluator& evaluator, BuildLog& log) {
   int folded = 0, symbolic = 0;
   size_t count = net.layers().size();  // layers appended while folding are constants: skip
   for (size_t i = 0; i < count; ++i) {
@@ -126,15 +105,19 @@ Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log
         // fold: Kind(shapes) -> SymbolicConstant(expressions of the input dims)
         SymbolicConstantAttrs a{x.dtype, *dims, x.values};
         std::string values = shapeToString(x.values);
+        EventBuilder event("fold", "fold");
+        event.matched(net, id);
         layer.attrs = std::move(a);
-        layer.inputs.clear();
+        net.setLayerInputs(id, {});
+        event.produced(id);
+        event.commit(net);
         log.add("fold: " + what + " -> symbolic constant " + values);
         ++symbolic;
         continue;
       }
     }
 
-    // Every input a constant: evaluate once on the reference backend.
+    // Every input a constant: evaluate once (the builder's evaluator: the reference backend).
     InferDesc idesc = inferDescOf(net, id);
     bool allConstant = true;
     for (size_t k = 0; k < idesc.inputs.size(); ++k)
@@ -164,7 +147,7 @@ Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log
       outBytes += *b;
     }
     if (!concrete || outBytes > foldLimitBytes) continue;
-    auto values = evaluateOnReference(desc);
+    auto values = evaluator.evaluate(desc);
     if (!values) return values.status().withContext("constant folding");
     // fold: Kind(constants...) -> Constant(evaluated on the reference backend)
     replaceByConstants(net, id, std::move(*values));

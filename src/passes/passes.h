@@ -1,14 +1,14 @@
-// kiln — graph passes run by the builder, in this order:
-//   bindProfiles -> inferShapes -> eliminateDeadCode -> inferAndFold -> eliminateDeadCode
-//   -> removeIdentities -> materializeOutputs
-// Each pass records what it did in the build log (STYLE.md: every transformation observable).
+// kiln — the graph passes that are not rule sets. The pipeline that orders them with the
+// optimizer's rule passes is declared in pipeline.cc. Each pass records what it did in the
+// build log and, where it removes or folds layers, as rewrite events in the network's
+// provenance (STYLE.md: every transformation observable).
 #pragma once
 
 #include <map>
 #include <string>
 #include <vector>
 
-#include "backends/backend.h"
+#include "ir/evaluator.h"
 #include "kiln/builder.h"
 #include "kiln/network.h"
 #include "kiln/status.h"
@@ -43,19 +43,12 @@ int eliminateDeadCode(NetworkDefinition& net, BuildLog& log);
 
 /// Walks the network in order, inferring every tensor's type and (symbolic) shape, and replaces
 /// each layer whose inputs are all constants (and whose outputs total at most
-/// `foldLimitBytes`) by Constant layers holding its outputs, computed by the reference backend,
-/// and each layer whose integer outputs are known from shapes alone (Shape -> Gather -> Concat
-/// ...) by a Constant, or a SymbolicConstant when the values depend on input dims. This removes
-/// the exporters' shape arithmetic whether shapes are static or not.
-Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes, BuildLog& log);
-
-/// Runs one layer whose inputs are all constants (desc.constantInputs) on the reference
-/// backend and returns its outputs (desc.outputs must be inferred).
-Expected<std::vector<Weights>> evaluateOnReference(const LayerDesc& desc);
-
-/// Removes Identity layers (Unary kIdentity) and identity-shaped Shuffles whose input already
-/// has the output's shape, rewiring their consumers. Returns how many.
-int removeIdentities(NetworkDefinition& net, BuildLog& log);
+/// `foldLimitBytes`) by Constant layers holding its outputs, computed by `evaluator`, and each
+/// layer whose integer outputs are known from shapes alone (Shape -> Gather -> Concat ...) by a
+/// Constant, or a SymbolicConstant when the values depend on input dims. This removes the
+/// exporters' shape arithmetic whether shapes are static or not.
+Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes,
+                    const ConstantEvaluator& evaluator, BuildLog& log);
 
 /// Makes every graph output the output of an executed layer: outputs that are graph inputs
 /// or constants, or that appear twice, get an Identity copy.

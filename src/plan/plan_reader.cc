@@ -160,6 +160,15 @@ struct AttrReader {
       v.push_back(*d);
     }
   }
+  void operator()(const char* name, std::string& v) {
+    const fb::Attr* a = find(name);
+    if (!a) return;
+    if (!a->str()) {
+      error = std::string("attribute '") + name + "' is malformed";
+      return;
+    }
+    v = a->str()->str();
+  }
   void operator()(const char* name, Weights& v) {
     const fb::Attr* a = find(name);
     if (!a) return;
@@ -382,6 +391,9 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
     if (l->origins())
       for (const auto* o : *l->origins())
         net.layer(lid).origins.push_back(o->str());
+    if (l->rules())
+      for (const auto* r : *l->rules())
+        net.layer(lid).rules.push_back(r->str());
     for (size_t k = 0; k < outIds.size(); ++k)
       map[outIds[k]] = net.layer(lid).outputs[k];
     data->tactics.push_back(str(l->tactic()));
@@ -484,6 +496,21 @@ Expected<std::shared_ptr<Engine>> loadPlan(std::shared_ptr<const void> owner, co
   if (plan->build_log())
     for (const auto* s : *plan->build_log())
       data->buildLog.push_back(s->str());
+  auto strings = [](const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* v) {
+    std::vector<std::string> out;
+    if (v)
+      for (const auto* x : *v)
+        out.push_back(x->str());
+    return out;
+  };
+  if (plan->source_nodes())
+    for (const fb::SourceNodeDef* n : *plan->source_nodes())
+      net.provenance().sourceNodes.push_back({str(n->name()), str(n->op())});
+  if (plan->events())
+    for (const fb::RewriteEventDef* e : *plan->events())
+      net.provenance().events.push_back({str(e->pass()), str(e->rule()), strings(e->matched()),
+                                         strings(e->produced()), strings(e->sources()),
+                                         strings(e->removed_sources())});
   KILN_ASSIGN_OR_RETURN(std::vector<Shape> inSource, sourceShapes(plan->inputs()));
   KILN_ASSIGN_OR_RETURN(std::vector<Shape> outSource, sourceShapes(plan->outputs()));
   KILN_RETURN_IF_ERROR(finalizeEngineData(*data, inSource, outSource));

@@ -1,6 +1,7 @@
 // Engine::serialize: EngineData -> plan file bytes (layout in plan_format.h).
 #include <cstring>
 #include <new>
+#include <string_view>
 
 #include <flatbuffers/flatbuffers.h>
 #include <xxhash.h>
@@ -9,6 +10,7 @@
 #include "plan_generated.h"
 #include "runtime/engine_data.h"
 #include "util/api_guard.h"
+#include "util/file_io.h"
 
 namespace kiln {
 
@@ -57,6 +59,14 @@ struct AttrWriter {
     fb::AttrBuilder b(fbb);
     b.add_name(n);
     b.add_dims(dv);
+    out.push_back(b.Finish());
+  }
+  void operator()(const char* name, const std::string& v) {
+    auto n = fbb.CreateString(name);
+    auto sv = fbb.CreateString(v);
+    fb::AttrBuilder b(fbb);
+    b.add_name(n);
+    b.add_str(sv);
     out.push_back(b.Finish());
   }
   void operator()(const char* name, const Weights& w) {
@@ -123,7 +133,8 @@ Expected<std::vector<uint8_t>> Engine::serialize() const try {
         fb::CreateLayerDef(fbb, fbb.CreateString(l.name), static_cast<int32_t>(l.kind()),
                            fbb.CreateString(layerKindName(l.kind())), fbb.CreateVector(w.out),
                            fbb.CreateVector(l.inputs), fbb.CreateVector(l.outputs),
-                           fbb.CreateVectorOfStrings(l.origins), fbb.CreateString(d.tactics[i])));
+                           fbb.CreateVectorOfStrings(l.origins), fbb.CreateString(d.tactics[i]),
+                           fbb.CreateVectorOfStrings(l.rules)));
   }
   std::vector<flatbuffers::Offset<fb::IODef>> ins, outs;
   for (size_t i = 0; i < net.inputs().size(); ++i)
@@ -157,12 +168,23 @@ Expected<std::vector<uint8_t>> Engine::serialize() const try {
   std::vector<flatbuffers::Offset<fb::SymbolValue>> optSymbols;
   for (const auto& [sym, v] : d.optSymbols)
     optSymbols.push_back(fb::CreateSymbolValue(fbb, fbb.CreateString(sym), v));
+  const Provenance& prov = net.provenance();
+  std::vector<flatbuffers::Offset<fb::SourceNodeDef>> nodes;
+  for (const SourceNode& n : prov.sourceNodes)
+    nodes.push_back(fb::CreateSourceNodeDef(fbb, fbb.CreateString(n.name), fbb.CreateString(n.op)));
+  std::vector<flatbuffers::Offset<fb::RewriteEventDef>> events;
+  for (const RewriteEvent& e : prov.events)
+    events.push_back(fb::CreateRewriteEventDef(
+        fbb, fbb.CreateString(e.pass), fbb.CreateString(e.rule),
+        fbb.CreateVectorOfStrings(e.matched), fbb.CreateVectorOfStrings(e.produced),
+        fbb.CreateVectorOfStrings(e.sources), fbb.CreateVectorOfStrings(e.removedSources)));
   auto plan = fb::CreatePlanDef(
       fbb, fbb.CreateString(d.kilnVersion), fbb.CreateString(d.backend), fbb.CreateString(d.device),
       fbb.CreateString(d.source), fbb.CreateVector(tensors), fbb.CreateVector(layers),
       fbb.CreateVector(ins), fbb.CreateVector(outs), fbb.CreateVector(refs), d.arenaBytes,
       d.activationBytes, fbb.CreateVectorOfStrings(d.buildLog), fbb.CreateVector(profiles),
-      fbb.CreateVector(optSymbols), d.maxTensorBytes, d.maxArenaBytes, d.threads);
+      fbb.CreateVector(optSymbols), d.maxTensorBytes, d.maxArenaBytes, d.threads,
+      fbb.CreateVector(nodes), fbb.CreateVector(events));
   fbb.Finish(plan);
 
   PlanHeader h{};
@@ -192,6 +214,14 @@ Expected<std::vector<uint8_t>> Engine::serialize() const try {
   return file;
 } catch (...) {
   return exceptionToStatus("Engine::serialize");
+}
+
+Status Engine::serializeToFile(const std::string& path) const try {
+  KILN_ASSIGN_OR_RETURN(auto bytes, serialize());
+  return writeRegularFile(
+      path, "plan", std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+} catch (...) {
+  return exceptionToStatus("Engine::serializeToFile");
 }
 
 }  // namespace kiln

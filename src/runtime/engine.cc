@@ -1,10 +1,7 @@
-#include <string_view>
-
 #include "backends/backend.h"
-#include "builder/memory_planner.h"
 #include "runtime/engine_data.h"
+#include "runtime/memory_planner.h"
 #include "util/api_guard.h"
-#include "util/file_io.h"
 
 namespace kiln {
 
@@ -122,6 +119,10 @@ const std::vector<std::string>& Engine::buildLog() const {
   return data_->buildLog;
 }
 
+const Provenance& Engine::provenance() const {
+  return data_->network.provenance();
+}
+
 const IOTensorInfo* Engine::findIO(const std::string& name) const {
   for (const auto& io : data_->inputs)
     if (io.name == name) return &io;
@@ -154,6 +155,7 @@ std::vector<LayerInfo> Engine::layers() const {
       li.outputShapes.push_back(desc(t));
     }
     li.origins = l.origins;
+    li.rules = l.rules;
     out.push_back(std::move(li));
   }
   return out;
@@ -174,14 +176,6 @@ MemoryInfo Engine::memory() const {
   for (const Layer& l : data_->network.layers())
     if (l.kind() == LayerKind::kConstant) m.weightBytes += l.as<ConstantAttrs>().value.bytes();
   return m;
-}
-
-Status Engine::serializeToFile(const std::string& path) const try {
-  KILN_ASSIGN_OR_RETURN(auto bytes, serialize());
-  return writeRegularFile(
-      path, "plan", std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-} catch (...) {
-  return exceptionToStatus("Engine::serializeToFile");
 }
 
 }  // namespace kiln

@@ -9,8 +9,8 @@
 #include <cstring>
 
 #include "backends/backend.h"
+#include "backends/evaluate.h"
 #include "kiln/engine.h"
-#include "passes/passes.h"
 #include "runtime/engine_data.h"
 #include "util/api_guard.h"
 

@@ -57,6 +57,8 @@ struct ModelSpec {
   int threads = 0;                             ///< --threads (0: the machine's cores)
   uint64_t maxTensorBytes = 0, maxArenaBytes = 0;
   bool verbose = false;
+  std::vector<std::string> disabledPasses;  ///< --disable-pass
+  std::string dumpIrDir;                    ///< --dump-ir
 };
 
 /// One shape dimension: a decimal integer in [0, 2^63 - 1]; never saturated.
@@ -111,6 +113,8 @@ Expected<ModelSpec> checkModelOptions(const ModelOptions& m) {
   spec.path = m.model;
   spec.backend = m.backend;
   spec.verbose = m.verbose;
+  spec.disabledPasses = m.disabledPasses;
+  spec.dumpIrDir = m.dumpIrDir;
   spec.threads = m.threads;
   auto p = parsePrecision(m.precision);
   if (!p)
@@ -317,6 +321,8 @@ Expected<std::shared_ptr<Engine>> loadEngine(const ModelSpec& m,
     config.maxTensorBytes = m.maxTensorBytes;
     config.maxArenaBytes = m.maxArenaBytes;
     if (m.profile) config.profiles.push_back(*m.profile);
+    config.disabledPasses = m.disabledPasses;
+    config.dumpIrDir = m.dumpIrDir;
     if (files && config.inputShapes.empty() && !m.profile) {
       std::vector<std::string> names;
       for (TensorId t : net.inputs())
@@ -379,6 +385,88 @@ std::string humanBytes(uint64_t b) {
   return buf;
 }
 
+nlohmann::json layersJson(const std::vector<LayerInfo>& layers) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const LayerInfo& l : layers)
+    a.push_back({{"name", l.name},
+                 {"kind", l.kind},
+                 {"tactic", l.tactic},
+                 {"attributes", l.attributes},
+                 {"inputs", l.inputs},
+                 {"input_shapes", l.inputShapes},
+                 {"outputs", l.outputs},
+                 {"output_shapes", l.outputShapes},
+                 {"origins", l.origins},
+                 {"rules", l.rules}});
+  return a;
+}
+
+/// The optimizer's account as JSON: rule hits and every source node's fate.
+void explanationJson(const Engine& e, nlohmann::json& j) {
+  Explanation x = explain(e);
+  j["rule_hits"] = x.ruleHits;
+  j["source_nodes"] = nlohmann::json::array();
+  size_t counts[4] = {0, 0, 0, 0};
+  for (const SourceNodeFate& n : x.nodes) {
+    ++counts[static_cast<int>(n.fate)];
+    nlohmann::json node = {{"name", n.name},
+                           {"op", n.op},
+                           {"fate", fateName(n.fate)},
+                           {"layers", n.layers},
+                           {"rules", n.rules}};
+    if (!n.removedBy.empty()) node["removed_by"] = n.removedBy;
+    j["source_nodes"].push_back(node);
+  }
+  j["summary"] = {{"source_nodes", x.nodes.size()}, {"executed_layers", x.executedLayers},
+                  {"in_layers", counts[0]},         {"folded_to_constants", counts[1]},
+                  {"removed", counts[2]},           {"unaccounted", counts[3]}};
+}
+
+/// Per layer: source nodes and rules; then rule hits and every source node's fate.
+void printExplanation(const Engine& e, std::ostream& os) {
+  auto layers = e.layers();
+  os << "layers: " << layers.size() << "\n";
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerInfo& l = layers[i];
+    os << "  " << i << "  " << l.kind << " '" << l.name << "'\n      from:";
+    for (const std::string& o : l.origins)
+      os << " " << o;
+    os << "\n";
+    if (!l.rules.empty()) {
+      os << "      rules:";
+      for (const std::string& r : l.rules)
+        os << " " << r;
+      os << "\n";
+    }
+  }
+  Explanation x = explain(e);
+  os << "rule hits:\n";
+  for (const auto& [rule, n] : x.ruleHits)
+    os << "  " << rule << ": " << n << "\n";
+  size_t counts[4] = {0, 0, 0, 0};
+  for (const SourceNodeFate& n : x.nodes)
+    ++counts[static_cast<int>(n.fate)];
+  os << "source nodes: " << x.nodes.size() << " -> " << x.executedLayers << " executed layers ("
+     << counts[0] << " in layers, " << counts[1] << " folded to constants, " << counts[2]
+     << " removed, " << counts[3] << " unaccounted)\n";
+  for (const SourceNodeFate& n : x.nodes) {
+    os << "  " << n.name << " (" << n.op << "): " << fateName(n.fate);
+    if (n.fate == SourceNodeFate::Fate::kRemoved) os << " by " << n.removedBy;
+    if (!n.layers.empty()) {
+      os << " in";
+      for (const std::string& l : n.layers)
+        os << " '" << l << "'";
+    }
+    if (!n.rules.empty()) {
+      os << "  [rules:";
+      for (const std::string& r : n.rules)
+        os << " " << r;
+      os << "]";
+    }
+    os << "\n";
+  }
+}
+
 }  // namespace
 
 int usageError(const char* command, const Status& s) {
@@ -420,8 +508,17 @@ int runBuild(const BuildOptions& o) {
   Status s = (*engine)->serializeToFile(o.output);
   if (!s.isOk()) return fail("build", s);
   MemoryInfo m = (*engine)->memory();
+  if (o.explain && o.json) {
+    nlohmann::json j;
+    j["plan"] = o.output;
+    j["layers"] = layersJson((*engine)->layers());
+    explanationJson(**engine, j);
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
   std::cout << "built " << o.output << ": " << (*engine)->layers().size() << " layers, weights "
             << humanBytes(m.weightBytes) << ", arena " << humanBytes(m.arenaBytes) << "\n";
+  if (o.explain) printExplanation(**engine, std::cout);
   return kExitOk;
 }
 
@@ -537,17 +634,8 @@ int runInspect(const InspectOptions& o) {
         pj[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
       j["profiles"].push_back(pj);
     }
-    j["layers"] = nlohmann::json::array();
-    for (const LayerInfo& l : layers)
-      j["layers"].push_back({{"name", l.name},
-                             {"kind", l.kind},
-                             {"tactic", l.tactic},
-                             {"attributes", l.attributes},
-                             {"inputs", l.inputs},
-                             {"input_shapes", l.inputShapes},
-                             {"outputs", l.outputs},
-                             {"output_shapes", l.outputShapes},
-                             {"origins", l.origins}});
+    j["layers"] = layersJson(layers);
+    explanationJson(e, j);
     j["memory"] = {{"arena_bytes", m.arenaBytes},
                    {"activation_bytes", m.activationBytes},
                    {"activation_count", m.activationCount},
@@ -597,6 +685,34 @@ int runInspect(const InspectOptions& o) {
       std::cout << "      from:";
       for (const std::string& o : l.origins)
         std::cout << " " << o;
+      std::cout << "\n";
+    }
+    if (!l.rules.empty()) {
+      std::cout << "      rules:";
+      for (const std::string& r : l.rules)
+        std::cout << " " << r;
+      std::cout << "\n";
+    }
+  }
+  {
+    Explanation x = explain(e);
+    std::cout << "rule hits:";
+    for (const auto& [rule, n] : x.ruleHits)
+      std::cout << " " << rule << "=" << n;
+    std::cout << "\n";
+    size_t counts[4] = {0, 0, 0, 0};
+    for (const SourceNodeFate& n : x.nodes)
+      ++counts[static_cast<int>(n.fate)];
+    std::cout << "source nodes: " << x.nodes.size() << " (" << counts[0] << " in layers, "
+              << counts[1] << " folded to constants, " << counts[2] << " removed, " << counts[3]
+              << " unaccounted)\n";
+    for (const SourceNodeFate& n : x.nodes) {
+      if (n.fate == SourceNodeFate::Fate::kLayer) continue;
+      std::cout << "  " << n.name << " (" << n.op << "): " << fateName(n.fate);
+      if (!n.removedBy.empty() && n.fate == SourceNodeFate::Fate::kRemoved)
+        std::cout << " by " << n.removedBy;
+      for (const std::string& l : n.layers)
+        std::cout << " '" << l << "'";
       std::cout << "\n";
     }
   }

@@ -43,11 +43,15 @@ struct ModelOptions {
   std::string profile;  ///< --profile N: the profile a context checks shapes against
   std::string maxTensorBytes, maxArenaBytes;  ///< memory limits (text: parsed strictly)
   bool verbose = false;
+  std::vector<std::string> disabledPasses;  ///< --disable-pass
+  std::string dumpIrDir;                    ///< --dump-ir
 };
 
 struct BuildOptions {
   ModelOptions model;
   std::string output;
+  bool explain = false;  ///< print every layer's source nodes and rules, and every node's fate
+  bool json = false;     ///< --explain as JSON
 };
 
 struct RunOptions {

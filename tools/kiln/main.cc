@@ -47,6 +47,12 @@ void addModelOptions(CLI::App* cmd, kiln::cli::ModelOptions& m, bool allowOnnx) 
                   "Largest activation arena the engine may need, in bytes (default: physical "
                   "memory)");
   cmd->add_flag("-v,--verbose", m.verbose, "Print the build log (passes, folds, tactics, memory)");
+  cmd->add_option("--disable-pass", m.disabledPasses,
+                  "Skip an optimizer pass by name (repeat or comma-separate; 'all' skips every "
+                  "optional pass)")
+      ->delimiter(',');
+  cmd->add_option("--dump-ir", m.dumpIrDir,
+                  "Write the text IR before and after each pass into this folder");
 }
 
 }  // namespace
@@ -70,6 +76,10 @@ int main(int argc, char** argv) {
   b->add_option("-o,--output", build.output, "Plan file to write (never the model itself)")
       ->required();
   b->footer(kiln::cli::kExitCodesHelp);
+  b->add_flag("--explain", build.explain,
+              "Print, per plan layer, its source nodes and the rules that fired; per rule, its "
+              "hits; per source node, where it went");
+  b->add_flag("--json", build.json, "With --explain: print JSON");
 
   kiln::cli::RunOptions run;
   auto* r = app.add_subcommand("run", "Run a plan or an ONNX model on inputs from .pb files");

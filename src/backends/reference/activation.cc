@@ -12,6 +12,7 @@
 
 #include "backends/reference/kernel_util.h"
 #include "backends/reference/reference.h"
+#include "backends/reference/scalar_ops.h"
 
 namespace kiln {
 namespace {
@@ -21,40 +22,6 @@ constexpr std::initializer_list<DataType> kFloatTypes = {DataType::kFloat32, Dat
 constexpr std::initializer_list<DataType> kSignedTypes = {DataType::kFloat32, DataType::kFloat64,
                                                           DataType::kInt8,    DataType::kUInt8,
                                                           DataType::kInt32,   DataType::kInt64};
-
-double activate(ActivationKind kind, double x, double alpha, double beta) {
-  switch (kind) {
-    case ActivationKind::kRelu:
-      return x < 0 ? 0.0 : x;
-    case ActivationKind::kClip:
-      return x < alpha ? alpha : (x > beta ? beta : x);
-    case ActivationKind::kSigmoid:
-      // Two forms so that exp never overflows.
-      return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-    case ActivationKind::kTanh:
-      return std::tanh(x);
-    case ActivationKind::kLeakyRelu:
-      return x < 0 ? alpha * x : x;
-    case ActivationKind::kElu:
-      return x < 0 ? alpha * std::expm1(x) : x;
-    case ActivationKind::kHardSigmoid:
-      return std::fmax(0.0, std::fmin(1.0, alpha * x + beta));
-    case ActivationKind::kSoftplus:
-      // log(1 + exp(x)), written to stay finite for large |x|.
-      return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-    case ActivationKind::kGeluErf:
-      return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    case ActivationKind::kGeluTanh: {
-      const double k = std::sqrt(2.0 / std::numbers::pi);
-      return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
-    }
-    case ActivationKind::kHardSwish:
-      return x * std::fmax(0.0, std::fmin(1.0, x / 6.0 + 0.5));
-    case ActivationKind::kSelu:
-      return beta * (x < 0 ? alpha * std::expm1(x) : x);
-  }
-  return std::numeric_limits<double>::quiet_NaN();
-}
 
 class ActivationKernel final : public ref::ReferenceKernel {
  public:
@@ -69,7 +36,7 @@ class ActivationKernel final : public ref::ReferenceKernel {
       const T* x = in<T>(0);
       T* y = out<T>(0);
       for (int64_t i = 0; i < n; ++i) {
-        double v = activate(a.kind, static_cast<double>(x[i]), a.alpha, a.beta);
+        double v = ref::activate(a.kind, static_cast<double>(x[i]), a.alpha, a.beta);
         if constexpr (std::is_integral_v<T>) {
           // Relu / Clip on integers (exact in double); bounds outside T's range saturate.
           v = std::clamp(v, static_cast<double>(std::numeric_limits<T>::lowest()),
@@ -81,51 +48,6 @@ class ActivationKernel final : public ref::ReferenceKernel {
     });
   }
 };
-
-/// Rounds half to even independently of the floating-point environment.
-double roundHalfEven(double x) {
-  const double r = std::round(x);  // half away from zero
-  if (std::fabs(x - std::trunc(x)) == 0.5) return 2.0 * std::round(x / 2.0);
-  return r;
-}
-
-double unaryFloat(UnaryKind kind, double x) {
-  switch (kind) {
-    case UnaryKind::kIdentity:
-      return x;
-    case UnaryKind::kNeg:
-      return -x;
-    case UnaryKind::kAbs:
-      return std::fabs(x);
-    case UnaryKind::kExp:
-      return std::exp(x);
-    case UnaryKind::kLog:
-      return std::log(x);
-    case UnaryKind::kSqrt:
-      return std::sqrt(x);
-    case UnaryKind::kReciprocal:
-      return 1.0 / x;
-    case UnaryKind::kErf:
-      return std::erf(x);
-    case UnaryKind::kCeil:
-      return std::ceil(x);
-    case UnaryKind::kFloor:
-      return std::floor(x);
-    case UnaryKind::kRound:
-      return roundHalfEven(x);
-    case UnaryKind::kSign:
-      return std::isnan(x) ? x : (x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0));
-    case UnaryKind::kSin:
-      return std::sin(x);
-    case UnaryKind::kCos:
-      return std::cos(x);
-    case UnaryKind::kNot:
-    case UnaryKind::kIsNaN:
-    case UnaryKind::kIsInf:
-      break;  // not float -> float; handled by the kernel
-  }
-  return std::numeric_limits<double>::quiet_NaN();
-}
 
 /// Neg / Abs / Sign on integers, wrapping like two's complement (abs(INT_MIN) == INT_MIN).
 template <class T>
@@ -188,7 +110,7 @@ class UnaryKernel final : public ref::ReferenceKernel {
         if constexpr (std::is_integral_v<T>) {
           y[i] = unaryInt<T>(kind, x[i]);
         } else {
-          y[i] = static_cast<T>(unaryFloat(kind, static_cast<double>(x[i])));
+          y[i] = static_cast<T>(ref::unaryFloat(kind, static_cast<double>(x[i])));
         }
       }
       return Status::ok();

@@ -6,6 +6,7 @@
 // output range of each tap is computed up front, so the inner loop has no bounds checks.
 #include <algorithm>
 
+#include "backends/reference/epilogue.h"
 #include "backends/reference/kernel_util.h"
 #include "backends/reference/reference.h"
 
@@ -55,7 +56,7 @@ class ConvolutionKernel final : public ref::ReferenceKernel {
                                                 a.padsEnd, a.padding, /*ceilMode=*/false, x));
     KILN_ASSIGN_OR_RETURN(win_, ref::makeWindow3(desc_, g, Dims(x.begin() + 2, x.end()),
                                                  Dims(y.begin() + 2, y.end())));
-    return Status::ok();
+    return epilogue_.prepare(desc_, in_, y, a);
   }
 
   template <class T>
@@ -108,6 +109,7 @@ class ConvolutionKernel final : public ref::ReferenceKernel {
         }
       }
     }
+    epilogue_.apply<T>(yd, desc_.hasInput(3) ? in<T>(3) : nullptr);
     return Status::ok();
   }
 
@@ -117,6 +119,7 @@ class ConvolutionKernel final : public ref::ReferenceKernel {
   }
 
   ref::Window3 win_;
+  ref::EpilogueRunner epilogue_;
   bool hasBias_ = false;
 };
 
@@ -130,6 +133,7 @@ Status supportsReferenceConvolution(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 1, {t}));
   if (desc.hasInput(2)) KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 2, {t}));
   KILN_RETURN_IF_ERROR(ref::requireOutputType(desc, 0, {t}));
+  KILN_RETURN_IF_ERROR(ref::supportsEpilogue(desc, desc.layer->as<ConvolutionAttrs>(), t));
   // Shapes are checked fully at reshape; here only what the reference loops cannot do.
   const size_t rank = desc.inputs[0].dims.size();
   if (rank != 0 && (rank < 3 || rank > 5))

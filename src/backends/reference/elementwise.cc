@@ -10,6 +10,7 @@
 
 #include "backends/reference/kernel_util.h"
 #include "backends/reference/reference.h"
+#include "backends/reference/scalar_ops.h"
 
 namespace kiln {
 namespace {
@@ -32,87 +33,6 @@ bool isComparison(ElementwiseKind k) {
   return k == ElementwiseKind::kEqual || k == ElementwiseKind::kLess ||
          k == ElementwiseKind::kLessOrEqual || k == ElementwiseKind::kGreater ||
          k == ElementwiseKind::kGreaterOrEqual;
-}
-
-/// Two's complement wrapping +, -, * for integers (signed overflow is undefined in C++).
-template <class T>
-T wrapAdd(T x, T y) {
-  if constexpr (std::is_integral_v<T>) {
-    using U = std::make_unsigned_t<T>;
-    return static_cast<T>(static_cast<U>(x) + static_cast<U>(y));
-  } else {
-    return x + y;
-  }
-}
-template <class T>
-T wrapSub(T x, T y) {
-  if constexpr (std::is_integral_v<T>) {
-    using U = std::make_unsigned_t<T>;
-    return static_cast<T>(static_cast<U>(x) - static_cast<U>(y));
-  } else {
-    return x - y;
-  }
-}
-template <class T>
-T wrapMul(T x, T y) {
-  if constexpr (std::is_integral_v<T>) {
-    using U = std::make_unsigned_t<T>;
-    return static_cast<T>(static_cast<U>(x) * static_cast<U>(y));
-  } else {
-    return x * y;
-  }
-}
-
-template <class T>
-T divide(T x, T y) {
-  if constexpr (std::is_integral_v<T>) {
-    if (y == 0) return 0;
-    if constexpr (std::is_signed_v<T>) {
-      if (y == -1) return wrapSub<T>(0, x);  // avoids the trap of INT_MIN / -1
-    }
-    return x / y;  // C++ truncates toward zero, as ONNX requires
-  } else {
-    return x / y;
-  }
-}
-
-template <class T>
-T maximum(T x, T y) {
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isnan(x) || std::isnan(y)) return std::numeric_limits<T>::quiet_NaN();
-  }
-  return x < y ? y : x;
-}
-
-template <class T>
-T minimum(T x, T y) {
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isnan(x) || std::isnan(y)) return std::numeric_limits<T>::quiet_NaN();
-  }
-  return y < x ? y : x;
-}
-
-/// A double result stored as T: saturating and NaN -> 0 for integers.
-template <class T>
-T fromDouble(double v) {
-  if constexpr (std::is_integral_v<T>) {
-    if (std::isnan(v)) return 0;
-    if (v <= static_cast<double>(std::numeric_limits<T>::min()))
-      return std::numeric_limits<T>::min();
-    if (v >= static_cast<double>(std::numeric_limits<T>::max()))
-      return std::numeric_limits<T>::max();
-  }
-  return static_cast<T>(v);
-}
-
-/// x^e in the base's type; f32^f32 in float, everything else through double.
-template <class A, class B>
-A power(A x, B e) {
-  if constexpr (std::is_same_v<A, float> && std::is_same_v<B, float>) {
-    return std::pow(x, e);
-  } else {
-    return fromDouble<A>(std::pow(static_cast<double>(x), static_cast<double>(e)));
-  }
 }
 
 class ElementwiseKernel final : public ref::ReferenceKernel {
@@ -168,7 +88,7 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
       using A = decltype(baseTag);
       return ref::dispatchType<KILN_REF_EW_TYPES>(in_[1].dtype, [&](auto expTag) {
         using B = decltype(expTag);
-        return apply<A, A, B>([](A x, B e) { return power<A, B>(x, e); });
+        return apply<A, A, B>([](A x, B e) { return ref::power<A, B>(x, e); });
       });
     });
   }
@@ -176,17 +96,17 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
   Status compute() override {
     switch (attrs<ElementwiseAttrs>().kind) {
       case ElementwiseKind::kAdd:
-        return arith([](auto x, auto y) { return wrapAdd(x, y); });
+        return arith([](auto x, auto y) { return ref::wrapAdd(x, y); });
       case ElementwiseKind::kSub:
-        return arith([](auto x, auto y) { return wrapSub(x, y); });
+        return arith([](auto x, auto y) { return ref::wrapSub(x, y); });
       case ElementwiseKind::kMul:
-        return arith([](auto x, auto y) { return wrapMul(x, y); });
+        return arith([](auto x, auto y) { return ref::wrapMul(x, y); });
       case ElementwiseKind::kDiv:
-        return arith([](auto x, auto y) { return divide(x, y); });
+        return arith([](auto x, auto y) { return ref::divide(x, y); });
       case ElementwiseKind::kMax:
-        return arith([](auto x, auto y) { return maximum(x, y); });
+        return arith([](auto x, auto y) { return ref::maximum(x, y); });
       case ElementwiseKind::kMin:
-        return arith([](auto x, auto y) { return minimum(x, y); });
+        return arith([](auto x, auto y) { return ref::minimum(x, y); });
       case ElementwiseKind::kPow:
         return powerAll();
       case ElementwiseKind::kAnd:

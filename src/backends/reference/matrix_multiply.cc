@@ -4,6 +4,7 @@
 // dot products accumulate in double.
 #include <algorithm>
 
+#include "backends/reference/epilogue.h"
 #include "backends/reference/kernel_util.h"
 #include "backends/reference/reference.h"
 
@@ -74,7 +75,7 @@ class MatrixMultiplyKernel final : public ref::ReferenceKernel {
       }
     });
     acc_.assign(static_cast<size_t>(n_), 0.0);
-    return Status::ok();
+    return epilogue_.prepare(desc_, in_, y, at);
   }
 
   template <class T>
@@ -117,6 +118,7 @@ class MatrixMultiplyKernel final : public ref::ReferenceKernel {
         }
       }
     }
+    epilogue_.apply<T>(y, desc_.hasInput(3) ? in<T>(3) : nullptr);
     return Status::ok();
   }
 
@@ -129,6 +131,7 @@ class MatrixMultiplyKernel final : public ref::ReferenceKernel {
   int64_t m_ = 0, n_ = 0, k_ = 0, ci_ = 0, cj_ = 0;
   std::vector<int64_t> aOff_, bOff_, cOff_;  ///< per batch entry
   std::vector<double> acc_;                  ///< one output row
+  ref::EpilogueRunner epilogue_;
 };
 
 }  // namespace
@@ -140,6 +143,7 @@ Status supportsReferenceMatrixMultiply(const LayerDesc& desc) {
   const DataType t = desc.inputs[0].dtype;
   KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 1, {t}));
   if (desc.hasInput(2)) KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 2, {t}));
+  KILN_RETURN_IF_ERROR(ref::supportsEpilogue(desc, desc.layer->as<MatrixMultiplyAttrs>(), t));
   return ref::requireOutputType(desc, 0, {t});
 }
 

@@ -61,7 +61,8 @@ class SoftmaxKernel final : public ref::ReferenceKernel {
   ref::AxisSplit split_;
 };
 
-// ---- Normalization (layer norm) ----------------------------------------------------------
+// ---- Normalization (layer norm, RMS norm)
+// ----------------------------------------------------------
 
 /// Stores a double into element i of a f32 or f64 buffer.
 void storeFloat(DataType t, void* p, int64_t i, double v) {
@@ -128,7 +129,9 @@ class NormalizationKernel final : public ref::ReferenceKernel {
       double sum = 0;
       for (int64_t i = 0; i < inner_; ++i)
         sum += static_cast<double>(xr[i]);
-      const double mean = inner_ > 0 ? sum / static_cast<double>(inner_) : 0.0;
+      // RMS normalization removes no mean: the "variance" below is then mean(x^2).
+      const double mean =
+          attrs<NormalizationAttrs>().rms || inner_ == 0 ? 0.0 : sum / static_cast<double>(inner_);
       double sq = 0;
       for (int64_t i = 0; i < inner_; ++i) {
         const double d = static_cast<double>(xr[i]) - mean;

@@ -98,6 +98,11 @@ class ReferenceBackend final : public Backend {
     std::free(p);
   }
 
+  /// The oracle runs every layer kind and every fused variant.
+  bool hasCapability(const Capability&) const override {
+    return true;
+  }
+
   std::string deviceSignature() const override {
 #if defined(__x86_64__) || defined(_M_X64)
     return "x86_64";

@@ -156,6 +156,17 @@ Status importNode(const ::onnx::NodeProto& node, int index, ImportState& s) {
   }
   for (size_t l = firstLayer; l < s.net.layers().size(); ++l)
     s.net.layer(static_cast<LayerId>(l)).origins = {ctx.name()};
+  // Provenance: every node is listed; one that made no layer (Identity, Dropout at inference:
+  // its output is one of its inputs) is accounted for by an import event.
+  s.net.provenance().sourceNodes.push_back({ctx.name(), node.op_type()});
+  if (s.net.layers().size() == firstLayer) {
+    RewriteEvent e;
+    e.pass = "import";
+    e.rule = "alias";
+    e.sources = {ctx.name()};
+    e.removedSources = {ctx.name()};
+    s.net.provenance().events.push_back(std::move(e));
+  }
   return Status::ok();
 }
 

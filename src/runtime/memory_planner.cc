@@ -1,4 +1,4 @@
-#include "builder/memory_planner.h"
+#include "runtime/memory_planner.h"
 
 #include <algorithm>
 #include <numeric>

@@ -53,6 +53,51 @@ NetworkDefinition bertAttention(int64_t softmaxAxis = -1) {
   return n;
 }
 
+/// A reshape of `x` to symbolic `dims` through a SymbolicConstant shape (what a folded
+/// Shape -> Gather -> Concat becomes), or through a constant with 0 ("copy") and -1 entries.
+TensorId symReshape(NetworkDefinition& n, TensorId x, const Shape& dims) {
+  SymbolicConstantAttrs sc;
+  sc.dims = {static_cast<int64_t>(dims.size())};
+  sc.values = dims;
+  TensorId s = test::layer(n, "shape", sc, {});
+  ShuffleAttrs a;
+  a.mode = ShuffleMode::kReshape;
+  return test::layer(n, "reshape", a, {x, s});
+}
+
+/// bertAttention with symbolic batch and sequence: the head split through a constant
+/// [0, 0, H, D], k^T's batch reshape and the final merge through SymbolicConstant shapes.
+NetworkDefinition bertAttentionSymbolic() {
+  const int64_t h = 2, d = 4, w = h * d;
+  const Dim b = Dim::named("batch"), s = Dim::named("seq");
+  NetworkDefinition n;
+  TensorId x = *n.addInput("x", kF32, {b, s, w});
+  TensorId mask = *n.addInput("mask", kF32, {b, 1, s, s});
+  auto proj = [&](uint32_t seed) {
+    TensorId y = *n.addMatrixMultiply(x, n.addConstant("W", test::randomF32({w, w}, seed)));
+    y = ew(n, y, n.addConstant("bias", test::randomF32({w}, seed + 10)), ElementwiseKind::kAdd);
+    return test::transpose(n, test::reshape(n, y, {0, 0, h, d}), {0, 2, 1, 3});
+  };
+  TensorId q = proj(1), k = proj(2), v = proj(3);
+  TensorId kr = symReshape(n, k, {b * h, s, d});
+  TensorId kt = symReshape(n, test::transpose(n, kr, {0, 2, 1}), {b, h, d, s});
+  const float scale = 1 / std::sqrt(std::sqrt(static_cast<float>(d)));
+  TensorId qs = ew(n, q, test::scalar(n, scale), ElementwiseKind::kMul);
+  TensorId ks = ew(n, kt, test::scalar(n, scale), ElementwiseKind::kMul);
+  TensorId logits = ew(n, *n.addMatrixMultiply(qs, ks), mask, ElementwiseKind::kAdd);
+  TensorId p = test::layer(n, "softmax", SoftmaxAttrs{}, {logits});
+  p = test::layer(n, "where", SelectAttrs{}, {un(n, p, UnaryKind::kIsNaN), test::scalar(n, 0), p});
+  TensorId o = *n.addMatrixMultiply(p, v);
+  o = symReshape(n, test::transpose(n, o, {0, 2, 1, 3}), {b, s, w});
+  EXPECT_TRUE(n.markOutput(o).isOk());
+  return n;
+}
+
+std::vector<NamedTensor> bertInputs(int64_t b, int64_t s, uint32_t seed) {
+  return {{"x", test::randomF32({b, s, 8}, seed)},
+          {"mask", test::randomF32({b, 1, s, s}, seed + 1, -3, 0)}};
+}
+
 std::vector<Rule> attentionPipeline() {
   // The rule sets attention depends on, in pipeline order.
   std::vector<Rule> rules = weightRules();
@@ -92,6 +137,39 @@ TEST(AttentionRules, BertBlockBecomesOnePackedAttention) {
                       "fuse-attention");
   EXPECT_EQ(test::only(out, LayerKind::kAttention)->as<AttentionAttrs>().layout,
             AttentionLayout::kMerged);
+}
+
+TEST(AttentionRules, SymbolicBatchAndSequenceStillFuse) {
+  // Built without input shapes: batch and seq stay symbols, the head reshapes carry constant
+  // 0/-1 entries or SymbolicConstant shapes, and the views are proven for every batch and seq.
+  NetworkDefinition net = bertAttentionSymbolic();
+  for (bool horizontal : {true, false}) {
+    auto staged = test::applyRules(net, weightRules());
+    ASSERT_TRUE(staged.hasValue()) << staged.status().toString();
+    if (horizontal) {
+      staged = test::applyRules(*staged, horizontalRules());
+      ASSERT_TRUE(staged.hasValue()) << staged.status().toString();
+    }
+    staged = test::applyRules(*staged, simplifyRules());
+    ASSERT_TRUE(staged.hasValue()) << staged.status().toString();
+    RuleHits hits;
+    auto out = test::applyRules(*staged, attentionRules(), &hits);
+    ASSERT_TRUE(out.hasValue()) << out.status().toString();
+    EXPECT_EQ(hits["fuse-attention"], 1);
+    const Layer* a = test::only(*out, LayerKind::kAttention);
+    ASSERT_NE(a, nullptr) << out->toString();
+    EXPECT_EQ(a->as<AttentionAttrs>().layout,
+              horizontal ? AttentionLayout::kPacked : AttentionLayout::kMerged);
+    EXPECT_EQ(a->as<AttentionAttrs>().numHeads, 2);
+    EXPECT_EQ(test::only(*out, LayerKind::kSoftmax), nullptr);
+    // No Shuffle is left: the head split and merge went into the layout.
+    for (const Layer& l : out->layers())
+      EXPECT_TRUE(l.removed || l.kind() != LayerKind::kShuffle) << out->toString();
+    // The same numbers as the unfused network at several shapes, from one network.
+    for (auto [b, s] : {std::pair<int64_t, int64_t>{1, 1}, {2, 6}, {3, 5}})
+      EXPECT_LE(test::compareNetworks(net, *out, bertInputs(b, s, 9)), 1e-5)
+          << "batch " << b << " seq " << s;
+  }
 }
 
 TEST(AttentionRules, HeadsFirstWhenTheInputsAreJustTensors) {

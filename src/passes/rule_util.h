@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kiln/network.h"
+#include "passes/rewrite.h"
 
 namespace kiln {
 
@@ -15,5 +16,13 @@ const Layer* producerOf(const NetworkDefinition& net, TensorId t);
 
 /// Whether `t` holds a float type the rules that fold weights handle (f32, f64).
 bool isFloat(DataType t);
+
+/// A 1-D int64 shape tensor holding `dims`: a Constant when every dim is static, otherwise a
+/// SymbolicConstant layer (evaluated when the input shapes are set). Error on an unknown dim.
+Expected<TensorId> shapeTensor(Rewriter& rw, const std::string& base, const Shape& dims);
+
+/// x reshaped to exactly `dims` (allow_zero: every entry is the size, never "copy"), through
+/// shapeTensor, so the dims may be symbolic.
+Expected<TensorId> reshapeTo(Rewriter& rw, const std::string& base, TensorId x, const Shape& dims);
 
 }  // namespace kiln

@@ -31,9 +31,24 @@ bool plainMatMul(const Layer& l, bool allowBias = false) {
          a.residual == ResidualMode::kNone && (!bias || (allowBias && a.beta == 1.0f));
 }
 
-std::optional<Dims> dimsOf(const NetworkDefinition& net, TensorId t) {
-  if (!net.tensor(t).shapeKnown) return std::nullopt;
-  return staticDims(net.tensor(t).shape);
+/// The shape of `t` when known and every dim is a known expression (possibly symbolic).
+std::optional<Shape> dimsOf(const NetworkDefinition& net, TensorId t) {
+  const Tensor& x = net.tensor(t);
+  if (!x.shapeKnown) return std::nullopt;
+  for (const Dim& d : x.shape)
+    if (!d.isKnown()) return std::nullopt;
+  return x.shape;
+}
+
+bool isOne(const Dim& d) {
+  return d.isStatic() && d.value() == 1;
+}
+
+Dim product(const Shape& s) {
+  Dim p = 1;
+  for (const Dim& d : s)
+    p *= d;
+  return p;
 }
 
 /// x * s or x / s with s a float splat whose broadcast leaves x's shape: returns x and s (for
@@ -63,14 +78,14 @@ Scaled unscale(const NetworkDefinition& net, TensorId t) {
 bool sameView(const std::optional<View>& a, const View& b) {
   if (!a || a->dims != b.dims || a->offset != b.offset) return false;
   for (size_t i = 0; i < b.dims.size(); ++i)
-    if (b.dims[i] != 1 && a->strides[i] != b.strides[i]) return false;
+    if (!isOne(b.dims[i]) && a->strides[i] != b.strides[i]) return false;
   return true;
 }
 
 /// The view [B, H, S, D] of heads interleaved in a row of `row` elements starting at `start`
 /// (for k^T, the last two dims swapped).
-View headsView(int64_t b, int64_t h, int64_t s, int64_t d, int64_t row, int64_t start,
-               bool swapLast) {
+View headsView(const Dim& b, const Dim& h, const Dim& s, const Dim& d, const Dim& row,
+               const Dim& start, bool swapLast) {
   View v;
   v.dims = {b, h, s, d};
   v.strides = {s * row, d, row, 1};
@@ -85,10 +100,10 @@ View headsView(int64_t b, int64_t h, int64_t s, int64_t d, int64_t row, int64_t 
 /// Follows single-use reshapes and transposes from the attention output `o` [B, H, Sq, Dv]
 /// to a tensor laid out as [B, Sq, H*Dv]; returns it and the layers on the way.
 std::optional<std::pair<TensorId, std::vector<LayerId>>> mergedOutput(const NetworkDefinition& net,
-                                                                      TensorId o, const Dims& od) {
+                                                                      TensorId o, const Shape& od) {
   std::vector<LayerId> chain;
   TensorId t = o;
-  const int64_t b = od[0], h = od[1], sq = od[2], dv = od[3];
+  const Dim b = od[0], h = od[1], sq = od[2], dv = od[3];
   for (int steps = 0; steps < 4; ++steps) {
     if (!net.hasSingleUse(t)) return std::nullopt;
     LayerId c = net.consumers(t)[0];
@@ -99,7 +114,7 @@ std::optional<std::pair<TensorId, std::vector<LayerId>>> mergedOutput(const Netw
     auto yd = dimsOf(net, t);
     if (!yd) return std::nullopt;
     // [B, Sq, H*Dv], or the same bytes flattened ([B*Sq, H*Dv]).
-    if (yd->empty() || yd->back() != h * dv || volume(*yd) != b * sq * h * dv) continue;
+    if (yd->empty() || yd->back() != h * dv || product(*yd) != b * sq * h * dv) continue;
     // Map back from y to o through the inverse steps; o must then be y's heads view.
     View v = contiguousView(*yd);
     bool ok = true;
@@ -126,7 +141,9 @@ std::optional<std::pair<TensorId, std::vector<LayerId>>> mergedOutput(const Netw
 /// A constant [.., Sq, Sk] mask (leading dims 1) that is 0 where key j <= i + Sk - Sq and at
 /// most -1e30 elsewhere: adding it gives the same probabilities as masking with -inf, since
 /// exp underflows to exactly 0 either way.
-bool isCausalMask(const NetworkDefinition& net, TensorId mask, int64_t sq, int64_t sk) {
+bool isCausalMask(const NetworkDefinition& net, TensorId mask, const Dim& sqDim, const Dim& skDim) {
+  if (!sqDim.isStatic() || !skDim.isStatic()) return false;
+  const int64_t sq = sqDim.value(), sk = skDim.value();
   const Weights* w = net.constantValue(mask);
   if (!w || w->dtype() != DataType::kFloat32 || w->dims().size() < 2) return false;
   const Dims& d = w->dims();
@@ -209,10 +226,13 @@ bool matchAttention(const RuleContext& c, LayerId root, Match& m) {
   if (ks.layer) m.addLayer(net.tensor(qk->inputs[1]).producer, false);
   auto qd = dimsOf(net, qs.x), kd = dimsOf(net, ks.x), vd = dimsOf(net, v);
   if (!qd || !kd || !vd || qd->size() != 4 || kd->size() != 4 || vd->size() != 4) return false;
-  const int64_t b = (*qd)[0], h = (*qd)[1], sq = (*qd)[2], d = (*qd)[3];
-  const int64_t sk = (*vd)[2], dv = (*vd)[3];
-  const Dims kExpected = transB ? Dims{b, h, sk, d} : Dims{b, h, d, sk};
-  if (*kd != kExpected || (*vd)[0] != b || (*vd)[1] != h || *od != Dims{b, h, sq, dv}) return false;
+  const Dim b = (*qd)[0], h = (*qd)[1], sq = (*qd)[2], d = (*qd)[3];
+  const Dim sk = (*vd)[2], dv = (*vd)[3];
+  // The head count is an attribute: it must be a constant. The other dims may be symbols.
+  if (!h.isStatic() || h.value() <= 0) return false;
+  const Shape kExpected = transB ? Shape{b, h, sk, d} : Shape{b, h, d, sk};
+  if (*kd != kExpected || (*vd)[0] != b || (*vd)[1] != h || *od != Shape{b, h, sq, dv})
+    return false;
   m.bindTensor("q", qs.x);
   m.bindTensor("kt", ks.x);
   m.bindTensor("v", v);
@@ -230,7 +250,7 @@ bool matchAttention(const RuleContext& c, LayerId root, Match& m) {
   m.setValue("scale", qs.scale * ks.scale * post.scale);
   m.setValue("zero_nan", zeroNan ? 1 : 0);
   m.setValue("trans_b", transB ? 1 : 0);
-  m.setValue("heads", static_cast<double>(h));
+  m.setValue("heads", static_cast<double>(h.value()));
   m.setValue("layout", kHeadsFirst);
 
   // Merged / packed layouts need the output merged back to [B, Sq, H*Dv].
@@ -243,8 +263,8 @@ bool matchAttention(const RuleContext& c, LayerId root, Match& m) {
   auto bd = dimsOf(net, base);
   if (c.target.hasCapability(Capability::attentionLayout(AttentionLayout::kPacked)) &&
       ck.front() == base && cv.front() == base && bd && sq == sk && d == dv &&
-      *bd == Dims{b, sq, 3 * h * d}) {
-    const int64_t row = 3 * h * d;
+      *bd == Shape{b, sq, 3 * h * d}) {
+    const Dim row = 3 * h * d;
     if (sameView(viewOf(net, qs.x, base), headsView(b, h, sq, d, row, 0, false)) &&
         sameView(viewOf(net, ks.x, base), headsView(b, h, sk, d, row, h * d, !transB)) &&
         sameView(viewOf(net, v, base), headsView(b, h, sk, d, row, 2 * h * d, false))) {
@@ -255,11 +275,11 @@ bool matchAttention(const RuleContext& c, LayerId root, Match& m) {
   // Merged: each of q, k, v a head view of its own [B, S, H*D] tensor.
   if (static_cast<int>(m.value("layout")) == kHeadsFirst &&
       c.target.hasCapability(Capability::attentionLayout(AttentionLayout::kMerged))) {
-    auto find = [&](const std::vector<TensorId>& chain, TensorId t, int64_t s, int64_t dd,
+    auto find = [&](const std::vector<TensorId>& chain, TensorId t, const Dim& s, const Dim& dd,
                     bool swap) -> TensorId {
       for (TensorId cand : chain) {
         auto cd = dimsOf(net, cand);
-        if (cd && *cd == Dims{b, s, h * dd} &&
+        if (cd && *cd == Shape{b, s, h * dd} &&
             sameView(viewOf(net, t, cand), headsView(b, h, s, dd, h * dd, 0, swap)))
           return cand;
       }
@@ -320,11 +340,8 @@ Status rewriteAttention(Rewriter& rw, const Match& m) {
   // The merged output may be wanted flattened ([B*Sq, H*Dv]): same bytes, one reshape.
   TensorId target = m.tensor("merged_out");
   if (!(net.tensor(target).shape == net.tensor(y).shape)) {
-    Dims d = *staticDims(net.tensor(target).shape);
-    TensorId shape = rw.addConstant(net.tensor(target).name + "#shape", Weights::fromInts(d));
-    ShuffleAttrs r;
-    r.mode = ShuffleMode::kReshape;
-    KILN_ASSIGN_OR_RETURN(y, rw.add(net.tensor(target).name, r, {y, shape}));
+    const Shape dims = net.tensor(target).shape;
+    KILN_ASSIGN_OR_RETURN(y, reshapeTo(rw, net.tensor(target).name, y, dims));
   }
   return rw.replace(target, y);
 }

@@ -6,10 +6,10 @@
 
 namespace kiln {
 
-View contiguousView(const Dims& dims) {
+View contiguousView(const Shape& dims) {
   View v;
   v.dims = dims;
-  v.strides.assign(dims.size(), 1);
+  v.strides.assign(dims.size(), Dim(1));
   for (size_t i = dims.size(); i-- > 1;)
     v.strides[i - 1] = v.strides[i] * dims[i];
   return v;
@@ -25,47 +25,76 @@ View transposed(const View& v, const std::vector<int64_t>& perm) {
   return out;
 }
 
-std::optional<View> reshaped(const View& v, const Dims& dims) {
+namespace {
+
+bool isOne(const Dim& d) {
+  return d.isStatic() && d.value() == 1;
+}
+
+/// Whether `big` is `small` times an expression, for every value of the symbols.
+bool dividedBy(const Dim& big, const Dim& small) {
+  return Dim::floorDiv(big, small) * small == big;
+}
+
+}  // namespace
+
+std::optional<View> reshaped(const View& v, const Shape& dims) {
   // Drop size-1 dims (their stride is irrelevant), then match groups of old and new dims with
   // equal products; each old group must be contiguous in itself for the new dims to be
-  // expressible with strides.
-  Dims od;
-  std::vector<int64_t> os;
+  // expressible with strides. Products and strides are compared as canonical expressions, so
+  // the view holds for every value of the symbols; a symbolic dim that happens to be 1 keeps
+  // its (correct) stride.
+  Shape od;
+  std::vector<Dim> os;
   for (size_t i = 0; i < v.dims.size(); ++i) {
-    if (v.dims[i] == 0) return std::nullopt;
-    if (v.dims[i] != 1) {
+    if (!v.dims[i].isKnown() || (v.dims[i].isStatic() && v.dims[i].value() == 0))
+      return std::nullopt;
+    if (!isOne(v.dims[i])) {
       od.push_back(v.dims[i]);
       os.push_back(v.strides[i]);
     }
   }
+  for (const Dim& d : dims)
+    if (!d.isKnown() || (d.isStatic() && d.value() == 0)) return std::nullopt;
   View out;
   out.offset = v.offset;
   out.dims = dims;
-  out.strides.assign(dims.size(), 0);
+  out.strides.assign(dims.size(), Dim(0));
   size_t oi = 0, ni = 0;
   while (ni < dims.size() || oi < od.size()) {
-    while (ni < dims.size() && dims[ni] == 1) {
+    while (ni < dims.size() && isOne(dims[ni])) {
       out.strides[ni] = 0;
       ++ni;
     }
     if (ni == dims.size() && oi == od.size()) break;
     if (ni == dims.size() || oi == od.size()) return std::nullopt;
-    int64_t po = od[oi], pn = dims[ni];
+    Dim po = od[oi], pn = dims[ni];
     size_t oe = oi + 1, ne = ni + 1;
     while (po != pn) {
-      if (po < pn) {
+      // Extend the side whose product is the smaller factor of the other.
+      bool extendOld;
+      if (po.isStatic() && pn.isStatic())
+        extendOld = po.value() < pn.value();
+      else if (dividedBy(pn, po))
+        extendOld = true;
+      else if (dividedBy(po, pn))
+        extendOld = false;
+      else
+        return std::nullopt;
+      if (extendOld) {
         if (oe == od.size()) return std::nullopt;
         po *= od[oe++];
       } else {
         if (ne == dims.size()) return std::nullopt;
         pn *= dims[ne++];
       }
+      if (!po.isKnown() || !pn.isKnown()) return std::nullopt;
     }
     for (size_t k = oi; k + 1 < oe; ++k)
       if (os[k] != os[k + 1] * od[k + 1]) return std::nullopt;  // the group needs a copy
-    int64_t stride = os[oe - 1];
+    Dim stride = os[oe - 1];
     for (size_t k = ne; k-- > ni;) {
-      out.strides[k] = dims[k] == 1 ? 0 : stride;
+      out.strides[k] = isOne(dims[k]) ? Dim(0) : stride;
       stride *= dims[k];
     }
     oi = oe;
@@ -104,10 +133,12 @@ bool isViewLayer(const NetworkDefinition& net, const Layer& l) {
   }
 }
 
-std::optional<Dims> dimsOf(const NetworkDefinition& net, TensorId t) {
+std::optional<Shape> dimsOf(const NetworkDefinition& net, TensorId t) {
   const Tensor& x = net.tensor(t);
   if (!x.shapeKnown) return std::nullopt;
-  return staticDims(x.shape);
+  for (const Dim& d : x.shape)
+    if (!d.isKnown()) return std::nullopt;
+  return x.shape;
 }
 
 /// The view of `out` (an output of view layer `l`) given the view `in` of its data input.
@@ -127,7 +158,7 @@ std::optional<View> step(const NetworkDefinition& net, const Layer& l, TensorId 
       int64_t axis = l.as<SplitAttrs>().axis;
       if (axis < 0) axis += rank;
       if (axis < 0 || axis >= rank) return std::nullopt;
-      int64_t start = 0;
+      Dim start = 0;
       for (TensorId o : l.outputs) {
         if (o == out) break;
         auto d = dimsOf(net, o);
@@ -167,9 +198,20 @@ std::optional<View> step(const NetworkDefinition& net, const Layer& l, TensorId 
       for (size_t i = 0; i < axes.size(); ++i) {
         int64_t ax = axes[i] < 0 ? axes[i] + rank : axes[i];
         if (ax < 0 || ax >= rank) return std::nullopt;
-        const int64_t dim = (*inDims)[static_cast<size_t>(ax)];
-        int64_t s = (*starts)[i] < 0 ? (*starts)[i] + dim : (*starts)[i];
-        s = std::clamp<int64_t>(s, 0, dim);
+        const Dim& dim = (*inDims)[static_cast<size_t>(ax)];
+        // The clamped start: min(s, dim) or max(dim + s, 0), exact expressions of the dim.
+        Dim s;
+        if (dim.isStatic()) {
+          int64_t si = (*starts)[i] < 0 ? (*starts)[i] + dim.value() : (*starts)[i];
+          s = std::clamp<int64_t>(si, 0, dim.value());
+        } else if ((*starts)[i] == 0) {
+          s = 0;
+        } else if ((*starts)[i] > 0) {
+          s = Dim::min(Dim((*starts)[i]), dim);
+        } else {
+          s = Dim::max(dim + Dim((*starts)[i]), Dim(0));
+        }
+        if (!s.isKnown()) return std::nullopt;
         v.offset += s * v.strides[static_cast<size_t>(ax)];
         v.strides[static_cast<size_t>(ax)] *= steps[i];
       }
@@ -182,8 +224,8 @@ std::optional<View> step(const NetworkDefinition& net, const Layer& l, TensorId 
       if (axis < 0) axis += rank;
       auto idx = net.constantValue(l.inputs[1])->toInts();
       if (!idx || idx->size() != 1 || axis < 0 || axis >= rank) return std::nullopt;
-      int64_t i = (*idx)[0];
-      if (i < 0) i += (*inDims)[static_cast<size_t>(axis)];
+      Dim i = (*idx)[0];
+      if ((*idx)[0] < 0) i += (*inDims)[static_cast<size_t>(axis)];
       View v = in;
       v.offset += i * v.strides[static_cast<size_t>(axis)];
       v.dims.erase(v.dims.begin() + axis);

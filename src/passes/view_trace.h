@@ -7,9 +7,9 @@
 // row-major order. Views compose forward through transposes, slices with positive steps,
 // splits, scalar gathers, and reshapes that do not need a copy (numpy's rule).
 //
-// Note for the symbolic-shape API: views are computed on static dims (strides are products
-// of dims); with symbolic dims they need the Dim expression arithmetic, and rules that use
-// views simply do not fire where dims are not static.
+// Dims, strides and the offset are Dim expressions, so a view holds for every value of the
+// symbols in the shapes: every step compares canonical forms (exact), and a step it cannot
+// prove for all values (a reshape whose dim groups do not divide one another) gives no view.
 #pragma once
 
 #include <optional>
@@ -21,20 +21,20 @@ namespace kiln {
 
 /// A strided window over a base tensor.
 struct View {
-  Dims dims;
-  std::vector<int64_t> strides;
-  int64_t offset = 0;
+  Shape dims;
+  std::vector<Dim> strides;
+  Dim offset = 0;
   bool operator==(const View& o) const {
     return dims == o.dims && strides == o.strides && offset == o.offset;
   }
 };
 
 /// The identity view of a contiguous tensor of `dims`.
-View contiguousView(const Dims& dims);
+View contiguousView(const Shape& dims);
 /// The view after a transpose by `perm`.
 View transposed(const View& v, const std::vector<int64_t>& perm);
 /// The view after a reshape to `dims` without a copy, or nothing when it would need one.
-std::optional<View> reshaped(const View& v, const Dims& dims);
+std::optional<View> reshaped(const View& v, const Shape& dims);
 
 /// The tensors from which `t` is reached by data movement only, from the farthest one (the
 /// base) to `t` itself. The layers between them are Shuffles, Slices (constant positive
@@ -42,7 +42,7 @@ std::optional<View> reshaped(const View& v, const Dims& dims);
 std::vector<TensorId> viewChain(const NetworkDefinition& net, TensorId t);
 
 /// `t` as a strided view of `base` (which must be in viewChain(t)), or nothing when a step
-/// cannot be expressed as a view or a dim is not static.
+/// cannot be expressed as a view for every value of the shapes' symbols.
 std::optional<View> viewOf(const NetworkDefinition& net, TensorId t, TensorId base);
 
 }  // namespace kiln

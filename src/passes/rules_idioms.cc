@@ -168,8 +168,8 @@ int64_t trailingAxis(const NetworkDefinition& net, const Match& m,
 Status normalizationRewrite(Rewriter& rw, const Match& m, bool rms, int64_t axis) {
   NetworkDefinition& net = rw.net();
   const Tensor& x = net.tensor(m.tensor("x"));
-  auto xd = staticDims(x.shape);
-  Dims nd(xd->begin() + axis, xd->end());
+  // The guard made the normalized dims static (the leading ones may be symbols).
+  Dims nd = *staticDims(Shape(x.shape.begin() + axis, x.shape.end()));
   KILN_ASSIGN_OR_RETURN(Weights ones, Weights::zeros(x.dtype, nd));
   for (int64_t i = 0; i < ones.count(); ++i) {
     if (x.dtype == DataType::kFloat64)
@@ -188,7 +188,10 @@ Status normalizationRewrite(Rewriter& rw, const Match& m, bool rms, int64_t axis
 
 bool normalizationGuard(const RuleContext& c, const Match& m, int64_t axis, bool rms) {
   const Tensor& x = c.net.tensor(m.tensor("x"));
-  return axis >= 0 && isFloat(x.dtype) && staticDims(x.shape) &&
+  // The scale constant spans the normalized dims, so they must be static; the leading dims
+  // (batch, sequence) may be symbols.
+  return axis >= 0 && axis <= static_cast<int64_t>(x.shape.size()) && isFloat(x.dtype) &&
+         staticDims(Shape(x.shape.begin() + axis, x.shape.end())) &&
          splatValue(c.net, m.tensor("eps")).has_value() &&
          x.shape == c.net.tensor(m.tensor("y")).shape &&
          (!rms || c.target.hasCapability(Capability::rmsNormalization()));

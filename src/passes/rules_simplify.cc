@@ -1,6 +1,7 @@
 // kiln — simplification rules: no-ops and algebraic identities. Each removes work without
 // changing a single bit of any result, except where noted (x + 0 turns -0 into +0, which
 // compares equal).
+#include <algorithm>
 #include <numeric>
 
 #include "passes/rule_util.h"
@@ -45,16 +46,16 @@ bool isReshapeLike(const Layer& l) {
   return l.as<ShuffleAttrs>().mode != ShuffleMode::kTranspose;
 }
 
-bool isTranspose(const Layer& l) {
-  return l.kind() == LayerKind::kShuffle && l.as<ShuffleAttrs>().mode == ShuffleMode::kTranspose;
+/// `s` without its dims of static size 1.
+Shape dropOnes(const Shape& s) {
+  Shape out;
+  for (const Dim& d : s)
+    if (!(d.isStatic() && d.value() == 1)) out.push_back(d);
+  return out;
 }
 
-/// A reshape to the tensor's own (static) dims, as a Shuffle{reshape} with a constant shape.
-Expected<TensorId> reshapeTo(Rewriter& rw, const std::string& base, TensorId x, const Dims& dims) {
-  TensorId shape = rw.addConstant(base + "#shape", Weights::fromInts(dims));
-  ShuffleAttrs a;
-  a.mode = ShuffleMode::kReshape;
-  return rw.add(base, a, {x, shape});
+bool isTranspose(const Layer& l) {
+  return l.kind() == LayerKind::kShuffle && l.as<ShuffleAttrs>().mode == ShuffleMode::kTranspose;
 }
 
 }  // namespace
@@ -139,15 +140,17 @@ std::vector<Rule> simplifyRules() {
                               })},
                          "y")
               .where([](const NetworkDefinition&, const Layer& l) { return isReshapeLike(l); }),
-      // The merged reshape states the result's dims explicitly, so they must be static.
+      // The merged reshape states the result's dims explicitly (symbolic ones through a
+      // SymbolicConstant shape), so every dim must be a known expression.
       .guard =
           [](const RuleContext& c, const Match& m) {
-            return c.net.tensor(m.tensor("y")).shapeKnown &&
-                   staticDims(c.net.tensor(m.tensor("y")).shape).has_value();
+            const Tensor& y = c.net.tensor(m.tensor("y"));
+            return y.shapeKnown && std::all_of(y.shape.begin(), y.shape.end(),
+                                               [](const Dim& d) { return d.isKnown(); });
           },
       .rewrite = [](Rewriter& rw, const Match& m) -> Status {
         NetworkDefinition& net = rw.net();
-        Dims dims = *staticDims(net.tensor(m.tensor("y")).shape);
+        const Shape dims = net.tensor(m.tensor("y")).shape;
         KILN_ASSIGN_OR_RETURN(TensorId t,
                               reshapeTo(rw, net.layer(m.layer("y")).name, m.tensor("x"), dims));
         return rw.replace(m.tensor("y"), t);
@@ -185,10 +188,14 @@ std::vector<Rule> simplifyRules() {
             const size_t m1 = x.size() - r1.size() + 1;
             if (!std::equal(r1.begin() + 1, r1.end(), x.begin() + static_cast<long>(m1)))
               return false;
-            // y splits dim 0 back into x's leading dims and keeps the transposed rest.
-            if (y.size() != t.size() + m1 - 1) return false;
-            return std::equal(x.begin(), x.begin() + static_cast<long>(m1), y.begin()) &&
-                   std::equal(t.begin() + 1, t.end(), y.begin() + static_cast<long>(m1));
+            // y splits dim 0 back into x's leading dims, up to dims of static size 1 (a
+            // sliced-out axis), and keeps the transposed rest.
+            if (y.size() < t.size()) return false;
+            const size_t ly = y.size() - t.size() + 1;
+            if (!std::equal(t.begin() + 1, t.end(), y.begin() + static_cast<long>(ly)))
+              return false;
+            return dropOnes(Shape(x.begin(), x.begin() + static_cast<long>(m1))) ==
+                   dropOnes(Shape(y.begin(), y.begin() + static_cast<long>(ly)));
           },
       .rewrite = [](Rewriter& rw, const Match& m) -> Status {
         NetworkDefinition& net = rw.net();
@@ -202,6 +209,11 @@ std::vector<Rule> simplifyRules() {
         for (size_t i = 1; i < p.size(); ++i)
           a.perm.push_back(p[i] + static_cast<int64_t>(m1) - 1);
         KILN_ASSIGN_OR_RETURN(TensorId t, rw.add(net.layer(m.layer("t")).name, a, {m.tensor("x")}));
+        // Leading dims that differ only by ones: one reshape that adds or drops them.
+        const Shape y = net.tensor(m.tensor("y")).shape;
+        if (!(net.tensor(t).shape == y)) {
+          KILN_ASSIGN_OR_RETURN(t, reshapeTo(rw, net.layer(m.layer("y")).name, t, y));
+        }
         return rw.replace(m.tensor("y"), t);
       }});
   return rules;

@@ -149,39 +149,70 @@ TEST_P(SharedModel, SameOutputsWithEveryOptimizerPassOff) {
               (*optimized)->layers().size());
 }
 
+// Issue 7's targets: plan layer counts, one Attention layer per transformer block, and every
+// source node accounted for.
+struct Target {
+  size_t maxLayers;
+  int attention;
+};
+const std::map<std::string, Target> kIssueTargets = {{"digits_resnet", {9, 0}},
+                                                     {"mobilenet_v2", {60, 0}},
+                                                     {"gpt2_tiny", {30, 2}},
+                                                     {"bert_mini", {45, 4}},
+                                                     {"vit_tiny", {95, 12}}};
+
+void checkOptimizerTargets(const std::string& model, const NetworkDefinition& net,
+                           const Engine& engine, const char* build,
+                           const std::map<std::string, Target>& targets = kIssueTargets) {
+  auto layers = engine.layers();
+  const Target t = targets.at(model);
+  EXPECT_LE(layers.size(), t.maxLayers) << model << " (" << build << ")";
+  int attention = 0;
+  for (const LayerInfo& l : layers)
+    attention += l.kind == "Attention";
+  EXPECT_EQ(attention, t.attention) << model << " (" << build << ")";
+  Explanation x = explain(engine);
+  EXPECT_EQ(x.nodes.size(), net.provenance().sourceNodes.size());
+  for (const SourceNodeFate& n : x.nodes)
+    EXPECT_NE(n.fate, SourceNodeFate::Fate::kUnaccounted) << model << ": " << n.name;
+  std::string hits;
+  for (const auto& [rule, n] : x.ruleHits)
+    hits += " " + rule + "=" + std::to_string(n);
+  std::printf("[ targets  ] %s (%s): %zu layers (<= %zu), %d attention; rules:%s\n", model.c_str(),
+              build, layers.size(), t.maxLayers, attention, hits.c_str());
+}
+
 TEST_P(SharedModel, OptimizerTargets) {
-  // Issue 7's targets: plan layer counts, one Attention layer per transformer block, and every
-  // source node accounted for.
-  struct Target {
-    size_t maxLayers;
-    int attention;
-  };
-  const std::map<std::string, Target> targets = {{"digits_resnet", {9, 0}},
-                                                 {"mobilenet_v2", {60, 0}},
-                                                 {"gpt2_tiny", {30, 2}},
-                                                 {"bert_mini", {45, 4}},
-                                                 {"vit_tiny", {95, 12}}};
   const std::string dir = test::modelDir(GetParam());
   auto net = OnnxParser::parseFile(dir + "/model.onnx");
   ASSERT_TRUE(net.hasValue()) << net.status().toString();
   auto engine = test::buildFor(*net, test::readSet(dir + "/test_data_set_0", "input"));
   ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
-  auto layers = (*engine)->layers();
-  const Target t = targets.at(GetParam());
-  EXPECT_LE(layers.size(), t.maxLayers) << GetParam();
-  int attention = 0;
-  for (const LayerInfo& l : layers)
-    attention += l.kind == "Attention";
-  EXPECT_EQ(attention, t.attention) << GetParam();
-  Explanation x = explain(**engine);
-  EXPECT_EQ(x.nodes.size(), net->provenance().sourceNodes.size());
-  for (const SourceNodeFate& n : x.nodes)
-    EXPECT_NE(n.fate, SourceNodeFate::Fate::kUnaccounted) << GetParam() << ": " << n.name;
-  std::string hits;
-  for (const auto& [rule, n] : x.ruleHits)
-    hits += " " + rule + "=" + std::to_string(n);
-  std::printf("[ targets  ] %s: %zu layers (<= %zu), %d attention; rules:%s\n", GetParam().c_str(),
-              layers.size(), t.maxLayers, attention, hits.c_str());
+  checkOptimizerTargets(GetParam(), *net, **engine, "fixed shapes");
+}
+
+TEST_P(SharedModel, OptimizerTargetsSymbolicShapes) {
+  // Built without input shapes: the dims stay symbolic (batch, seq) and one plan serves every
+  // shape, so the rules must fire on symbolic shapes. The plan still gives the stored outputs.
+  const std::string dir = test::modelDir(GetParam());
+  auto net = OnnxParser::parseFile(dir + "/model.onnx");
+  ASSERT_TRUE(net.hasValue()) << net.status().toString();
+  auto engine = Builder::build(*net, BuilderConfig{});
+  ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
+  // The issue's targets, except two known gaps held at today's counts so they cannot regress:
+  // bert_mini keeps the attention-mask preparation (arange, expand, GatherND on seq: 22
+  // layers that fold away only with a static seq); gpt2_tiny's exported reshapes fix the batch
+  // at 1 ([1, -1, 768]), so with a symbolic batch its shapes become max(batch*seq, seq)
+  // expressions that the attention guard cannot prove equal.
+  std::map<std::string, Target> targets = kIssueTargets;
+  targets["bert_mini"] = {53, 4};
+  targets["gpt2_tiny"] = {98, 0};
+  checkOptimizerTargets(GetParam(), *net, **engine, "symbolic shapes", targets);
+  auto inputs = test::readSet(dir + "/test_data_set_0", "input");
+  auto refs = test::readSet(dir + "/test_data_set_0", "output");
+  auto outs = test::runEngine(**engine, inputs);
+  ASSERT_TRUE(outs.hasValue()) << outs.status().toString();
+  expectMatchesReference(*outs, refs, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SharedModel,

@@ -132,5 +132,102 @@ TEST(OnnxTensorOps, SizeFoldsToTheElementCount) {
   EXPECT_EQ(values((*outs)[1]), std::vector<double>{1});
 }
 
+// ---- Pad, Trilu ------------------------------------------------------------------------------
+
+TEST(OnnxTensorOps, PadModes) {
+  // x = [[0, 1, 2], [3, 4, 5]], padded by 1 column in front and 2 behind on axis 1.
+  auto padded = [](const std::string& mode) {
+    ModelBuilder b(19);
+    b.input("x", DataType::kFloat32, fixed({2, 3}))
+        .initializer("pads", Weights::fromInts({0, 1, 0, 2}))
+        .initializer("v", Weights::fromFloats({9}, true))
+        .node({"Pad", {"x", "pads", "v"}, {"y"}, {{"mode", mode}}})
+        .output("y");
+    auto outs = run(b, {iota({2, 3})});
+    EXPECT_TRUE(outs) << outs.status().toString();
+    if (outs) EXPECT_EQ((*outs)[0].dims(), (Dims{2, 6}));
+    return outs ? values((*outs)[0]) : std::vector<double>{};
+  };
+  EXPECT_EQ(padded("constant"), (std::vector<double>{9, 0, 1, 2, 9, 9, 9, 3, 4, 5, 9, 9}));
+  EXPECT_EQ(padded("reflect"), (std::vector<double>{1, 0, 1, 2, 1, 0, 4, 3, 4, 5, 4, 3}));
+  EXPECT_EQ(padded("edge"), (std::vector<double>{0, 0, 1, 2, 2, 2, 3, 3, 4, 5, 5, 5}));
+  EXPECT_EQ(padded("wrap"), (std::vector<double>{2, 0, 1, 2, 0, 1, 5, 3, 4, 5, 3, 4}));
+}
+
+TEST(OnnxTensorOps, PadAxesNegativePadsAndAttributeForm) {
+  ModelBuilder b(18);
+  b.input("x", DataType::kFloat32, fixed({2, 3}))
+      .initializer("pads", Weights::fromInts({-1, 1}))
+      .initializer("axes", Weights::fromInts({-1}))
+      .node({"Pad", {"x", "pads", "", "axes"}, {"y"}})
+      .output("y");
+  auto outs = run(b, {iota({2, 3})});
+  ASSERT_TRUE(outs) << outs.status().toString();
+  EXPECT_EQ((*outs)[0].dims(), (Dims{2, 3}));
+  EXPECT_EQ(values((*outs)[0]), (std::vector<double>{1, 2, 0, 4, 5, 0}));
+
+  ModelBuilder old(2);
+  old.input("x", DataType::kFloat32, fixed({1, 2}))
+      .node({"Pad", {"x"}, {"y"}, {{"pads", std::vector<int64_t>{1, 0, 0, 1}}, {"value", 1.5f}}})
+      .output("y");
+  outs = run(old, {iota({1, 2})});
+  ASSERT_TRUE(outs) << outs.status().toString();
+  EXPECT_EQ((*outs)[0].dims(), (Dims{2, 3}));
+  EXPECT_EQ(values((*outs)[0]), (std::vector<double>{1.5, 1.5, 1.5, 0, 1, 1.5}));
+}
+
+TEST(OnnxTensorOps, PadErrors) {
+  ModelBuilder b(18);
+  b.input("x", DataType::kFloat32, fixed({2, 3}))
+      .initializer("pads", Weights::fromInts({1, 1}))
+      .node({"Pad", {"x", "pads"}, {"y"}, {}, "pad"})
+      .output("y");
+  auto engine = buildModel(b);
+  ASSERT_FALSE(engine);
+  EXPECT_NE(engine.status().message().find("2 per padded axis"), std::string::npos)
+      << engine.status().toString();
+
+  ModelBuilder mode(13);
+  mode.input("x", DataType::kFloat32, fixed({2, 3}))
+      .initializer("pads", Weights::fromInts({0, 0, 0, 0}))
+      .node({"Pad", {"x", "pads"}, {"y"}, {{"mode", std::string("wrap")}}, "pad"})
+      .output("y");
+  engine = buildModel(mode);
+  ASSERT_FALSE(engine);
+  EXPECT_NE(engine.status().message().find("'mode' is 'wrap'"), std::string::npos)
+      << engine.status().toString();
+}
+
+TEST(OnnxTensorOps, TriluUpperAndLower) {
+  auto trilu = [](int64_t upper, int64_t k) {
+    ModelBuilder b(14);
+    b.input("x", DataType::kFloat32, fixed({2, 3}))
+        .initializer("k", Weights::fromInts({k}, true))
+        .node({"Trilu", {"x", "k"}, {"y"}, {{"upper", upper}}})
+        .output("y");
+    auto outs = run(b, {floats({2, 3}, {1, 2, 3, 4, 5, 6})});
+    EXPECT_TRUE(outs) << outs.status().toString();
+    return outs ? values((*outs)[0]) : std::vector<double>{};
+  };
+  EXPECT_EQ(trilu(1, 0), (std::vector<double>{1, 2, 3, 0, 5, 6}));
+  EXPECT_EQ(trilu(1, 1), (std::vector<double>{0, 2, 3, 0, 0, 6}));
+  EXPECT_EQ(trilu(0, 0), (std::vector<double>{1, 0, 0, 4, 5, 0}));
+  EXPECT_EQ(trilu(0, -1), (std::vector<double>{0, 0, 0, 4, 0, 0}));
+}
+
+TEST(OnnxTensorOps, ShapeOfARunTimePadIsComputedNotFolded) {
+  // The pads are a graph input, so the padded dims are opaque when building; the Shape of the
+  // result must be computed after the Pad runs, not folded into a symbolic constant.
+  ModelBuilder b(18);
+  b.input("x", DataType::kFloat32, fixed({2, 3}))
+      .input("pads", DataType::kInt64, fixed({4}))
+      .node({"Pad", {"x", "pads"}, {"y"}})
+      .node({"Shape", {"y"}, {"s"}})
+      .output("s");
+  auto outs = run(b, {iota({2, 3}), ints({4}, {1, 0, 0, 2})});
+  ASSERT_TRUE(outs) << outs.status().toString();
+  EXPECT_EQ(values((*outs)[0]), (std::vector<double>{3, 5}));
+}
+
 }  // namespace
 }  // namespace kiln

@@ -101,6 +101,12 @@ namespace kiln {
   X(Elements, "elements") /* ONNX GatherElements along axis */ \
   X(ND, "nd")             /* ONNX GatherND with batchDims */
 
+#define KILN_PAD_MODES(X)                                               \
+  X(Constant, "constant") /* the value input (0 when absent) */         \
+  X(Reflect, "reflect")   /* mirrored, the edge element not repeated */ \
+  X(Edge, "edge")         /* the edge element repeated */               \
+  X(Wrap, "wrap")         /* the opposite side, as if tiled */
+
 #define KILN_DECLARE_ENUM_VALUE(name, str) k##name,
 enum class ActivationKind : int32_t { KILN_ACTIVATION_KINDS(KILN_DECLARE_ENUM_VALUE) };
 enum class UnaryKind : int32_t { KILN_UNARY_KINDS(KILN_DECLARE_ENUM_VALUE) };
@@ -110,6 +116,7 @@ enum class PoolingKind : int32_t { KILN_POOLING_KINDS(KILN_DECLARE_ENUM_VALUE) }
 enum class PaddingMode : int32_t { KILN_PADDING_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class ShuffleMode : int32_t { KILN_SHUFFLE_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class GatherMode : int32_t { KILN_GATHER_MODES(KILN_DECLARE_ENUM_VALUE) };
+enum class PadMode : int32_t { KILN_PAD_MODES(KILN_DECLARE_ENUM_VALUE) };
 #undef KILN_DECLARE_ENUM_VALUE
 
 /// Names of enum values ("relu"), and the number of values, for every attribute enum.
@@ -121,6 +128,7 @@ const char* enumName(PoolingKind v);
 const char* enumName(PaddingMode v);
 const char* enumName(ShuffleMode v);
 const char* enumName(GatherMode v);
+const char* enumName(PadMode v);
 const char* enumName(DataType v);
 template <class E>
 int32_t enumCount();
@@ -294,6 +302,22 @@ struct SymbolicConstantAttrs {
   Dims dims;                ///< static dims of the tensor
   std::vector<Dim> values;  ///< row-major, volume(dims) values
   KILN_VISIT_FIELDS(v("dtype", s.dtype); v("dims", s.dims); v("values", s.values);)
+};
+
+// ---- tensor and data-movement layers (ops-tensor) ----
+
+/// pads input: [begin per axis..., end per axis...] over `axes` (every dim when absent); a
+/// negative pad crops.
+struct PadAttrs {
+  PadMode mode = PadMode::kConstant;
+  KILN_VISIT_FIELDS(v("mode", s.mode);)
+};
+
+/// Keeps the elements on and above (upper) or on and below (lower) the k-th diagonal of each
+/// matrix of the last two dims (k from the optional scalar input, default 0).
+struct TriluAttrs {
+  bool upper = true;
+  KILN_VISIT_FIELDS(v("upper", s.upper);)
 };
 
 /// Layer kinds, in layers.def order.

@@ -59,6 +59,9 @@ InputSpec inputSpec(LayerKind kind) {
     case LayerKind::kShapeOf: return {1, 1, 0};
     case LayerKind::kCumulative: return {2, 2, 0b10};     // x, axis
     case LayerKind::kSymbolicConstant: return {0, 0, 0};
+    // tensor and data-movement layers (ops-tensor)
+    case LayerKind::kPad: return {2, 4, 0b1010};          // x, pads, value?, axes?
+    case LayerKind::kTrilu: return {1, 2, 0b10};          // x, k?
   }
   // clang-format on
   return {};

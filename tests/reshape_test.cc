@@ -161,6 +161,15 @@ std::vector<ReshapeCase> cases() {
          output(n, n.addLayer("softmax", SoftmaxAttrs{-1, false}, {n.layer(*u).outputs[0]}));
        },
        {{f({2, 3}), f({3}, 1)}, {f({4, 9}), f({9}, 1)}, {f({1, 1}), f({1}, 1)}}});
+  v.push_back({"pad_and_trilu",
+               [](NetworkDefinition& n) {
+                 TensorId x = input(n, "x", kF32, {sym("n"), sym("m")});
+                 TensorId pads = n.addConstant("pads", Weights::fromInts({1, 0, 2, 1}));
+                 output(n, n.addLayer("pad", PadAttrs{PadMode::kReflect}, {x, pads}));
+                 TensorId k = n.addConstant("k", Weights::fromInts({1}, true));
+                 output(n, n.addLayer("trilu", TriluAttrs{false}, {x, k}));
+               },
+               {{f({3, 2})}, {f({5, 4})}, {f({4, 3})}}});
   v.push_back(
       {"reduce_and_cumulative",
        [](NetworkDefinition& n) {

@@ -116,6 +116,11 @@ namespace kiln {
   X(HeadsFirst, "heads_first") /* q [B,H,Sq,D], k [B,H,Sk,D], v [B,H,Sk,Dv] -> [B,H,Sq,Dv] */ \
   X(Merged, "merged")          /* q [B,Sq,H*D], k [B,Sk,H*D], v [B,Sk,H*Dv] -> [B,Sq,H*Dv] */ \
   X(Packed, "packed")          /* qkv [B,S,3*H*D] = q | k | v along the last dim -> [B,S,H*D] */
+#define KILN_PAD_MODES(X)                                               \
+  X(Constant, "constant") /* the value input (0 when absent) */         \
+  X(Reflect, "reflect")   /* mirrored, the edge element not repeated */ \
+  X(Edge, "edge")         /* the edge element repeated */               \
+  X(Wrap, "wrap")         /* the opposite side, as if tiled */
 
 #define KILN_DECLARE_ENUM_VALUE(name, str) k##name,
 enum class ActivationKind : int32_t { KILN_ACTIVATION_KINDS(KILN_DECLARE_ENUM_VALUE) };
@@ -128,6 +133,7 @@ enum class ShuffleMode : int32_t { KILN_SHUFFLE_MODES(KILN_DECLARE_ENUM_VALUE) }
 enum class GatherMode : int32_t { KILN_GATHER_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class ResidualMode : int32_t { KILN_RESIDUAL_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class AttentionLayout : int32_t { KILN_ATTENTION_LAYOUTS(KILN_DECLARE_ENUM_VALUE) };
+enum class PadMode : int32_t { KILN_PAD_MODES(KILN_DECLARE_ENUM_VALUE) };
 #undef KILN_DECLARE_ENUM_VALUE
 
 /// Names of enum values ("relu"), and the number of values, for every attribute enum.
@@ -141,6 +147,7 @@ const char* enumName(ShuffleMode v);
 const char* enumName(GatherMode v);
 const char* enumName(ResidualMode v);
 const char* enumName(AttentionLayout v);
+const char* enumName(PadMode v);
 const char* enumName(DataType v);
 template <class E>
 int32_t enumCount();
@@ -373,6 +380,22 @@ struct AttentionAttrs {
   bool zeroNanProbabilities = false;
   KILN_VISIT_FIELDS(v("layout", s.layout); v("num_heads", s.numHeads); v("scale", s.scale);
                     v("causal", s.causal); v("zero_nan_probabilities", s.zeroNanProbabilities);)
+};
+
+// ---- tensor and data-movement layers (ops-tensor) ----
+
+/// pads input: [begin per axis..., end per axis...] over `axes` (every dim when absent); a
+/// negative pad crops.
+struct PadAttrs {
+  PadMode mode = PadMode::kConstant;
+  KILN_VISIT_FIELDS(v("mode", s.mode);)
+};
+
+/// Keeps the elements on and above (upper) or on and below (lower) the k-th diagonal of each
+/// matrix of the last two dims (k from the optional scalar input, default 0).
+struct TriluAttrs {
+  bool upper = true;
+  KILN_VISIT_FIELDS(v("upper", s.upper);)
 };
 
 /// Layer kinds, in layers.def order.

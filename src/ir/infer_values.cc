@@ -291,8 +291,11 @@ std::optional<DimValues> valuesOf(const InferDesc& desc, const TensorType& outTy
       // Reductions of a 1-D shape vector to one value (the element count of a shape).
       if (count != 1 || desc.inputs[0].shape.size() != 1) return std::nullopt;
       auto x = inputValues(desc, 0);
-      if (!x || x->empty()) return std::nullopt;
+      if (!x) return std::nullopt;
       const ReduceKind k = desc.layer->as<ReduceAttrs>().kind;
+      // The product of no dims is 1: the element count of a scalar (ONNX Size of a scalar).
+      if (x->empty())
+        return k == ReduceKind::kProd ? std::optional<DimValues>(DimValues{Dim(1)}) : std::nullopt;
       Dim acc = (*x)[0];
       for (size_t i = 1; i < x->size(); ++i) {
         const Dim& d = (*x)[i];

@@ -61,6 +61,9 @@ InputSpec inputSpec(LayerKind kind) {
     case LayerKind::kSymbolicConstant: return {0, 0, 0};
     case LayerKind::kPointwise: return {1, kUnbounded, 0};
     case LayerKind::kAttention: return {1, 4, 0};         // q (or qkv), k?, v?, mask?
+    // tensor and data-movement layers (ops-tensor)
+    case LayerKind::kPad: return {2, 4, 0b1010};          // x, pads, value?, axes?
+    case LayerKind::kTrilu: return {1, 2, 0b10};          // x, k?
   }
   // clang-format on
   return {};

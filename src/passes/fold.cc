@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "ir/shape_inference.h"
 #include "passes/events.h"
@@ -101,7 +102,16 @@ Status inferAndFold(NetworkDefinition& net, size_t foldLimitBytes,
         ++folded;
         continue;
       }
-      if (dims && (x.dtype == DataType::kInt64 || x.dtype == DataType::kInt32)) {
+      // Opaque dims ("%tensor[i]", data-dependent) get values only when the layers before run,
+      // after a SymbolicConstant is evaluated: such values are computed by the layer itself.
+      bool opaque = false;
+      for (const Dim& d : x.values) {
+        std::set<std::string> syms;
+        d.collectSymbols(syms);
+        for (const std::string& sym : syms)
+          opaque = opaque || (!sym.empty() && sym[0] == '%');
+      }
+      if (dims && !opaque && (x.dtype == DataType::kInt64 || x.dtype == DataType::kInt32)) {
         // fold: Kind(shapes) -> SymbolicConstant(expressions of the input dims)
         SymbolicConstantAttrs a{x.dtype, *dims, x.values};
         std::string values = shapeToString(x.values);

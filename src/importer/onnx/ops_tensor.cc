@@ -1,4 +1,4 @@
-// ONNX Constant, Cast, CastLike and Range.
+// ONNX Constant, Cast, CastLike, Range, ConstantOfShape and Size.
 #include "importer/onnx/importer.h"
 #include "importer/onnx/tensor_proto.h"
 #include "onnx.pb.h"
@@ -76,6 +76,36 @@ Status importRange(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId limit, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(TensorId delta, ctx.input(2));
   return ctx.addOutputLayer(FillAttrs{}, {start, limit, delta});
+}
+
+// ConstantOfShape(shape) -> Expand(scalar value, shape): `value` is a one-element tensor (float
+// 0 when absent) broadcast to `shape`. Expand's value propagation lets shape subgraphs that build
+// a constant (a mask of ones, a zero position vector) fold.
+Status importConstantOfShape(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.input(0));
+  Weights value = Weights::fromFloats({0.0f}, /*scalar=*/true);
+  if (ctx.hasAttr("value")) {
+    KILN_ASSIGN_OR_RETURN(const ::onnx::TensorProto* proto, ctx.requireTensor("value"));
+    KILN_ASSIGN_OR_RETURN(Weights w, ctx.decodeTensor(*proto));
+    if (w.count() != 1)
+      return invalidModel("attribute 'value' must hold exactly one element, found " +
+                          std::to_string(w.count()));
+    value = Weights::copyFrom(w.dtype(), {}, w.data(), w.bytes());
+  }
+  TensorId scalar = ctx.addConstant("value", std::move(value));
+  return ctx.addOutputLayer(ExpandAttrs{}, {scalar, shape});
+}
+
+// Size(data) -> Reduce{prod, keepdims=0}(ShapeOf(data)): the element count as an int64 scalar
+// (1 for a scalar input). Both layers propagate values, so a Size of a symbolic shape folds to
+// the product of its dims.
+Status importSize(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
+  ReduceAttrs a;
+  a.kind = ReduceKind::kProd;
+  a.keepDims = false;
+  return ctx.addOutputLayer(a, {shape});
 }
 
 }  // namespace kiln::onnx_import

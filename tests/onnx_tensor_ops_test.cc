@@ -35,10 +35,10 @@ Expected<std::vector<Weights>> run(const ModelBuilder& b, const std::vector<Weig
 }
 
 Weights floats(const Dims& dims, const std::vector<float>& v) {
-  return Weights::copyFrom(DataType::kFloat32, dims, v.data(), v.size() * sizeof(float));
+  return *Weights::copyFrom(DataType::kFloat32, dims, v.data(), v.size() * sizeof(float));
 }
 Weights ints(const Dims& dims, const std::vector<int64_t>& v) {
-  return Weights::copyFrom(DataType::kInt64, dims, v.data(), v.size() * sizeof(int64_t));
+  return *Weights::copyFrom(DataType::kInt64, dims, v.data(), v.size() * sizeof(int64_t));
 }
 /// 0, 1, 2, ... as floats.
 Weights iota(const Dims& dims) {
@@ -75,7 +75,7 @@ TEST(OnnxTensorOps, ConstantOfShapeFoldsFromASymbolicShape) {
       .node({"ConstantOfShape",
              {"s"},
              {"y"},
-             {{"value", Weights::copyFrom(DataType::kInt32, {1}, &seven, sizeof(seven))}}})
+             {{"value", *Weights::copyFrom(DataType::kInt32, {1}, &seven, sizeof(seven))}}})
       .output("y");
   auto engine = buildModel(b);
   ASSERT_TRUE(engine) << engine.status().toString();

@@ -90,7 +90,7 @@ Status importConstantOfShape(NodeContext& ctx) {
     if (w.count() != 1)
       return invalidModel("attribute 'value' must hold exactly one element, found " +
                           std::to_string(w.count()));
-    value = Weights::copyFrom(w.dtype(), {}, w.data(), w.bytes());
+    KILN_ASSIGN_OR_RETURN(value, Weights::copyFrom(w.dtype(), {}, w.data(), w.bytes()));
   }
   TensorId scalar = ctx.addConstant("value", std::move(value));
   return ctx.addOutputLayer(ExpandAttrs{}, {scalar, shape});

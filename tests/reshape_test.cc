@@ -228,6 +228,33 @@ std::vector<ReshapeCase> cases() {
                {{f({2, 3}), data(DataType::kBool, {2, 3}, 3)},
                 {f({5, 2}), data(DataType::kBool, {5, 2}, 3)},
                 {f({1, 4}), data(DataType::kBool, {1, 4}, 3)}}});
+  // Class indices in [0, classes) for a loss target of dims `d`.
+  auto targets = [](Dims d, int64_t classes) {
+    Weights w = Weights::zeros(DataType::kInt64, d);
+    for (int64_t i = 0; i < w.count(); ++i)
+      static_cast<int64_t*>(w.mutableData())[i] = (i * 7 + 1) % classes;
+    return w;
+  };
+  v.push_back({"negative_log_likelihood_arg_max",
+               [](NetworkDefinition& n) {
+                 TensorId x = input(n, "x", kF32, {sym("n"), 3, sym("k")});
+                 TensorId t = input(n, "t", DataType::kInt64, {sym("n"), sym("k")});
+                 TensorId w = n.addConstant("w", f({3}, 4));
+                 NegativeLogLikelihoodAttrs none;
+                 none.reduction = LossReduction::kNone;
+                 output(n, n.addLayer("nll_none", none, {x, t, w}));
+                 NegativeLogLikelihoodAttrs mean;
+                 mean.hasIgnoreIndex = true;
+                 mean.ignoreIndex = 1;
+                 output(n, n.addLayer("nll_mean", mean, {x, t}));
+                 TensorId axes = n.addConstant("axes", Weights::fromInts({2}));
+                 ReduceAttrs arg;
+                 arg.kind = ReduceKind::kArgMax;
+                 output(n, n.addLayer("argmax", arg, {x, axes}));
+               },
+               {{f({2, 3, 4}), targets({2, 4}, 3)},
+                {f({5, 3, 1}), targets({5, 1}, 3)},
+                {f({1, 3, 7}), targets({1, 7}, 3)}}});
   v.push_back({"fill_with_run_time_limit",
                [](NetworkDefinition& n) {
                  TensorId limit = input(n, "limit", DataType::kInt64, {});

@@ -16,6 +16,17 @@ namespace kiln {
 
 // Enums used by attributes. Each list is declared once (X-macro) so that names for dumps and
 // parsing come from the same place as the values. Append only: values are stored in plans.
+//
+// Math additions (ops-math), described here to keep the lists' columns:
+//   Activation: softsign x / (1 + |x|); celu max(0, x) + min(0, alpha (exp(x / alpha) - 1));
+//     swish x sigmoid(alpha x); mish x tanh(softplus(x)); thresholded_relu x > alpha ? x : 0;
+//     shrink x < -alpha ? x + beta : (x > alpha ? x - beta : 0).
+//   Unary: tan ... atanh (float); bitwise_not (integers); is_pos_inf, is_neg_inf (float -> bool).
+//   Elementwise: mod (integers: the divisor's sign, numpy.mod), fmod (the dividend's sign, C
+//     fmod); bit shifts and bitwise and/or/xor (integers; a shift by >= the width gives 0);
+//     prelu a < 0 ? a * b : a.
+//   Reduce: arg_max, arg_min (int64 index along one axis; the first of equal extremes unless
+//     selectLastIndex).
 #define KILN_ACTIVATION_KINDS(X)                                                      \
   X(Relu, "relu")       /* max(x, 0) */                                               \
   X(Clip, "clip")       /* min(max(x, alpha), beta) */                                \
@@ -28,7 +39,13 @@ namespace kiln {
   X(GeluErf, "gelu_erf")         /* 0.5 x (1 + erf(x / sqrt 2)) */                    \
   X(GeluTanh, "gelu_tanh")       /* 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) */ \
   X(HardSwish, "hard_swish")     /* x * max(0, min(1, x / 6 + 0.5)) */                \
-  X(Selu, "selu")                /* beta * (x < 0 ? alpha * (exp(x) - 1) : x) */
+  X(Selu, "selu")                /* beta * (x < 0 ? alpha * (exp(x) - 1) : x) */      \
+  X(Softsign, "softsign")                                                             \
+  X(Celu, "celu")                                                                     \
+  X(Swish, "swish")                                                                   \
+  X(Mish, "mish")                                                                     \
+  X(ThresholdedRelu, "thresholded_relu")                                              \
+  X(Shrink, "shrink")
 
 #define KILN_UNARY_KINDS(X)             \
   X(Identity, "identity")               \
@@ -47,7 +64,19 @@ namespace kiln {
   X(Round, "round") /* half to even */  \
   X(Sign, "sign")                       \
   X(Sin, "sin")                         \
-  X(Cos, "cos")
+  X(Cos, "cos")                         \
+  X(Tan, "tan")                         \
+  X(Asin, "asin")                       \
+  X(Acos, "acos")                       \
+  X(Atan, "atan")                       \
+  X(Sinh, "sinh")                       \
+  X(Cosh, "cosh")                       \
+  X(Asinh, "asinh")                     \
+  X(Acosh, "acosh")                     \
+  X(Atanh, "atanh")                     \
+  X(BitwiseNot, "bitwise_not")          \
+  X(IsPosInf, "is_pos_inf")             \
+  X(IsNegInf, "is_neg_inf")
 
 #define KILN_ELEMENTWISE_KINDS(X)                            \
   X(Add, "add")                                              \
@@ -64,19 +93,29 @@ namespace kiln {
   X(Less, "less")   /* -> bool */                            \
   X(LessOrEqual, "less_or_equal")                            \
   X(Greater, "greater")                                      \
-  X(GreaterOrEqual, "greater_or_equal")
+  X(GreaterOrEqual, "greater_or_equal")                      \
+  X(Mod, "mod")                                              \
+  X(Fmod, "fmod")                                            \
+  X(BitShiftLeft, "bit_shift_left")                          \
+  X(BitShiftRight, "bit_shift_right")                        \
+  X(BitwiseAnd, "bitwise_and")                               \
+  X(BitwiseOr, "bitwise_or")                                 \
+  X(BitwiseXor, "bitwise_xor")                               \
+  X(PRelu, "prelu")
 
-#define KILN_REDUCE_KINDS(X) \
-  X(Sum, "sum")              \
-  X(Mean, "mean")            \
-  X(Max, "max")              \
-  X(Min, "min")              \
-  X(Prod, "prod")            \
-  X(SumSquare, "sum_square") \
-  X(L1, "l1")                \
-  X(L2, "l2")                \
-  X(LogSum, "log_sum")       \
-  X(LogSumExp, "log_sum_exp")
+#define KILN_REDUCE_KINDS(X)  \
+  X(Sum, "sum")               \
+  X(Mean, "mean")             \
+  X(Max, "max")               \
+  X(Min, "min")               \
+  X(Prod, "prod")             \
+  X(SumSquare, "sum_square")  \
+  X(L1, "l1")                 \
+  X(L2, "l2")                 \
+  X(LogSum, "log_sum")        \
+  X(LogSumExp, "log_sum_exp") \
+  X(ArgMax, "arg_max")        \
+  X(ArgMin, "arg_min")
 
 #define KILN_POOLING_KINDS(X) \
   X(Max, "max")               \
@@ -96,6 +135,11 @@ namespace kiln {
   X(Flatten, "flatten")     /* attr axis: [prod(d[:axis]), prod(d[axis:])] */                  \
   X(Transpose, "transpose") /* attr perm (empty: reverse the dims) */
 
+#define KILN_LOSS_REDUCTIONS(X) \
+  X(None, "none")               \
+  X(Sum, "sum")                 \
+  X(Mean, "mean")
+
 #define KILN_GATHER_MODES(X)                                   \
   X(Default, "default")   /* ONNX Gather along axis */         \
   X(Elements, "elements") /* ONNX GatherElements along axis */ \
@@ -110,6 +154,7 @@ enum class PoolingKind : int32_t { KILN_POOLING_KINDS(KILN_DECLARE_ENUM_VALUE) }
 enum class PaddingMode : int32_t { KILN_PADDING_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class ShuffleMode : int32_t { KILN_SHUFFLE_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class GatherMode : int32_t { KILN_GATHER_MODES(KILN_DECLARE_ENUM_VALUE) };
+enum class LossReduction : int32_t { KILN_LOSS_REDUCTIONS(KILN_DECLARE_ENUM_VALUE) };
 #undef KILN_DECLARE_ENUM_VALUE
 
 /// Names of enum values ("relu"), and the number of values, for every attribute enum.
@@ -121,6 +166,7 @@ const char* enumName(PoolingKind v);
 const char* enumName(PaddingMode v);
 const char* enumName(ShuffleMode v);
 const char* enumName(GatherMode v);
+const char* enumName(LossReduction v);
 const char* enumName(DataType v);
 template <class E>
 int32_t enumCount();
@@ -210,14 +256,17 @@ struct ReduceAttrs {
   ReduceKind kind = ReduceKind::kSum;
   bool keepDims = true;
   bool noopWithEmptyAxes = false;  ///< no axes input: identity instead of reducing everything
+  bool selectLastIndex = false;    ///< kArgMax / kArgMin: the last of equal extremes
   KILN_VISIT_FIELDS(v("kind", s.kind); v("keep_dims", s.keepDims);
-                    v("noop_with_empty_axes", s.noopWithEmptyAxes);)
+                    v("noop_with_empty_axes", s.noopWithEmptyAxes);
+                    v("select_last_index", s.selectLastIndex);)
 };
 
 struct SoftmaxAttrs {
   int64_t axis = -1;
-  bool log = false;  ///< log-softmax
-  KILN_VISIT_FIELDS(v("axis", s.axis); v("log", s.log);)
+  bool log = false;   ///< log-softmax
+  bool hard = false;  ///< hardmax: 1 at the first maximum along the axis, 0 elsewhere
+  KILN_VISIT_FIELDS(v("axis", s.axis); v("log", s.log); v("hard", s.hard);)
 };
 
 struct NormalizationAttrs {
@@ -283,7 +332,8 @@ struct ShapeOfAttrs {
 struct CumulativeAttrs {
   bool exclusive = false;
   bool reverse = false;
-  KILN_VISIT_FIELDS(v("exclusive", s.exclusive); v("reverse", s.reverse);)
+  bool product = false;  ///< cumulative product instead of sum
+  KILN_VISIT_FIELDS(v("exclusive", s.exclusive); v("reverse", s.reverse); v("product", s.product);)
 };
 
 /// An integer tensor whose values are expressions of the input dims (a folded shape
@@ -294,6 +344,18 @@ struct SymbolicConstantAttrs {
   Dims dims;                ///< static dims of the tensor
   std::vector<Dim> values;  ///< row-major, volume(dims) values
   KILN_VISIT_FIELDS(v("dtype", s.dtype); v("dims", s.dims); v("values", s.values);)
+};
+
+/// Negative log-likelihood: x[N,C,d...] (log-probabilities), target[N,d...] (integer class
+/// indices), weight[C]? -> loss (per element when reduction is none, else a scalar). Elements
+/// whose target equals ignoreIndex (when hasIgnoreIndex) contribute 0 and weight 0; kMean is
+/// sum(weight[t] * loss) / sum(weight[t]) over the counted elements.
+struct NegativeLogLikelihoodAttrs {
+  LossReduction reduction = LossReduction::kMean;
+  bool hasIgnoreIndex = false;
+  int64_t ignoreIndex = 0;
+  KILN_VISIT_FIELDS(v("reduction", s.reduction); v("has_ignore_index", s.hasIgnoreIndex);
+                    v("ignore_index", s.ignoreIndex);)
 };
 
 /// Layer kinds, in layers.def order.

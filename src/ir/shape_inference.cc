@@ -59,6 +59,8 @@ InputSpec inputSpec(LayerKind kind) {
     case LayerKind::kShapeOf: return {1, 1, 0};
     case LayerKind::kCumulative: return {2, 2, 0b10};     // x, axis
     case LayerKind::kSymbolicConstant: return {0, 0, 0};
+    // Math and loss layers (ops-math).
+    case LayerKind::kNegativeLogLikelihood: return {2, 3, 0};  // x, target, weight?
   }
   // clang-format on
   return {};

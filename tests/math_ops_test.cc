@@ -53,25 +53,29 @@ void expectNear(const Weights& w, const std::vector<double>& expected, double to
 /// Declares one graph input per value (named in order), parses, builds for those shapes and
 /// runs once; returns the graph outputs.
 Expected<std::vector<Weights>> run(ModelBuilder& b, const std::vector<std::string>& names,
-                                   const std::vector<Weights>& inputs) {
+                                   const std::vector<Weights>& inputs,
+                                   const std::string& backend = "reference") {
   std::vector<NamedTensor> named;
+  BuilderConfig config;
+  config.backend = backend;
   for (size_t i = 0; i < inputs.size(); ++i) {
     b.input(names[i], inputs[i].dtype(), shapeFromDims(inputs[i].dims()));
     named.push_back({names[i], inputs[i]});
+    config.inputShapes[names[i]] = inputs[i].dims();
   }
   const std::string bytes = b.serialize();
   KILN_ASSIGN_OR_RETURN(NetworkDefinition net,
                         OnnxParser::parseBuffer(bytes.data(), bytes.size(), "math.onnx"));
-  KILN_ASSIGN_OR_RETURN(auto engine, test::buildFor(net, named));
+  KILN_ASSIGN_OR_RETURN(auto engine, Builder::build(net, config));
   return test::runEngine(*engine, named);
 }
 
-/// A model of one node `op(x..) -> y` with attributes, run on `inputs` named a, b, c.
+/// A model of one node `op(x..) -> y` with attributes, run on `inputs` named a, b, c, d, e.
 Expected<std::vector<Weights>> runOp(int64_t opset, const std::string& op,
                                      const std::vector<Weights>& inputs,
                                      std::vector<NodeAttr> attrs = {}, int outputs = 1) {
   ModelBuilder b(opset);
-  const std::vector<std::string> names = {"a", "b", "c"};
+  const std::vector<std::string> names = {"a", "b", "c", "d", "e"};
   std::vector<std::string> in(names.begin(), names.begin() + static_cast<long>(inputs.size()));
   std::vector<std::string> out;
   for (int k = 0; k < outputs; ++k)
@@ -252,6 +256,12 @@ TEST(MathOps, HardmaxMarksTheFirstMaximum) {
   const Weights x = f32({2, 3}, {1, 3, 3, 2, 0, 1});
   expectNear(runOne(13, "Hardmax", {x}), {0, 1, 0, 1, 0, 0});
   expectNear(runOne(13, "Hardmax", {x}, {{"axis", int64_t{0}}}), {0, 1, 1, 1, 0, 0});
+  // The cpu backend's fast softmax must not take a hardmax layer.
+  ModelBuilder b(13);
+  b.node({"Hardmax", {"a"}, {"y"}}).output("y");
+  auto cpu = run(b, {"a"}, {x}, "cpu");
+  ASSERT_TRUE(cpu) << cpu.status().toString();
+  expectNear(cpu->at(0), {0, 1, 0, 1, 0, 0});
 }
 
 // ---- losses ------------------------------------------------------------------------------------
@@ -299,6 +309,107 @@ TEST(MathOps, SoftmaxCrossEntropyWithLogProb) {
   ASSERT_TRUE(r) << r.status().toString();
   expectNear(r->at(0), {-std::log(0.75)});
   expectNear(r->at(1), {std::log(0.25), std::log(0.75)});
+}
+
+// ---- linear algebra
+// ------------------------------------------------------------------------------
+
+TEST(MathOps, DeterminantOfOneAndABatch) {
+  expectNear(runOne(22, "Det", {f32({2, 2}, {1, 2, 3, 4})}), {-2});
+  // diag(2, 2, 2), a singular matrix, and one that needs a row swap.
+  auto d = runOne(22, "Det", {f32({3, 2, 2}, {2, 0, 0, 4, 1, 2, 2, 4, 0, 1, 1, 0})});
+  EXPECT_EQ(d.dims(), (Dims{3}));
+  expectNear(d, {8, 0, -1});
+  auto bad = runOp(22, "Det", {f32({2, 3}, {1, 2, 3, 4, 5, 6})});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find("square matrices"), std::string::npos)
+      << bad.status().toString();
+}
+
+TEST(MathOps, EinsumContractionsDiagonalsAndImplicitOutput) {
+  const Weights a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const Weights b = f32({3, 2}, {1, 0, 0, 1, 1, 1});
+  auto eq = [](const char* e) { return std::vector<NodeAttr>{{"equation", std::string(e)}}; };
+  expectNear(runOne(12, "Einsum", {a, b}, eq("ij,jk->ik")), {4, 5, 10, 11});
+  expectNear(runOne(12, "Einsum", {a, b}, eq("ij, jk")), {4, 5, 10, 11});  // implicit: ik
+  expectNear(runOne(12, "Einsum", {a}, eq("ij->")), {21});
+  expectNear(runOne(12, "Einsum", {a}, eq("ij->ji")), {1, 4, 2, 5, 3, 6});
+  const Weights sq = f32({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  expectNear(runOne(12, "Einsum", {sq}, eq("...ii->...i")), {1, 4, 5, 8});
+  expectNear(runOne(12, "Einsum", {f32({3}, {1, 2, 3}), f32({3}, {4, 5, 6})}, eq("i,i")), {32});
+  // Implicit output order is by character, A-Z before a-z: "aB" gives "Ba", a transpose.
+  expectNear(runOne(12, "Einsum", {a}, eq("aB")), {1, 4, 2, 5, 3, 6});
+  auto bad = runOp(12, "Einsum", {a}, eq("ij,jk->ik"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find("names 2 inputs"), std::string::npos)
+      << bad.status().toString();
+}
+
+// ---- signal
+// ----------------------------------------------------------------------------------------
+
+TEST(MathOps, WindowsPeriodicAndSymmetric) {
+  const Weights four = tensor<int32_t>(kI32, {}, {4});
+  expectNear(runOne(17, "HannWindow", {four}), {0, 0.5, 1, 0.5});
+  expectNear(runOne(17, "HannWindow", {tensor<int32_t>(kI32, {}, {3})}, {{"periodic", int64_t{0}}}),
+             {0, 1, 0});
+  expectNear(runOne(17, "HammingWindow", {tensor<int32_t>(kI32, {}, {2})}), {4.0 / 46, 1});
+  expectNear(runOne(17, "BlackmanWindow", {four}), {0, 0.34, 1, 0.34}, 1e-6);
+  auto d = runOne(17, "HannWindow", {four}, {{"output_datatype", int64_t{11}}});
+  EXPECT_EQ(d.dtype(), DataType::kFloat64);
+}
+
+TEST(MathOps, DftForwardOnesidedInverseAndIrfft) {
+  const Weights x = f32({1, 4, 1}, {1, 2, 3, 4});
+  // fft([1, 2, 3, 4]) = [10, -2+2i, -2, -2-2i].
+  auto y = runOne(17, "DFT", {x});
+  EXPECT_EQ(y.dims(), (Dims{1, 4, 2}));
+  expectNear(y, {10, 0, -2, 2, -2, 0, -2, -2});
+  auto half = runOne(17, "DFT", {x}, {{"onesided", int64_t{1}}});
+  EXPECT_EQ(half.dims(), (Dims{1, 3, 2}));
+  expectNear(half, {10, 0, -2, 2, -2, 0});
+  // Opset 20: the axis is input 2 (input 1 is dft_length: 2 keeps the first two samples).
+  ModelBuilder inv(20);
+  inv.node({"DFT", {"a", "", "b"}, {"y"}, {{"inverse", int64_t{1}}}}).output("y");
+  auto back = run(inv, {"a", "b"}, {y, tensor<int64_t>(kI64, {}, {1})});
+  ASSERT_TRUE(back) << back.status().toString();
+  expectNear(back->at(0), {1, 0, 2, 0, 3, 0, 4, 0});
+  // fft([1, 2]) = [3, -1].
+  auto cut = runOne(20, "DFT", {x, tensor<int64_t>(kI64, {}, {2}), tensor<int64_t>(kI64, {}, {1})});
+  EXPECT_EQ(cut.dims(), (Dims{1, 2, 2}));
+  expectNear(cut, {3, 0, -1, 0});
+  // Inverse of the half spectrum: the real signal (numpy.fft.irfft).
+  ModelBuilder b(20);
+  b.node({"DFT", {"a", "", "b"}, {"y"}, {{"inverse", int64_t{1}}, {"onesided", int64_t{1}}}})
+      .output("y");
+  auto r = run(b, {"a", "b"}, {half, tensor<int64_t>(kI64, {}, {1})});
+  ASSERT_TRUE(r) << r.status().toString();
+  EXPECT_EQ(r->at(0).dims(), (Dims{1, 4, 1}));
+  expectNear(r->at(0), {1, 2, 3, 4});
+}
+
+TEST(MathOps, StftFramesWithAndWithoutWindow) {
+  const Weights signal = f32({1, 4, 1}, {1, 2, 3, 4});
+  const Weights step = tensor<int64_t>(kI64, {}, {2});
+  ModelBuilder b(17);
+  b.node({"STFT", {"a", "b", "", "c"}, {"y"}}).output("y");
+  auto r = run(b, {"a", "b", "c"}, {signal, step, tensor<int64_t>(kI64, {}, {2})});
+  ASSERT_TRUE(r) << r.status().toString();
+  EXPECT_EQ(r->at(0).dims(), (Dims{1, 2, 2, 2}));
+  // Frames [1, 2] and [3, 4]: DFTs [3, -1] and [7, -1].
+  expectNear(r->at(0), {3, 0, -1, 0, 7, 0, -1, 0});
+  auto w = runOne(17, "STFT", {signal, step, f32({2}, {1, 0.5f})});
+  expectNear(w, {2, 0, 0, 0, 5, 0, 1, 0});
+}
+
+TEST(MathOps, MelWeightMatrixTriangles) {
+  // 2 mel bins over 8-point DFTs at 8 kHz, 0-4000 Hz: the mel points fall on DFT bins
+  // floor(9 hz / 8000) = {0, 0, 1, 2}, giving filters [1 at bin 0] and [0 -> 1 at bin 1].
+  auto r = runOne(17, "MelWeightMatrix",
+                  {tensor<int32_t>(kI32, {}, {2}), tensor<int32_t>(kI32, {}, {8}),
+                   tensor<int32_t>(kI32, {}, {8000}), f32({}, {0}), f32({}, {4000})});
+  EXPECT_EQ(r.dims(), (Dims{5, 2}));
+  expectNear(r, {1, 0, 0, 1, 0, 0, 0, 0, 0, 0});
 }
 
 }  // namespace

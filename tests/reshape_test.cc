@@ -255,6 +255,30 @@ std::vector<ReshapeCase> cases() {
                {{f({2, 3, 4}), targets({2, 4}, 3)},
                 {f({5, 3, 1}), targets({5, 1}, 3)},
                 {f({1, 3, 7}), targets({1, 7}, 3)}}});
+  v.push_back({"determinant_einsum_window_dft_stft",
+               [](NetworkDefinition& n) {
+                 TensorId x = input(n, "x", kF32, {sym("n"), 2, 2});
+                 TensorId s = input(n, "s", kF32, {sym("b"), sym("l"), 1});
+                 output(n, n.addLayer("det", DeterminantAttrs{}, {x}));
+                 EinsumAttrs e;
+                 e.inputLabels = {0, 8, 9, -1, 0, 9, 10, -1};  // bij,bjk->bik
+                 e.outputLabels = {0, 8, 10};
+                 output(n, n.addLayer("einsum", e, {x, x}));
+                 TensorId size = n.addConstant("size", Weights::fromInts({5}, true));
+                 output(n, n.addLayer("window", WindowAttrs{}, {size}));
+                 TensorId axis = n.addConstant("axis", Weights::fromInts({1}, true));
+                 output(n, n.addLayer("dft", DftAttrs{false, true}, {s, axis}));
+                 TensorId step = n.addConstant("step", Weights::fromInts({2}, true));
+                 TensorId length = n.addConstant("length", Weights::fromInts({2}, true));
+                 output(n, n.addLayer("stft", StftAttrs{}, {s, step, kNoTensor, length}));
+                 TensorId rate = n.addConstant("rate", Weights::fromInts({8000}, true));
+                 TensorId lo = n.addConstant("lo", Weights::fromFloats({0}, true));
+                 TensorId hi = n.addConstant("hi", Weights::fromFloats({2000}, true));
+                 output(n, n.addLayer("mel", MelWeightMatrixAttrs{}, {step, size, rate, lo, hi}));
+               },
+               {{f({1, 2, 2}), f({1, 4, 1}, 1)},
+                {f({3, 2, 2}), f({2, 6, 1}, 1)},
+                {f({2, 2, 2}), f({1, 2, 1}, 1)}}});
   v.push_back({"fill_with_run_time_limit",
                [](NetworkDefinition& n) {
                  TensorId limit = input(n, "limit", DataType::kInt64, {});

@@ -140,6 +140,11 @@ namespace kiln {
   X(Sum, "sum")                 \
   X(Mean, "mean")
 
+#define KILN_WINDOW_KINDS(X) \
+  X(Hann, "hann")            \
+  X(Hamming, "hamming")      \
+  X(Blackman, "blackman")
+
 #define KILN_GATHER_MODES(X)                                   \
   X(Default, "default")   /* ONNX Gather along axis */         \
   X(Elements, "elements") /* ONNX GatherElements along axis */ \
@@ -155,6 +160,7 @@ enum class PaddingMode : int32_t { KILN_PADDING_MODES(KILN_DECLARE_ENUM_VALUE) }
 enum class ShuffleMode : int32_t { KILN_SHUFFLE_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class GatherMode : int32_t { KILN_GATHER_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class LossReduction : int32_t { KILN_LOSS_REDUCTIONS(KILN_DECLARE_ENUM_VALUE) };
+enum class WindowKind : int32_t { KILN_WINDOW_KINDS(KILN_DECLARE_ENUM_VALUE) };
 #undef KILN_DECLARE_ENUM_VALUE
 
 /// Names of enum values ("relu"), and the number of values, for every attribute enum.
@@ -167,6 +173,7 @@ const char* enumName(PaddingMode v);
 const char* enumName(ShuffleMode v);
 const char* enumName(GatherMode v);
 const char* enumName(LossReduction v);
+const char* enumName(WindowKind v);
 const char* enumName(DataType v);
 template <class E>
 int32_t enumCount();
@@ -356,6 +363,52 @@ struct NegativeLogLikelihoodAttrs {
   int64_t ignoreIndex = 0;
   KILN_VISIT_FIELDS(v("reduction", s.reduction); v("has_ignore_index", s.hasIgnoreIndex);
                     v("ignore_index", s.ignoreIndex);)
+};
+
+/// Determinant of the trailing square matrices: x[..., M, M] -> y[...].
+struct DeterminantAttrs {
+  KILN_VISIT_FIELDS()
+};
+
+/// Einsum as label lists (the importer parses the equation and expands ellipses): input k's
+/// labels, one per dim, each input's list ended by -1; and the output's labels. Labels not in
+/// the output are summed; a label repeated within an input reads its diagonal.
+struct EinsumAttrs {
+  std::vector<int64_t> inputLabels;
+  std::vector<int64_t> outputLabels;
+  KILN_VISIT_FIELDS(v("input_labels", s.inputLabels); v("output_labels", s.outputLabels);)
+};
+
+/// A window function of `size` (param input) points: periodic (divides by N) or symmetric
+/// (divides by N - 1); Hann 0.5 - 0.5 cos t, Hamming 25/46 - 21/46 cos t, Blackman
+/// 0.42 - 0.5 cos t + 0.08 cos 2t, with t = 2 pi n / divisor.
+struct WindowAttrs {
+  WindowKind kind = WindowKind::kHann;
+  bool periodic = true;
+  DataType dtype = DataType::kFloat32;
+  KILN_VISIT_FIELDS(v("kind", s.kind); v("periodic", s.periodic); v("dtype", s.dtype);)
+};
+
+/// Discrete Fourier transform: x[..., 1 or 2], axis[param], dft_length[param]? -> y[..., 2]
+/// (inverse onesided: the real signal [..., 1] from a half spectrum).
+struct DftAttrs {
+  bool inverse = false;
+  bool onesided = false;  ///< forward: keep the first N / 2 + 1 frequencies
+  KILN_VISIT_FIELDS(v("inverse", s.inverse); v("onesided", s.onesided);)
+};
+
+/// Short-time Fourier transform: signal[B, L, 1 or 2], frame_step[param], window[W]?,
+/// frame_length[param]? -> y[B, frames, bins, 2].
+struct StftAttrs {
+  bool onesided = true;
+  KILN_VISIT_FIELDS(v("onesided", s.onesided);)
+};
+
+/// Mel filter bank: num_mel_bins[param], dft_length[param], sample_rate, lower_edge_hertz,
+/// upper_edge_hertz (scalars) -> [dft_length / 2 + 1, num_mel_bins] triangular filters.
+struct MelWeightMatrixAttrs {
+  DataType dtype = DataType::kFloat32;
+  KILN_VISIT_FIELDS(v("dtype", s.dtype);)
 };
 
 /// Layer kinds, in layers.def order.

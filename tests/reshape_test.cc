@@ -258,6 +258,57 @@ std::vector<ReshapeCase> cases() {
                {{f({1, 2, 3, 4}), f({3, 1}, 1)},
                 {f({2, 2, 5, 4}), f({5, 1}, 1)},
                 {f({1, 2, 1, 4}), f({1, 1}, 1)}}});
+  // Class indices in [0, classes) for a loss target of dims `d`.
+  auto targets = [](Dims d, int64_t classes) {
+    Weights w = *Weights::zeros(DataType::kInt64, d);
+    for (int64_t i = 0; i < w.count(); ++i)
+      static_cast<int64_t*>(w.mutableData())[i] = (i * 7 + 1) % classes;
+    return w;
+  };
+  v.push_back({"negative_log_likelihood_arg_max",
+               [](NetworkDefinition& n) {
+                 TensorId x = input(n, "x", kF32, {sym("n"), 3, sym("k")});
+                 TensorId t = input(n, "t", DataType::kInt64, {sym("n"), sym("k")});
+                 TensorId w = n.addConstant("w", f({3}, 4));
+                 NegativeLogLikelihoodAttrs none;
+                 none.reduction = LossReduction::kNone;
+                 output(n, n.addLayer("nll_none", none, {x, t, w}));
+                 NegativeLogLikelihoodAttrs mean;
+                 mean.hasIgnoreIndex = true;
+                 mean.ignoreIndex = 1;
+                 output(n, n.addLayer("nll_mean", mean, {x, t}));
+                 TensorId axes = n.addConstant("axes", Weights::fromInts({2}));
+                 ReduceAttrs arg;
+                 arg.kind = ReduceKind::kArgMax;
+                 output(n, n.addLayer("argmax", arg, {x, axes}));
+               },
+               {{f({2, 3, 4}), targets({2, 4}, 3)},
+                {f({5, 3, 1}), targets({5, 1}, 3)},
+                {f({1, 3, 7}), targets({1, 7}, 3)}}});
+  v.push_back({"determinant_einsum_window_dft_stft",
+               [](NetworkDefinition& n) {
+                 TensorId x = input(n, "x", kF32, {sym("n"), 2, 2});
+                 TensorId s = input(n, "s", kF32, {sym("b"), sym("l"), 1});
+                 output(n, n.addLayer("det", DeterminantAttrs{}, {x}));
+                 EinsumAttrs e;
+                 e.inputLabels = {0, 8, 9, -1, 0, 9, 10, -1};  // bij,bjk->bik
+                 e.outputLabels = {0, 8, 10};
+                 output(n, n.addLayer("einsum", e, {x, x}));
+                 TensorId size = n.addConstant("size", Weights::fromInts({5}, true));
+                 output(n, n.addLayer("window", WindowAttrs{}, {size}));
+                 TensorId axis = n.addConstant("axis", Weights::fromInts({1}, true));
+                 output(n, n.addLayer("dft", DftAttrs{false, true}, {s, axis}));
+                 TensorId step = n.addConstant("step", Weights::fromInts({2}, true));
+                 TensorId length = n.addConstant("length", Weights::fromInts({2}, true));
+                 output(n, n.addLayer("stft", StftAttrs{}, {s, step, kNoTensor, length}));
+                 TensorId rate = n.addConstant("rate", Weights::fromInts({8000}, true));
+                 TensorId lo = n.addConstant("lo", Weights::fromFloats({0}, true));
+                 TensorId hi = n.addConstant("hi", Weights::fromFloats({2000}, true));
+                 output(n, n.addLayer("mel", MelWeightMatrixAttrs{}, {step, size, rate, lo, hi}));
+               },
+               {{f({1, 2, 2}), f({1, 4, 1}, 1)},
+                {f({3, 2, 2}), f({2, 6, 1}, 1)},
+                {f({2, 2, 2}), f({1, 2, 1}, 1)}}});
   v.push_back({"fill_with_run_time_limit",
                [](NetworkDefinition& n) {
                  TensorId limit = input(n, "limit", DataType::kInt64, {});

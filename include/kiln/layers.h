@@ -16,6 +16,17 @@ namespace kiln {
 
 // Enums used by attributes. Each list is declared once (X-macro) so that names for dumps and
 // parsing come from the same place as the values. Append only: values are stored in plans.
+//
+// Math additions (ops-math), described here to keep the lists' columns:
+//   Activation: softsign x / (1 + |x|); celu max(0, x) + min(0, alpha (exp(x / alpha) - 1));
+//     swish x sigmoid(alpha x); mish x tanh(softplus(x)); thresholded_relu x > alpha ? x : 0;
+//     shrink x < -alpha ? x + beta : (x > alpha ? x - beta : 0).
+//   Unary: tan ... atanh (float); bitwise_not (integers); is_pos_inf, is_neg_inf (float -> bool).
+//   Elementwise: mod (integers: the divisor's sign, numpy.mod), fmod (the dividend's sign, C
+//     fmod); bit shifts and bitwise and/or/xor (integers; a shift by >= the width gives 0);
+//     prelu a < 0 ? a * b : a.
+//   Reduce: arg_max, arg_min (int64 index along one axis; the first of equal extremes unless
+//     selectLastIndex).
 #define KILN_ACTIVATION_KINDS(X)                                                      \
   X(Relu, "relu")       /* max(x, 0) */                                               \
   X(Clip, "clip")       /* min(max(x, alpha), beta) */                                \
@@ -30,7 +41,13 @@ namespace kiln {
   X(HardSwish, "hard_swish")     /* x * max(0, min(1, x / 6 + 0.5)) */                \
   X(Selu, "selu")                /* beta * (x < 0 ? alpha * (exp(x) - 1) : x) */      \
   X(None, "none")                /* x: no activation (the default of an epilogue) */  \
-  X(Silu, "silu")                /* x * sigmoid(x) (swish) */
+  X(Silu, "silu")                /* x * sigmoid(x) (swish) */                         \
+  X(Softsign, "softsign")                                                             \
+  X(Celu, "celu")                                                                     \
+  X(Swish, "swish")                                                                   \
+  X(Mish, "mish")                                                                     \
+  X(ThresholdedRelu, "thresholded_relu")                                              \
+  X(Shrink, "shrink")
 
 #define KILN_UNARY_KINDS(X)             \
   X(Identity, "identity")               \
@@ -49,7 +66,19 @@ namespace kiln {
   X(Round, "round") /* half to even */  \
   X(Sign, "sign")                       \
   X(Sin, "sin")                         \
-  X(Cos, "cos")
+  X(Cos, "cos")                         \
+  X(Tan, "tan")                         \
+  X(Asin, "asin")                       \
+  X(Acos, "acos")                       \
+  X(Atan, "atan")                       \
+  X(Sinh, "sinh")                       \
+  X(Cosh, "cosh")                       \
+  X(Asinh, "asinh")                     \
+  X(Acosh, "acosh")                     \
+  X(Atanh, "atanh")                     \
+  X(BitwiseNot, "bitwise_not")          \
+  X(IsPosInf, "is_pos_inf")             \
+  X(IsNegInf, "is_neg_inf")
 
 #define KILN_ELEMENTWISE_KINDS(X)                            \
   X(Add, "add")                                              \
@@ -66,19 +95,29 @@ namespace kiln {
   X(Less, "less")   /* -> bool */                            \
   X(LessOrEqual, "less_or_equal")                            \
   X(Greater, "greater")                                      \
-  X(GreaterOrEqual, "greater_or_equal")
+  X(GreaterOrEqual, "greater_or_equal")                      \
+  X(Mod, "mod")                                              \
+  X(Fmod, "fmod")                                            \
+  X(BitShiftLeft, "bit_shift_left")                          \
+  X(BitShiftRight, "bit_shift_right")                        \
+  X(BitwiseAnd, "bitwise_and")                               \
+  X(BitwiseOr, "bitwise_or")                                 \
+  X(BitwiseXor, "bitwise_xor")                               \
+  X(PRelu, "prelu")
 
-#define KILN_REDUCE_KINDS(X) \
-  X(Sum, "sum")              \
-  X(Mean, "mean")            \
-  X(Max, "max")              \
-  X(Min, "min")              \
-  X(Prod, "prod")            \
-  X(SumSquare, "sum_square") \
-  X(L1, "l1")                \
-  X(L2, "l2")                \
-  X(LogSum, "log_sum")       \
-  X(LogSumExp, "log_sum_exp")
+#define KILN_REDUCE_KINDS(X)  \
+  X(Sum, "sum")               \
+  X(Mean, "mean")             \
+  X(Max, "max")               \
+  X(Min, "min")               \
+  X(Prod, "prod")             \
+  X(SumSquare, "sum_square")  \
+  X(L1, "l1")                 \
+  X(L2, "l2")                 \
+  X(LogSum, "log_sum")        \
+  X(LogSumExp, "log_sum_exp") \
+  X(ArgMax, "arg_max")        \
+  X(ArgMin, "arg_min")
 
 #define KILN_POOLING_KINDS(X) \
   X(Max, "max")               \
@@ -97,6 +136,16 @@ namespace kiln {
   X(Unsqueeze, "unsqueeze") /* param = int64 axes of the output */                             \
   X(Flatten, "flatten")     /* attr axis: [prod(d[:axis]), prod(d[axis:])] */                  \
   X(Transpose, "transpose") /* attr perm (empty: reverse the dims) */
+
+#define KILN_LOSS_REDUCTIONS(X) \
+  X(None, "none")               \
+  X(Sum, "sum")                 \
+  X(Mean, "mean")
+
+#define KILN_WINDOW_KINDS(X) \
+  X(Hann, "hann")            \
+  X(Hamming, "hamming")      \
+  X(Blackman, "blackman")
 
 #define KILN_GATHER_MODES(X)                                   \
   X(Default, "default")   /* ONNX Gather along axis */         \
@@ -134,6 +183,8 @@ enum class GatherMode : int32_t { KILN_GATHER_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class ResidualMode : int32_t { KILN_RESIDUAL_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class AttentionLayout : int32_t { KILN_ATTENTION_LAYOUTS(KILN_DECLARE_ENUM_VALUE) };
 enum class PadMode : int32_t { KILN_PAD_MODES(KILN_DECLARE_ENUM_VALUE) };
+enum class LossReduction : int32_t { KILN_LOSS_REDUCTIONS(KILN_DECLARE_ENUM_VALUE) };
+enum class WindowKind : int32_t { KILN_WINDOW_KINDS(KILN_DECLARE_ENUM_VALUE) };
 #undef KILN_DECLARE_ENUM_VALUE
 
 /// Names of enum values ("relu"), and the number of values, for every attribute enum.
@@ -148,6 +199,8 @@ const char* enumName(GatherMode v);
 const char* enumName(ResidualMode v);
 const char* enumName(AttentionLayout v);
 const char* enumName(PadMode v);
+const char* enumName(LossReduction v);
+const char* enumName(WindowKind v);
 const char* enumName(DataType v);
 template <class E>
 int32_t enumCount();
@@ -266,14 +319,17 @@ struct ReduceAttrs {
   ReduceKind kind = ReduceKind::kSum;
   bool keepDims = true;
   bool noopWithEmptyAxes = false;  ///< no axes input: identity instead of reducing everything
+  bool selectLastIndex = false;    ///< kArgMax / kArgMin: the last of equal extremes
   KILN_VISIT_FIELDS(v("kind", s.kind); v("keep_dims", s.keepDims);
-                    v("noop_with_empty_axes", s.noopWithEmptyAxes);)
+                    v("noop_with_empty_axes", s.noopWithEmptyAxes);
+                    v("select_last_index", s.selectLastIndex);)
 };
 
 struct SoftmaxAttrs {
   int64_t axis = -1;
-  bool log = false;  ///< log-softmax
-  KILN_VISIT_FIELDS(v("axis", s.axis); v("log", s.log);)
+  bool log = false;   ///< log-softmax
+  bool hard = false;  ///< hardmax: 1 at the first maximum along the axis, 0 elsewhere
+  KILN_VISIT_FIELDS(v("axis", s.axis); v("log", s.log); v("hard", s.hard);)
 };
 
 struct NormalizationAttrs {
@@ -341,7 +397,8 @@ struct ShapeOfAttrs {
 struct CumulativeAttrs {
   bool exclusive = false;
   bool reverse = false;
-  KILN_VISIT_FIELDS(v("exclusive", s.exclusive); v("reverse", s.reverse);)
+  bool product = false;  ///< cumulative product instead of sum
+  KILN_VISIT_FIELDS(v("exclusive", s.exclusive); v("reverse", s.reverse); v("product", s.product);)
 };
 
 /// An integer tensor whose values are expressions of the input dims (a folded shape
@@ -396,6 +453,64 @@ struct PadAttrs {
 struct TriluAttrs {
   bool upper = true;
   KILN_VISIT_FIELDS(v("upper", s.upper);)
+};
+
+/// Negative log-likelihood: x[N,C,d...] (log-probabilities), target[N,d...] (integer class
+/// indices), weight[C]? -> loss (per element when reduction is none, else a scalar). Elements
+/// whose target equals ignoreIndex (when hasIgnoreIndex) contribute 0 and weight 0; kMean is
+/// sum(weight[t] * loss) / sum(weight[t]) over the counted elements.
+struct NegativeLogLikelihoodAttrs {
+  LossReduction reduction = LossReduction::kMean;
+  bool hasIgnoreIndex = false;
+  int64_t ignoreIndex = 0;
+  KILN_VISIT_FIELDS(v("reduction", s.reduction); v("has_ignore_index", s.hasIgnoreIndex);
+                    v("ignore_index", s.ignoreIndex);)
+};
+
+/// Determinant of the trailing square matrices: x[..., M, M] -> y[...].
+struct DeterminantAttrs {
+  KILN_VISIT_FIELDS()
+};
+
+/// Einsum as label lists (the importer parses the equation and expands ellipses): input k's
+/// labels, one per dim, each input's list ended by -1; and the output's labels. Labels not in
+/// the output are summed; a label repeated within an input reads its diagonal.
+struct EinsumAttrs {
+  std::vector<int64_t> inputLabels;
+  std::vector<int64_t> outputLabels;
+  KILN_VISIT_FIELDS(v("input_labels", s.inputLabels); v("output_labels", s.outputLabels);)
+};
+
+/// A window function of `size` (param input) points: periodic (divides by N) or symmetric
+/// (divides by N - 1); Hann 0.5 - 0.5 cos t, Hamming 25/46 - 21/46 cos t, Blackman
+/// 0.42 - 0.5 cos t + 0.08 cos 2t, with t = 2 pi n / divisor.
+struct WindowAttrs {
+  WindowKind kind = WindowKind::kHann;
+  bool periodic = true;
+  DataType dtype = DataType::kFloat32;
+  KILN_VISIT_FIELDS(v("kind", s.kind); v("periodic", s.periodic); v("dtype", s.dtype);)
+};
+
+/// Discrete Fourier transform: x[..., 1 or 2], axis[param], dft_length[param]? -> y[..., 2]
+/// (inverse onesided: the real signal [..., 1] from a half spectrum).
+struct DftAttrs {
+  bool inverse = false;
+  bool onesided = false;  ///< forward: keep the first N / 2 + 1 frequencies
+  KILN_VISIT_FIELDS(v("inverse", s.inverse); v("onesided", s.onesided);)
+};
+
+/// Short-time Fourier transform: signal[B, L, 1 or 2], frame_step[param], window[W]?,
+/// frame_length[param]? -> y[B, frames, bins, 2].
+struct StftAttrs {
+  bool onesided = true;
+  KILN_VISIT_FIELDS(v("onesided", s.onesided);)
+};
+
+/// Mel filter bank: num_mel_bins[param], dft_length[param], sample_rate, lower_edge_hertz,
+/// upper_edge_hertz (scalars) -> [dft_length / 2 + 1, num_mel_bins] triangular filters.
+struct MelWeightMatrixAttrs {
+  DataType dtype = DataType::kFloat32;
+  KILN_VISIT_FIELDS(v("dtype", s.dtype);)
 };
 
 /// Layer kinds, in layers.def order.

@@ -9,6 +9,12 @@
 namespace kiln {
 namespace {
 
+/// Integer element types (not bool).
+bool isIntegerType(DataType t) {
+  return t == DataType::kInt8 || t == DataType::kUInt8 || t == DataType::kInt32 ||
+         t == DataType::kInt64;
+}
+
 bool isFloatType(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16 ||
          t == DataType::kFloat64;
@@ -36,11 +42,17 @@ Expected<std::vector<TensorType>> inferUnary(const InferDesc& desc) {
       return std::vector<TensorType>{x};
     case UnaryKind::kIsNaN:
     case UnaryKind::kIsInf:
+    case UnaryKind::kIsPosInf:
+    case UnaryKind::kIsNegInf:
       if (!isFloatType(x.dtype))
         return layerError(desc,
                           op + " expects a floating-point input, found " + dataTypeName(x.dtype));
       return std::vector<TensorType>{{DataType::kBool, x.shape}};
     case UnaryKind::kIdentity:
+      return std::vector<TensorType>{x};
+    case UnaryKind::kBitwiseNot:
+      if (!isIntegerType(x.dtype))
+        return layerError(desc, op + " expects an integer input, found " + dataTypeName(x.dtype));
       return std::vector<TensorType>{x};
     default:
       if (x.dtype == DataType::kBool)
@@ -79,7 +91,15 @@ Expected<std::vector<TensorType>> inferElementwise(const InferDesc& desc) {
         return layerError(desc, op + " expects numeric inputs, found bool");
       outType = DataType::kBool;
       break;
-    default:  // arithmetic, max, min
+    case ElementwiseKind::kBitShiftLeft:
+    case ElementwiseKind::kBitShiftRight:
+    case ElementwiseKind::kBitwiseAnd:
+    case ElementwiseKind::kBitwiseOr:
+    case ElementwiseKind::kBitwiseXor:
+      if (!isIntegerType(a.dtype))
+        return layerError(desc, op + " expects integer inputs, found " + dataTypeName(a.dtype));
+      break;
+    default:  // arithmetic, max, min, mod, prelu
       if (a.dtype == DataType::kBool)
         return layerError(desc, op + " expects numeric inputs, found bool");
       break;

@@ -96,6 +96,10 @@ Expected<std::vector<TensorType>> inferReduce(const InferDesc& desc) {
   const auto& attrs = desc.layer->as<ReduceAttrs>();
   const TensorType& x = desc.inputs[0];
   const int64_t rank = static_cast<int64_t>(x.shape.size());
+  // ArgMax / ArgMin give int64 indices.
+  const DataType outType = attrs.kind == ReduceKind::kArgMax || attrs.kind == ReduceKind::kArgMin
+                               ? DataType::kInt64
+                               : x.dtype;
   std::vector<int64_t> axes;
   if (desc.hasInput(1)) {
     if (!desc.valuesKnown(1)) {
@@ -111,7 +115,7 @@ Expected<std::vector<TensorType>> inferReduce(const InferDesc& desc) {
       if (n > rank) return layerError(desc, "more axes than input dims");
       const int64_t outRank = attrs.keepDims ? rank : (n == 0 ? 0 : rank - n);
       return std::vector<TensorType>{
-          {x.dtype, Shape(static_cast<size_t>(outRank), InferDesc::opaque())}};
+          {outType, Shape(static_cast<size_t>(outRank), InferDesc::opaque())}};
     }
     KILN_ASSIGN_OR_RETURN(axes, desc.intsInput(1, "axes"));
   }
@@ -132,7 +136,7 @@ Expected<std::vector<TensorType>> inferReduce(const InferDesc& desc) {
     else if (attrs.keepDims)
       out.push_back(1);
   }
-  return std::vector<TensorType>{{x.dtype, std::move(out)}};
+  return std::vector<TensorType>{{outType, std::move(out)}};
 }
 
 Expected<std::vector<TensorType>> inferSoftmax(const InferDesc& desc) {

@@ -234,7 +234,10 @@ Expected<std::vector<DataType>> typeCheck(const Expr& e, const std::vector<DataT
         if (n.unary == UnaryKind::kNot) {
           if (a[0] != DataType::kBool) return bad("expects bool");
           t[i] = DataType::kBool;
-        } else if (n.unary == UnaryKind::kIsNaN || n.unary == UnaryKind::kIsInf) {
+        } else if (n.unary == UnaryKind::kBitwiseNot) {
+          return bad("is an integer operation, not fused");
+        } else if (n.unary == UnaryKind::kIsNaN || n.unary == UnaryKind::kIsInf ||
+                   n.unary == UnaryKind::kIsPosInf || n.unary == UnaryKind::kIsNegInf) {
           if (!isFloat(a[0])) return bad("expects a float");
           t[i] = DataType::kBool;
         } else {
@@ -256,6 +259,12 @@ Expected<std::vector<DataType>> typeCheck(const Expr& e, const std::vector<DataT
           case ElementwiseKind::kEqual:
             t[i] = DataType::kBool;
             break;
+          case ElementwiseKind::kBitShiftLeft:
+          case ElementwiseKind::kBitShiftRight:
+          case ElementwiseKind::kBitwiseAnd:
+          case ElementwiseKind::kBitwiseOr:
+          case ElementwiseKind::kBitwiseXor:
+            return bad("is an integer operation, not fused");
           case ElementwiseKind::kLess:
           case ElementwiseKind::kLessOrEqual:
           case ElementwiseKind::kGreater:

@@ -64,6 +64,14 @@ InputSpec inputSpec(LayerKind kind) {
     // tensor and data-movement layers (ops-tensor)
     case LayerKind::kPad: return {2, 4, 0b1010};          // x, pads, value?, axes?
     case LayerKind::kTrilu: return {1, 2, 0b10};          // x, k?
+    // Math and loss layers (ops-math).
+    case LayerKind::kNegativeLogLikelihood: return {2, 3, 0};  // x, target, weight?
+    case LayerKind::kDeterminant: return {1, 1, 0};
+    case LayerKind::kEinsum: return {1, kUnbounded, 0};
+    case LayerKind::kWindow: return {1, 1, 0b1};             // size
+    case LayerKind::kDft: return {2, 3, 0b110};              // x, axis, dft_length?
+    case LayerKind::kStft: return {2, 4, 0b1010};            // signal, step, window?, length?
+    case LayerKind::kMelWeightMatrix: return {5, 5, 0b11};   // bins, dft length, rate, lo, hi
   }
   // clang-format on
   return {};

@@ -37,7 +37,13 @@ std::optional<Verdict> parseVerdict(std::string_view name) {
 Tolerance toleranceFor(const std::string& name) {
   // Cases whose reference outputs need another tolerance, each with the reason. Keep this
   // table short: a loose tolerance hides wrong answers.
-  static const std::map<std::string, Tolerance> overrides = {};
+  static const std::string kFloat32Fft =
+      "the reference outputs come from a float32 FFT: entries that are exactly 0 hold rounding "
+      "noise up to 2e-7 (float32 epsilon times the signal's magnitude), beyond the default atol";
+  static const std::map<std::string, Tolerance> overrides = {
+      {"node/test_dft_inverse", {kDefaultRtol, 1e-6, kFloat32Fft}},
+      {"node/test_dft_inverse_opset19", {kDefaultRtol, 1e-6, kFloat32Fft}},
+  };
   auto it = overrides.find(name);
   return it == overrides.end() ? Tolerance{} : it->second;
 }

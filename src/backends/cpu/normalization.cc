@@ -102,6 +102,7 @@ class LayerNormKernel final : public CpuKernel {
 Status supportsAvx2Softmax(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(requireAvx2(desc));
   KILN_RETURN_IF_ERROR(requireAllF32(desc));
+  if (desc.layer->as<SoftmaxAttrs>().hard) return decline(desc, "hardmax");
   const Dims& x = desc.inputs[0].dims;
   if (x.empty()) return decline(desc, "scalar input");
   KILN_ASSIGN_OR_RETURN(int64_t axis, normalizeAxis(desc, desc.layer->as<SoftmaxAttrs>().axis,

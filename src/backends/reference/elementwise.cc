@@ -1,29 +1,50 @@
 // kiln — reference Elementwise (binary ops with numpy broadcasting) and Select (where).
 //
-// dtypes: arithmetic and ordering comparisons on f32, f64, i8, u8, i32, i64; And/Or/Xor on bool;
-// Equal on those and bool; Pow takes any mix of the arithmetic types (result: the base's type).
-// Integer arithmetic wraps, integer division truncates toward zero, and x / 0 on integers gives 0
-// (ONNX leaves it undefined; we refuse to trap). Max/Min on floats propagate NaN. Select moves
-// elements of any dtype.
+// dtypes: arithmetic, Mod/Fmod, PRelu and ordering comparisons on f32, f64, f16, bf16, i8, u8,
+// i32, i64 (f16 / bf16 computed in float and rounded once, as numpy does); bitwise ops and bit
+// shifts on the integer types; And/Or/Xor on bool; Equal on those and bool; Pow takes any mix of
+// the arithmetic types (result: the base's type). Integer arithmetic wraps, integer division
+// truncates toward zero, and x / 0 or x % 0 on integers gives 0 (ONNX leaves it undefined; we
+// refuse to trap). Max/Min on floats propagate NaN. Select moves elements of any dtype.
 #include <cmath>
 #include <limits>
 
 #include "backends/reference/kernel_util.h"
 #include "backends/reference/reference.h"
 #include "backends/reference/scalar_ops.h"
+#include "util/float16.h"
 
 namespace kiln {
 namespace {
 
+using ref::modulo;
+using ref::shiftLeft;
+using ref::shiftRight;
+using ref::truncatedModulo;
+using ref::wrapMul;
+
 using ref::Strides;
 
 #define KILN_REF_EW_TYPES float, double, int8_t, uint8_t, int32_t, int64_t
-constexpr std::initializer_list<DataType> kArithTypes = {DataType::kFloat32, DataType::kFloat64,
-                                                         DataType::kInt8,    DataType::kUInt8,
-                                                         DataType::kInt32,   DataType::kInt64};
+#define KILN_REF_EW_INT_TYPES int8_t, uint8_t, int32_t, int64_t
+constexpr std::initializer_list<DataType> kPowTypes = {DataType::kFloat32, DataType::kFloat64,
+                                                       DataType::kInt8,    DataType::kUInt8,
+                                                       DataType::kInt32,   DataType::kInt64};
+constexpr std::initializer_list<DataType> kArithTypes = {
+    DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16,
+    DataType::kInt8,    DataType::kUInt8,   DataType::kInt32,   DataType::kInt64};
+constexpr std::initializer_list<DataType> kIntTypes = {DataType::kInt8, DataType::kUInt8,
+                                                       DataType::kInt32, DataType::kInt64};
 constexpr std::initializer_list<DataType> kEqualTypes = {
-    DataType::kFloat32, DataType::kFloat64, DataType::kInt8, DataType::kUInt8,
-    DataType::kInt32,   DataType::kInt64,   DataType::kBool};
+    DataType::kFloat32,  DataType::kFloat64, DataType::kFloat16,
+    DataType::kBFloat16, DataType::kInt8,    DataType::kUInt8,
+    DataType::kInt32,    DataType::kInt64,   DataType::kBool};
+
+bool isBitwise(ElementwiseKind k) {
+  return k == ElementwiseKind::kBitShiftLeft || k == ElementwiseKind::kBitShiftRight ||
+         k == ElementwiseKind::kBitwiseAnd || k == ElementwiseKind::kBitwiseOr ||
+         k == ElementwiseKind::kBitwiseXor;
+}
 
 bool isLogical(ElementwiseKind k) {
   return k == ElementwiseKind::kAnd || k == ElementwiseKind::kOr || k == ElementwiseKind::kXor;
@@ -65,18 +86,40 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
     return Status::ok();
   }
 
-  /// T op T -> T over the arithmetic types.
+  /// T op T -> T over the arithmetic types; f16 / bf16 through float, rounded once.
   template <class Op>
   Status arith(Op op) {
+    if (in_[0].dtype == DataType::kFloat16)
+      return apply<Half, Half, Half>(
+          [&](Half x, Half y) { return floatToHalf(op(halfToFloat(x), halfToFloat(y))); });
+    if (in_[0].dtype == DataType::kBFloat16)
+      return apply<BFloat16, BFloat16, BFloat16>([&](BFloat16 x, BFloat16 y) {
+        return floatToBFloat16(op(bfloat16ToFloat(x), bfloat16ToFloat(y)));
+      });
     return ref::dispatchType<KILN_REF_EW_TYPES>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       return apply<T, T, T>([&](T x, T y) { return op(x, y); });
     });
   }
 
-  /// T op T -> bool.
+  /// T op T -> T over the integer types (bitwise ops and shifts).
+  template <class Op>
+  Status integer(Op op) {
+    return ref::dispatchType<KILN_REF_EW_INT_TYPES>(in_[0].dtype, [&](auto tag) {
+      using T = decltype(tag);
+      return apply<T, T, T>([&](T x, T y) { return static_cast<T>(op(x, y)); });
+    });
+  }
+
+  /// T op T -> bool; f16 / bf16 compared as float (exact).
   template <class Op>
   Status compare(Op op) {
+    if (in_[0].dtype == DataType::kFloat16)
+      return apply<bool, Half, Half>(
+          [&](Half x, Half y) { return op(halfToFloat(x), halfToFloat(y)); });
+    if (in_[0].dtype == DataType::kBFloat16)
+      return apply<bool, BFloat16, BFloat16>(
+          [&](BFloat16 x, BFloat16 y) { return op(bfloat16ToFloat(x), bfloat16ToFloat(y)); });
     return ref::dispatchType<KILN_REF_EW_TYPES, bool>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       return apply<bool, T, T>([&](T x, T y) { return op(x, y); });
@@ -125,6 +168,25 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
         return compare([](auto x, auto y) { return x > y; });
       case ElementwiseKind::kGreaterOrEqual:
         return compare([](auto x, auto y) { return x >= y; });
+      case ElementwiseKind::kMod:
+        return arith([](auto x, auto y) { return modulo(x, y); });
+      case ElementwiseKind::kFmod:
+        return arith([](auto x, auto y) { return truncatedModulo(x, y); });
+      case ElementwiseKind::kPRelu:
+        return arith([](auto x, auto slope) {
+          using T = decltype(x);
+          return x < T(0) ? wrapMul(x, slope) : x;
+        });
+      case ElementwiseKind::kBitShiftLeft:
+        return integer([](auto x, auto n) { return shiftLeft(x, n); });
+      case ElementwiseKind::kBitShiftRight:
+        return integer([](auto x, auto n) { return shiftRight(x, n); });
+      case ElementwiseKind::kBitwiseAnd:
+        return integer([](auto x, auto y) { return x & y; });
+      case ElementwiseKind::kBitwiseOr:
+        return integer([](auto x, auto y) { return x | y; });
+      case ElementwiseKind::kBitwiseXor:
+        return integer([](auto x, auto y) { return x ^ y; });
     }
     return layerError(desc_, "unknown elementwise kind");
   }
@@ -177,8 +239,8 @@ Status supportsReferenceElementwise(const LayerDesc& desc) {
   const ElementwiseKind kind = desc.layer->as<ElementwiseAttrs>().kind;
   const DataType a = desc.inputs[0].dtype;
   if (kind == ElementwiseKind::kPow) {
-    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kArithTypes));
-    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 1, kArithTypes));
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kPowTypes));
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 1, kPowTypes));
     return ref::requireOutputType(desc, 0, {a});
   }
   if (desc.inputs[1].dtype != a)
@@ -187,6 +249,10 @@ Status supportsReferenceElementwise(const LayerDesc& desc) {
   if (isLogical(kind)) {
     KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, {DataType::kBool}));
     return ref::requireOutputType(desc, 0, {DataType::kBool});
+  }
+  if (isBitwise(kind)) {
+    KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kIntTypes));
+    return ref::requireOutputType(desc, 0, {a});
   }
   if (isComparison(kind)) {
     KILN_RETURN_IF_ERROR(ref::requireInputType(

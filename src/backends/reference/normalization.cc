@@ -1,4 +1,4 @@
-// kiln — reference Softmax (and log-softmax) along one axis, and layer normalization.
+// kiln — reference Softmax (and log-softmax, hardmax) along one axis, and layer normalization.
 //
 // Both compute their statistics in double: softmax subtracts the max before exp; layer norm
 // takes mean and variance over dims [axis, rank) in two passes. f32 and f64.
@@ -31,6 +31,7 @@ class SoftmaxKernel final : public ref::ReferenceKernel {
   template <class T>
   Status run() {
     const bool log = attrs<SoftmaxAttrs>().log;
+    const bool hard = attrs<SoftmaxAttrs>().hard;
     const auto [outer, n, inner] = split_;
     const T* x = in<T>(0);
     T* y = out<T>(0);
@@ -38,6 +39,15 @@ class SoftmaxKernel final : public ref::ReferenceKernel {
       for (int64_t j = 0; j < inner; ++j) {
         const T* xs = x + o * n * inner + j;
         T* ys = y + o * n * inner + j;
+        if (hard) {
+          // 1 at the first maximum, 0 elsewhere.
+          int64_t best = 0;
+          for (int64_t k = 1; k < n; ++k)
+            if (xs[k * inner] > xs[best * inner]) best = k;
+          for (int64_t k = 0; k < n; ++k)
+            ys[k * inner] = static_cast<T>(k == best ? 1 : 0);
+          continue;
+        }
         double mx = -std::numeric_limits<double>::infinity();
         for (int64_t k = 0; k < n; ++k)
           mx = std::max(mx, static_cast<double>(xs[k * inner]));

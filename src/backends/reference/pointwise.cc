@@ -2,6 +2,8 @@
 // per output element. Every node is computed by the same scalar function as its unfused layer
 // (scalar_ops.h) and rounded to its dtype, so the result equals the unfused chain bit for bit.
 // Node values are held in doubles, which represent every f32, f64 and bool value exactly.
+#include <limits>
+
 #include "backends/reference/kernel_util.h"
 #include "backends/reference/reference.h"
 #include "backends/reference/scalar_ops.h"
@@ -70,8 +72,20 @@ double binary(ElementwiseKind k, T a, T b) {
       return a > b;
     case ElementwiseKind::kGreaterOrEqual:
       return a >= b;
+    case ElementwiseKind::kMod:
+      return ref::modulo(a, b);
+    case ElementwiseKind::kFmod:
+      return ref::truncatedModulo(a, b);
+    case ElementwiseKind::kPRelu:
+      return a < 0 ? b * a : a;
+    case ElementwiseKind::kBitShiftLeft:
+    case ElementwiseKind::kBitShiftRight:
+    case ElementwiseKind::kBitwiseAnd:
+    case ElementwiseKind::kBitwiseOr:
+    case ElementwiseKind::kBitwiseXor:
+      break;  // integer operations: never in a Pointwise expression (typeCheck)
   }
-  return 0;
+  return std::numeric_limits<double>::quiet_NaN();
 }
 
 /// Rounds a double result to node dtype `t`.
@@ -126,6 +140,10 @@ class PointwiseKernel final : public ref::ReferenceKernel {
             v[i] = std::isnan(arg(0)) ? 1.0 : 0.0;
           else if (n.unary == UnaryKind::kIsInf)
             v[i] = std::isinf(arg(0)) ? 1.0 : 0.0;
+          else if (n.unary == UnaryKind::kIsPosInf)
+            v[i] = std::isinf(arg(0)) && arg(0) > 0 ? 1.0 : 0.0;
+          else if (n.unary == UnaryKind::kIsNegInf)
+            v[i] = std::isinf(arg(0)) && arg(0) < 0 ? 1.0 : 0.0;
           else
             v[i] = round(t, ref::unaryFloat(n.unary, arg(0)));
           break;

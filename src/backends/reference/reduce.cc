@@ -3,7 +3,8 @@
 //
 // Float reductions accumulate in double and round once. Integer Sum / Prod / Cumulative wrap
 // like two's complement. dtypes: f32 and f64 everywhere; i32 and i64 for Reduce (Sum, Mean,
-// Max, Min, Prod, SumSquare, L1) and Cumulative.
+// Max, Min, Prod, SumSquare, L1) and Cumulative (sum and product); bool for Max (any) and Min
+// (all); ArgMax / ArgMin take f32, f64, i8, u8, i32, i64 and give int64 indices.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -28,6 +29,10 @@ bool isIntegerReduce(ReduceKind k) {
   return k == ReduceKind::kSum || k == ReduceKind::kMean || k == ReduceKind::kMax ||
          k == ReduceKind::kMin || k == ReduceKind::kProd || k == ReduceKind::kSumSquare ||
          k == ReduceKind::kL1;
+}
+
+bool isArgReduce(ReduceKind k) {
+  return k == ReduceKind::kArgMax || k == ReduceKind::kArgMin;
 }
 
 // ---- Reduce ------------------------------------------------------------------------------
@@ -135,6 +140,9 @@ class ReduceKernel final : public ref::ReferenceKernel {
                            });
         break;
       }
+      case ReduceKind::kArgMax:
+      case ReduceKind::kArgMin:
+        break;  // ArgReduceKernel
     }
     T* y = out<T>(0);
     for (size_t o = 0; o < n; ++o) {
@@ -187,6 +195,7 @@ class ReduceKernel final : public ref::ReferenceKernel {
 
   Status compute() override {
     const ReduceKind kind = attrs<ReduceAttrs>().kind;
+    if (in_[0].dtype == DataType::kBool) return runInt<bool>(kind);  // Max = any, Min = all
     return ref::dispatchType<KILN_REF_ARITH_TYPES>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
       if constexpr (std::is_integral_v<T>)
@@ -199,6 +208,63 @@ class ReduceKernel final : public ref::ReferenceKernel {
   std::vector<int64_t> axes_;
   Strides outStrides_;  ///< output offset strides over the input dims (0 on reduced dims)
   int64_t count_ = 1;   ///< elements folded into each output
+};
+
+// ---- ArgMax / ArgMin (Reduce kinds with int64 output) -------------------------------------
+
+/// Whether `v` replaces the current extreme `best` (argmax when `max`). NaN counts as the
+/// extreme, as numpy's argmax and argmin treat it; ties keep the first index unless `last`.
+template <class T>
+bool replaces(T v, T best, bool max, bool last) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(best)) return last && std::isnan(v);
+    if (std::isnan(v)) return true;
+  }
+  if (v == best) return last;
+  return max ? v > best : v < best;
+}
+
+class ArgReduceKernel final : public ref::ReferenceKernel {
+ public:
+  using ReferenceKernel::ReferenceKernel;
+
+ private:
+  Status reshaped() override {
+    const Dims& x = in_[0].dims;
+    KILN_ASSIGN_OR_RETURN(auto axes, paramInts(1));
+    if (axes.size() != 1) return layerError(desc_, "arg max / arg min take exactly one axis");
+    KILN_ASSIGN_OR_RETURN(int64_t axis,
+                          normalizeAxis(desc_, axes[0], static_cast<int64_t>(x.size())));
+    split_ = ref::splitAt(x, axis);
+    if (split_.n == 0 && split_.outer * split_.inner != 0)
+      return layerError(desc_, "arg max / arg min over an empty axis");
+    return Status::ok();
+  }
+
+  template <class T>
+  Status run() {
+    const auto& a = attrs<ReduceAttrs>();
+    const bool max = a.kind == ReduceKind::kArgMax;
+    const auto [outer, n, inner] = split_;
+    const T* x = in<T>(0);
+    int64_t* y = out<int64_t>(0);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < inner; ++j) {
+        const T* xs = x + o * n * inner + j;
+        int64_t best = 0;
+        for (int64_t k = 1; k < n; ++k)
+          if (replaces(xs[k * inner], xs[best * inner], max, a.selectLastIndex)) best = k;
+        y[o * inner + j] = best;
+      }
+    return Status::ok();
+  }
+
+  Status compute() override {
+    return ref::dispatchType<float, double, int8_t, uint8_t, int32_t, int64_t>(
+        in_[0].dtype, [&](auto tag) { return run<decltype(tag)>(); });
+  }
+
+  ref::AxisSplit split_;
 };
 
 // ---- Cumulative (cumsum) -----------------------------------------------------------------
@@ -229,15 +295,15 @@ class CumulativeKernel final : public ref::ReferenceKernel {
     for (int64_t o = 0; o < outer; ++o) {
       for (int64_t j = 0; j < inner; ++j) {
         const int64_t base = o * n * inner + j;
-        Acc acc = 0;
+        Acc acc = a.product ? 1 : 0;
         for (int64_t t = 0; t < n; ++t) {
           const int64_t k = a.reverse ? n - 1 - t : t;
           const Acc v = static_cast<Acc>(x[base + k * inner]);
           if (a.exclusive) y[base + k * inner] = static_cast<T>(acc);
           if constexpr (std::is_integral_v<T>)
-            acc = wrapAdd(acc, v);
+            acc = a.product ? wrapMul(acc, v) : wrapAdd(acc, v);
           else
-            acc += v;
+            acc = a.product ? acc * v : acc + v;
           if (!a.exclusive) y[base + k * inner] = static_cast<T>(acc);
         }
       }
@@ -264,6 +330,17 @@ Status supportsReferenceReduce(const LayerDesc& desc) {
   KILN_RETURN_IF_ERROR(ref::requireInputs(desc, 1));
   KILN_RETURN_IF_ERROR(ref::requireOutputs(desc, 1));
   const ReduceKind kind = desc.layer->as<ReduceAttrs>().kind;
+  if (isArgReduce(kind)) {
+    if (!desc.hasInput(1)) return layerError(desc, "arg max / arg min need an axes input");
+    KILN_RETURN_IF_ERROR(
+        ref::requireInputType(desc, 0,
+                              {DataType::kFloat32, DataType::kFloat64, DataType::kInt8,
+                               DataType::kUInt8, DataType::kInt32, DataType::kInt64}));
+    return ref::requireOutputType(desc, 0, {DataType::kInt64});
+  }
+  if (desc.inputs[0].dtype == DataType::kBool &&
+      (kind == ReduceKind::kMax || kind == ReduceKind::kMin))
+    return ref::requireOutputType(desc, 0, {DataType::kBool});
   KILN_RETURN_IF_ERROR(
       ref::requireInputType(desc, 0, isIntegerReduce(kind) ? kArithTypes : kFloatTypes));
   KILN_RETURN_IF_ERROR(ref::requireOutputType(desc, 0, {desc.inputs[0].dtype}));
@@ -271,6 +348,8 @@ Status supportsReferenceReduce(const LayerDesc& desc) {
 }
 
 Expected<std::unique_ptr<Kernel>> createReferenceReduce(const LayerDesc& desc) {
+  if (isArgReduce(desc.layer->as<ReduceAttrs>().kind))
+    return ref::makeKernel<ArgReduceKernel>(desc);
   return ref::makeKernel<ReduceKernel>(desc);
 }
 

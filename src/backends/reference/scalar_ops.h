@@ -47,6 +47,18 @@ inline double activate(ActivationKind kind, double x, double alpha, double beta)
       return x;
     case ActivationKind::kSilu:
       return x >= 0 ? x / (1.0 + std::exp(-x)) : x * std::exp(x) / (1.0 + std::exp(x));
+    case ActivationKind::kSoftsign:
+      return x / (1.0 + std::fabs(x));
+    case ActivationKind::kCelu:
+      return std::fmax(0.0, x) + std::fmin(0.0, alpha * std::expm1(x / alpha));
+    case ActivationKind::kSwish:
+      return x * activate(ActivationKind::kSigmoid, alpha * x, 0, 0);
+    case ActivationKind::kMish:
+      return x * std::tanh(activate(ActivationKind::kSoftplus, x, 0, 0));
+    case ActivationKind::kThresholdedRelu:
+      return x > alpha ? x : 0.0;
+    case ActivationKind::kShrink:
+      return x < -alpha ? x + beta : (x > alpha ? x - beta : 0.0);
   }
   return std::numeric_limits<double>::quiet_NaN();
 }
@@ -89,9 +101,30 @@ inline double unaryFloat(UnaryKind kind, double x) {
       return std::sin(x);
     case UnaryKind::kCos:
       return std::cos(x);
+    case UnaryKind::kTan:
+      return std::tan(x);
+    case UnaryKind::kAsin:
+      return std::asin(x);
+    case UnaryKind::kAcos:
+      return std::acos(x);
+    case UnaryKind::kAtan:
+      return std::atan(x);
+    case UnaryKind::kSinh:
+      return std::sinh(x);
+    case UnaryKind::kCosh:
+      return std::cosh(x);
+    case UnaryKind::kAsinh:
+      return std::asinh(x);
+    case UnaryKind::kAcosh:
+      return std::acosh(x);
+    case UnaryKind::kAtanh:
+      return std::atanh(x);
     case UnaryKind::kNot:
     case UnaryKind::kIsNaN:
     case UnaryKind::kIsInf:
+    case UnaryKind::kIsPosInf:
+    case UnaryKind::kIsNegInf:
+    case UnaryKind::kBitwiseNot:
       break;  // not float -> float; handled by the kernel
   }
   return std::numeric_limits<double>::quiet_NaN();
@@ -137,6 +170,54 @@ inline T divide(T x, T y) {
   } else {
     return x / y;
   }
+}
+
+/// Remainder with the divisor's sign (Python / numpy.mod); integers: x % 0 gives 0.
+template <class T>
+inline T modulo(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    if (y == 0) return 0;
+    if constexpr (std::is_signed_v<T>) {
+      if (y == -1) return 0;  // avoids the trap of INT_MIN % -1
+      const T r = static_cast<T>(x % y);
+      return (r != 0 && ((r < 0) != (y < 0))) ? static_cast<T>(r + y) : r;
+    } else {
+      return static_cast<T>(x % y);
+    }
+  } else {
+    const T r = std::fmod(x, y);
+    return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+  }
+}
+
+/// Remainder with the dividend's sign (C fmod, truncated division); integers: x % 0 gives 0.
+template <class T>
+inline T truncatedModulo(T x, T y) {
+  if constexpr (std::is_integral_v<T>) {
+    if (y == 0) return 0;
+    if constexpr (std::is_signed_v<T>) {
+      if (y == -1) return 0;
+    }
+    return static_cast<T>(x % y);
+  } else {
+    return std::fmod(x, y);
+  }
+}
+
+/// Shifts as unsigned values; a shift by the width or more gives 0 (C++ leaves it undefined).
+template <class T>
+inline T shiftLeft(T x, T n) {
+  using U = std::make_unsigned_t<T>;
+  const U count = static_cast<U>(n);
+  if (count >= sizeof(T) * 8) return 0;
+  return static_cast<T>(static_cast<U>(static_cast<U>(x) << count));
+}
+template <class T>
+inline T shiftRight(T x, T n) {
+  using U = std::make_unsigned_t<T>;
+  const U count = static_cast<U>(n);
+  if (count >= sizeof(T) * 8) return 0;
+  return static_cast<T>(static_cast<U>(x) >> count);
 }
 
 template <class T>

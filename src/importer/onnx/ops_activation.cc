@@ -41,6 +41,8 @@ KILN_ACTIVATION_IMPORTER(Sigmoid, Sigmoid)
 KILN_ACTIVATION_IMPORTER(Tanh, Tanh)
 KILN_ACTIVATION_IMPORTER(Softplus, Softplus)
 KILN_ACTIVATION_IMPORTER(HardSwish, HardSwish)
+KILN_ACTIVATION_IMPORTER(Softsign, Softsign)
+KILN_ACTIVATION_IMPORTER(Mish, Mish)
 #undef KILN_ACTIVATION_IMPORTER
 
 #define KILN_UNARY_IMPORTER(Op)                \
@@ -62,16 +64,53 @@ KILN_UNARY_IMPORTER(Round)
 KILN_UNARY_IMPORTER(Sign)
 KILN_UNARY_IMPORTER(Sin)
 KILN_UNARY_IMPORTER(Cos)
+KILN_UNARY_IMPORTER(Tan)
+KILN_UNARY_IMPORTER(Asin)
+KILN_UNARY_IMPORTER(Acos)
+KILN_UNARY_IMPORTER(Atan)
+KILN_UNARY_IMPORTER(Sinh)
+KILN_UNARY_IMPORTER(Cosh)
+KILN_UNARY_IMPORTER(Asinh)
+KILN_UNARY_IMPORTER(Acosh)
+KILN_UNARY_IMPORTER(Atanh)
+KILN_UNARY_IMPORTER(BitwiseNot)
 #undef KILN_UNARY_IMPORTER
 
-// IsInf detects both signs in the IR; one-sided detection has no layer.
+// IsInf: both signs, one sign, or neither (then the output is all false: x != x is not it, so
+// it is isinf(x) and isnan(x) together, which no value satisfies).
 Status importIsInf(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int64_t neg, ctx.getInt("detect_negative", 1));
   KILN_ASSIGN_OR_RETURN(int64_t pos, ctx.getInt("detect_positive", 1));
-  if (neg == 0 || pos == 0)
-    return unsupported("IsInf with detect_negative=" + std::to_string(neg) + " detect_positive=" +
-                       std::to_string(pos) + " is not supported (only both signs)");
-  return importUnary(ctx, UnaryKind::kIsInf);
+  if (neg != 0 && pos != 0) return importUnary(ctx, UnaryKind::kIsInf);
+  if (pos != 0) return importUnary(ctx, UnaryKind::kIsPosInf);
+  if (neg != 0) return importUnary(ctx, UnaryKind::kIsNegInf);
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId inf, ctx.addInternal("isinf", UnaryAttrs{UnaryKind::kIsInf}, {x}));
+  KILN_ASSIGN_OR_RETURN(TensorId nan, ctx.addInternal("isnan", UnaryAttrs{UnaryKind::kIsNaN}, {x}));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kAnd}, {inf, nan});
+}
+
+Status importCelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1.0f));
+  if (alpha == 0) return invalidModel("attribute 'alpha' must not be 0");
+  return importActivation(ctx, ActivationKind::kCelu, alpha);
+}
+
+Status importSwish(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1.0f));
+  return importActivation(ctx, ActivationKind::kSwish, alpha);
+}
+
+Status importThresholdedRelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1.0f));
+  return importActivation(ctx, ActivationKind::kThresholdedRelu, alpha);
+}
+
+// Shrink(lambd, bias): the IR calls them alpha and beta.
+Status importShrink(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(float lambd, ctx.getFloat("lambd", 0.5f));
+  KILN_ASSIGN_OR_RETURN(float bias, ctx.getFloat("bias", 0.0f));
+  return importActivation(ctx, ActivationKind::kShrink, lambd, bias);
 }
 
 Status importLeakyRelu(NodeContext& ctx) {

@@ -1,5 +1,6 @@
 // ONNX binary elementwise ops (numpy broadcasting from opset 7; before, the `broadcast` and
-// `axis` attributes), variadic Max/Min/Sum/Mean, Pow and Where.
+// `axis` attributes), variadic Max/Min/Sum/Mean, Pow, Mod, bitwise ops and shifts, PRelu and
+// Where.
 #include "importer/onnx/importer.h"
 #include "onnx.pb.h"
 
@@ -83,6 +84,9 @@ KILN_BINARY_IMPORTER(Less, Less)
 KILN_BINARY_IMPORTER(LessOrEqual, LessOrEqual)
 KILN_BINARY_IMPORTER(Greater, Greater)
 KILN_BINARY_IMPORTER(GreaterOrEqual, GreaterOrEqual)
+KILN_BINARY_IMPORTER(BitwiseAnd, BitwiseAnd)
+KILN_BINARY_IMPORTER(BitwiseOr, BitwiseOr)
+KILN_BINARY_IMPORTER(BitwiseXor, BitwiseXor)
 #undef KILN_BINARY_IMPORTER
 
 Status importMax(NodeContext& ctx) {
@@ -113,6 +117,54 @@ Status importPow(NodeContext& ctx) {
     KILN_ASSIGN_OR_RETURN(exponent, legacyBroadcastOperand(ctx, base, exponent));
   }
   return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kPow}, {base, exponent});
+}
+
+// Mod(a, b, fmod): integers take the divisor's sign (fmod = 0) or the dividend's (fmod = 1);
+// floats always take the dividend's (C fmod), as the ONNX reference does whatever `fmod` says.
+Status importMod(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(int64_t fmod, ctx.getInt("fmod", 0));
+  if (fmod != 0 && fmod != 1)
+    return invalidModel("attribute 'fmod' is " + std::to_string(fmod) + ", expected 0 or 1");
+  KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));
+  std::optional<DataType> t = ctx.dtypeOf(a);
+  if (!t && fmod == 0)
+    return unsupported("the element type of input #0 must be known at import (Mod with fmod=0)");
+  const bool isFloat = t && (*t == DataType::kFloat32 || *t == DataType::kFloat64 ||
+                             *t == DataType::kFloat16 || *t == DataType::kBFloat16);
+  return importBinary(ctx, fmod == 1 || isFloat ? ElementwiseKind::kFmod : ElementwiseKind::kMod);
+}
+
+// BitShift(x, n, direction = "LEFT" | "RIGHT").
+Status importBitShift(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(std::string direction, ctx.getString("direction", ""));
+  if (direction == "LEFT") return importBinary(ctx, ElementwiseKind::kBitShiftLeft);
+  if (direction == "RIGHT") return importBinary(ctx, ElementwiseKind::kBitShiftRight);
+  return invalidModel("attribute 'direction' is '" + direction + "', expected LEFT or RIGHT");
+}
+
+// PRelu(x, slope): from opset 7 the slope broadcasts to x (numpy). Before, a slope of C values
+// is per channel of x = [N, C, ...]: it is reshaped to [C, 1, ..., 1].
+Status importPRelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId slope, ctx.input(1));
+  if (ctx.opset() < 7) {
+    std::optional<int64_t> rankX = ctx.rankOf(x);
+    std::optional<int64_t> rankS = ctx.rankOf(slope);
+    if (!rankX || !rankS)
+      return unsupported(
+          "the ranks of x and slope must be known at import before opset 7 (declare their "
+          "shapes in value_info)");
+    if (*rankS == 1 && *rankX > 2) {
+      std::vector<int64_t> axes;
+      for (int64_t i = 1; i < *rankX - 1; ++i)
+        axes.push_back(i);
+      TensorId axesConst = ctx.addIntsConstant("slope_axes", axes);
+      KILN_ASSIGN_OR_RETURN(
+          slope, ctx.addInternal("slope_per_channel", shuffleAttrs(ShuffleMode::kUnsqueeze),
+                                 {slope, axesConst}));
+    }
+  }
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kPRelu}, {x, slope});
 }
 
 // Where(condition, x, y) -> Select.

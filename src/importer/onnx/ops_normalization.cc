@@ -97,20 +97,21 @@ Status composeBatchNorm(NodeContext& ctx, TensorId x, int64_t rank, float epsilo
 /// Softmax / LogSoftmax. From opset 13 the op normalizes along one axis. Before, it flattens x
 /// to 2-D at `axis` (default 1) and normalizes the rows; unless that is the last axis, this is
 /// composed exactly as reshape(softmax(flatten(x, axis), -1), shape(x)).
-Status importSoftmaxLike(NodeContext& ctx, bool log) {
+/// Hardmax follows the same opset rules.
+Status importSoftmaxLike(NodeContext& ctx, bool log, bool hard = false) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   if (ctx.opset() >= 13) {
     KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", -1));
-    return ctx.addOutputLayer(SoftmaxAttrs{axis, log}, {x});
+    return ctx.addOutputLayer(SoftmaxAttrs{axis, log, hard}, {x});
   }
   KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", 1));
   std::optional<int64_t> rank = ctx.rankOf(x);
   if (axis == -1 || (rank && (axis == *rank - 1)))
-    return ctx.addOutputLayer(SoftmaxAttrs{-1, log}, {x});
+    return ctx.addOutputLayer(SoftmaxAttrs{-1, log, hard}, {x});
   ShuffleAttrs flat = shuffleAttrs(ShuffleMode::kFlatten);
   flat.axis = axis;
   KILN_ASSIGN_OR_RETURN(TensorId x2, ctx.addInternal("flatten", flat, {x}));
-  KILN_ASSIGN_OR_RETURN(TensorId y2, ctx.addInternal("softmax", SoftmaxAttrs{-1, log}, {x2}));
+  KILN_ASSIGN_OR_RETURN(TensorId y2, ctx.addInternal("softmax", SoftmaxAttrs{-1, log, hard}, {x2}));
   KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
   return ctx.addOutputLayer(shuffleAttrs(ShuffleMode::kReshape), {y2, shape});
 }
@@ -176,6 +177,9 @@ Status importSoftmax(NodeContext& ctx) {
 }
 Status importLogSoftmax(NodeContext& ctx) {
   return importSoftmaxLike(ctx, true);
+}
+Status importHardmax(NodeContext& ctx) {
+  return importSoftmaxLike(ctx, false, true);
 }
 
 }  // namespace kiln::onnx_import

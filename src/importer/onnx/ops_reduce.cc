@@ -1,4 +1,4 @@
-// ONNX Reduce* ops and CumSum.
+// ONNX Reduce* ops, ArgMax / ArgMin, CumSum and CumProd.
 #include "importer/onnx/importer.h"
 #include "onnx.pb.h"
 
@@ -50,13 +50,41 @@ KILN_REDUCE_IMPORTER(ReduceLogSum, LogSum)
 KILN_REDUCE_IMPORTER(ReduceLogSumExp, LogSumExp)
 #undef KILN_REDUCE_IMPORTER
 
-// CumSum(x, axis) -> Cumulative{exclusive, reverse}.
-Status importCumSum(NodeContext& ctx) {
+// CumSum / CumProd(x, axis) -> Cumulative{exclusive, reverse, product}.
+Status importCumulative(NodeContext& ctx, bool product) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(TensorId axis, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(int64_t exclusive, ctx.getInt("exclusive", 0));
   KILN_ASSIGN_OR_RETURN(int64_t reverse, ctx.getInt("reverse", 0));
-  return ctx.addOutputLayer(CumulativeAttrs{exclusive != 0, reverse != 0}, {x, axis});
+  return ctx.addOutputLayer(CumulativeAttrs{exclusive != 0, reverse != 0, product}, {x, axis});
+}
+
+Status importCumSum(NodeContext& ctx) {
+  return importCumulative(ctx, false);
+}
+Status importCumProd(NodeContext& ctx) {
+  return importCumulative(ctx, true);
+}
+
+// ArgMax / ArgMin(x; axis, keepdims, select_last_index) -> Reduce{kArgMax/kArgMin} with the
+// axis as a constant axes input.
+Status importArgReduce(NodeContext& ctx, ReduceKind kind) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", 0));
+  KILN_ASSIGN_OR_RETURN(int64_t keepDims, ctx.getInt("keepdims", 1));
+  KILN_ASSIGN_OR_RETURN(int64_t last, ctx.getInt("select_last_index", 0));
+  ReduceAttrs a;
+  a.kind = kind;
+  a.keepDims = keepDims != 0;
+  a.selectLastIndex = last != 0;
+  return ctx.addOutputLayer(a, {x, ctx.addIntsConstant("axis", {axis})});
+}
+
+Status importArgMax(NodeContext& ctx) {
+  return importArgReduce(ctx, ReduceKind::kArgMax);
+}
+Status importArgMin(NodeContext& ctx) {
+  return importArgReduce(ctx, ReduceKind::kArgMin);
 }
 
 }  // namespace kiln::onnx_import

@@ -98,25 +98,25 @@ TEST(OnnxSupport, TypesAreListedWithOperators) {
   b.inputWithOnnxType("text", 8, {2})  // STRING
       .sequenceInput("seq", DataType::kFloat32)
       .input("x", DataType::kFloat32, fixed({2}))
-      .node({"Cast", {"x"}, {"u"}, {{"to", int64_t{12}}}, "to_u32"})  // UINT32
+      .node({"Cast", {"x"}, {"u"}, {{"to", int64_t{14}}}, "to_c64"})  // COMPLEX64
       .node({"Bar", {"u", "text", "seq"}, {"y"}, {}, "bar"})
       .output("y");
   auto report = check(b);
   ASSERT_TRUE(report);
   ASSERT_EQ(report->unsupportedTypes.size(), 3u);  // sorted by type
-  EXPECT_EQ(report->unsupportedTypes[0].type, "sequence");
-  EXPECT_EQ(report->unsupportedTypes[1].type, "string");
-  EXPECT_EQ(report->unsupportedTypes[1].uses, std::vector<std::string>{"input 'text'"});
-  EXPECT_EQ(report->unsupportedTypes[2].type, "uint32");
-  EXPECT_EQ(report->unsupportedTypes[2].uses,
-            std::vector<std::string>{"node 'to_u32' (Cast 'to')"});
+  EXPECT_EQ(report->unsupportedTypes[0].type, "complex64");
+  EXPECT_EQ(report->unsupportedTypes[0].uses,
+            std::vector<std::string>{"node 'to_c64' (Cast 'to')"});
+  EXPECT_EQ(report->unsupportedTypes[1].type, "sequence");
+  EXPECT_EQ(report->unsupportedTypes[2].type, "string");
+  EXPECT_EQ(report->unsupportedTypes[2].uses, std::vector<std::string>{"input 'text'"});
   auto net = parse(b);
   ASSERT_FALSE(net);
   EXPECT_EQ(net.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(net.status().message(),
             "'test.onnx': 1 operator is not supported: Bar (node bar); 3 types are not "
-            "supported: sequence (input 'seq'), string (input 'text'), uint32 (node 'to_u32' "
-            "(Cast 'to'))");
+            "supported: complex64 (node 'to_c64' (Cast 'to')), sequence (input 'seq'), string "
+            "(input 'text')");
 }
 
 TEST(OnnxSupport, ModelWithoutDefaultDomainIsValid) {

@@ -863,6 +863,70 @@ TEST(ReferenceCast, HalfAndBFloat16RoundTrip) {
   EXPECT_EQ(values<uint16_t>(b.run1()), (std::vector<uint16_t>{0x3f80, 0x4049}));
 }
 
+TEST(ReferenceCast, Float8SaturateAndNonSaturate) {
+  // 448 is e4m3fn's largest value (0x7e); 0x7f is NaN; e5m2 keeps infinities (0x7c).
+  const std::vector<float> x = {1.0f, 1.0625f, 1.1875f, 460, 1e6f, kInf, -kInf, kNaN, 0.001953125f};
+  CastAttrs sat{DataType::kFloat8E4M3FN};
+  Case s(sat);
+  s.in(f32({9}, x)).out(DataType::kFloat8E4M3FN, {9});
+  // ties round to even: 1.0625 -> 1.0 (0x38), 1.1875 -> 1.25 (0x3a); 2^-9 is the subnormal 0x01
+  EXPECT_EQ(values<uint8_t>(s.run1()),
+            (std::vector<uint8_t>{0x38, 0x38, 0x3a, 0x7e, 0x7e, 0x7e, 0xfe, 0x7f, 0x01}));
+  CastAttrs noSat{DataType::kFloat8E4M3FN, /*saturate=*/false};
+  Case n(noSat);
+  n.in(f32({9}, x)).out(DataType::kFloat8E4M3FN, {9});
+  EXPECT_EQ(values<uint8_t>(n.run1()),
+            (std::vector<uint8_t>{0x38, 0x38, 0x3a, 0x7e, 0x7f, 0x7f, 0xff, 0x7f, 0x01}));
+  CastAttrs e5{DataType::kFloat8E5M2, /*saturate=*/false};
+  Case e(e5);
+  e.in(f32({3}, {1e6f, -kInf, 57344})).out(DataType::kFloat8E5M2, {3});
+  EXPECT_EQ(values<uint8_t>(e.run1()), (std::vector<uint8_t>{0x7c, 0xfc, 0x7b}));
+  // fnuz: no negative zero, one NaN (0x80), saturating infinities to the largest value
+  Case z(CastAttrs{DataType::kFloat8E4M3FNUZ});
+  z.in(f32({4}, {-0.0f, kNaN, kInf, 240})).out(DataType::kFloat8E4M3FNUZ, {4});
+  EXPECT_EQ(values<uint8_t>(z.run1()), (std::vector<uint8_t>{0x00, 0x80, 0x7f, 0x7f}));
+  // and back to f32, exactly
+  Case back(CastAttrs{kF32});
+  back.in(tensor<uint8_t>(DataType::kFloat8E5M2, {3}, {0x7c, 0x7e, 0x01})).out(kF32, {3});
+  expectNear(back.run1(), {kInf, kNaN, 1.52587890625e-05f}, 0);
+}
+
+TEST(ReferenceCast, Float4AndE8M0) {
+  Case f(CastAttrs{DataType::kFloat4E2M1});
+  f.in(f32({7}, {0.25f, 0.75f, 5, 9, -3.5f, kNaN, -kInf})).out(DataType::kFloat4E2M1, {7});
+  // 0.25 -> 0 and 0.75 -> 1 and 5 -> 4 (ties to even), 9 and -inf saturate to +-6, NaN -> 0x8
+  EXPECT_EQ(values<uint8_t>(f.run1()), (std::vector<uint8_t>{0x0, 0x2, 0x6, 0x7, 0xe, 0x8, 0xf}));
+  Case up(CastAttrs{DataType::kFloat8E8M0});
+  up.in(f32({5}, {0.124f, 1.1f, 8, 0, kInf})).out(DataType::kFloat8E8M0, {5});
+  EXPECT_EQ(values<uint8_t>(up.run1()), (std::vector<uint8_t>{124, 128, 130, 0, 254}));
+  Case down(CastAttrs{DataType::kFloat8E8M0, true, /*roundMode=down*/ 1});
+  down.in(f32({2}, {1.9f, 0.124f})).out(DataType::kFloat8E8M0, {2});
+  EXPECT_EQ(values<uint8_t>(down.run1()), (std::vector<uint8_t>{127, 123}));
+  Case nearest(CastAttrs{DataType::kFloat8E8M0, false, /*roundMode=nearest*/ 2});
+  nearest.in(f32({3}, {1.4f, 1.5f, 0})).out(DataType::kFloat8E8M0, {3});
+  EXPECT_EQ(values<uint8_t>(nearest.run1()), (std::vector<uint8_t>{127, 128, 255}));
+  Case bad(CastAttrs{DataType::kFloat8E8M0, true, 7}, "bad_round");
+  bad.in(f32({1}, {1})).out(DataType::kFloat8E8M0, {1});
+  auto r = bad.run();
+  ASSERT_FALSE(r.hasValue());
+  EXPECT_NE(r.status().message().find("round_mode"), std::string::npos);
+}
+
+TEST(ReferenceCast, SubByteIntegersTruncateThenWrap) {
+  Case i4(CastAttrs{DataType::kInt4});
+  i4.in(f32({6}, {-9, -8.5f, 7.9f, 8, 15, kNaN})).out(DataType::kInt4, {6});
+  EXPECT_EQ(values<int8_t>(i4.run1()), (std::vector<int8_t>{7, -8, 7, -8, -1, 0}));
+  Case u2(CastAttrs{DataType::kUInt2});
+  u2.in(i64({4}, {-3, -1, 3, 5})).out(DataType::kUInt2, {4});
+  EXPECT_EQ(values<uint8_t>(u2.run1()), (std::vector<uint8_t>{1, 3, 3, 1}));
+  Case wide(CastAttrs{DataType::kInt16});
+  wide.in(tensor<int8_t>(DataType::kInt4, {2}, {-8, 7})).out(DataType::kInt16, {2});
+  EXPECT_EQ(values<int16_t>(wide.run1()), (std::vector<int16_t>{-8, 7}));
+  Case u64(CastAttrs{DataType::kUInt64});
+  u64.in(i64({2}, {-1, 5})).out(DataType::kUInt64, {2});
+  EXPECT_EQ(values<uint64_t>(u64.run1()), (std::vector<uint64_t>{UINT64_MAX, 5}));
+}
+
 // ---- Fill, ShapeOf ---------------------------------------------------------------------------
 
 TEST(ReferenceFill, FloatAndIntRange) {

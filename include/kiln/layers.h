@@ -373,7 +373,9 @@ struct GatherAttrs {
 
 struct CastAttrs {
   DataType to = DataType::kFloat32;
-  KILN_VISIT_FIELDS(v("to", s.to);)
+  bool saturate = true;   ///< float8 targets: out-of-range values clamp (else NaN / inf)
+  int64_t roundMode = 0;  ///< float8 e8m0 target: 0 up (away from zero), 1 down, 2 nearest
+  KILN_VISIT_FIELDS(v("to", s.to); v("saturate", s.saturate); v("round_mode", s.roundMode);)
 };
 
 struct SelectAttrs {

@@ -25,11 +25,38 @@ enum class DataType : int32_t {
   kInt32 = 6,
   kInt64 = 7,
   kBool = 8,
+  // Narrow and quantized ONNX element types. The sub-byte types (kInt4, kUInt4, kInt2, kUInt2,
+  // kFloat4E2M1) hold ONE ELEMENT PER BYTE in memory (the integers as their value, sign-extended
+  // for the signed ones; kFloat4E2M1 as its 4-bit code in the low bits), so every kernel indexes
+  // them like bytes; ONNX files pack them (2 or 4 per byte), and only the TensorProto reader and
+  // writer pack and unpack. The float8 types hold their 8-bit code.
+  kInt16 = 9,
+  kUInt16 = 10,
+  kUInt32 = 11,
+  kUInt64 = 12,
+  kFloat8E4M3FN = 13,
+  kFloat8E4M3FNUZ = 14,
+  kFloat8E5M2 = 15,
+  kFloat8E5M2FNUZ = 16,
+  kFloat8E8M0 = 17,
+  kInt4 = 18,
+  kUInt4 = 19,
+  kInt2 = 20,
+  kUInt2 = 21,
+  kFloat4E2M1 = 22,
 };
 
-/// Bytes per element.
+/// The last DataType value (for loops and range checks over every type).
+constexpr DataType kLastDataType = DataType::kFloat4E2M1;
+
+/// Bytes per element in memory (1 for the sub-byte types, which kiln stores unpacked).
 size_t dataTypeSize(DataType t);
-/// Short name: "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64", "bool".
+/// Bits per element in ONNX files (4 for kInt4, kUInt4 and kFloat4E2M1, 2 for kInt2 and kUInt2,
+/// dataTypeSize * 8 for the others).
+size_t dataTypeBits(DataType t);
+/// Short name: "f32", "f16", "bf16", "f64", "i8", "u8", "i32", "i64", "bool", "i16", "u16",
+/// "u32", "u64", "f8e4m3fn", "f8e4m3fnuz", "f8e5m2", "f8e5m2fnuz", "f8e8m0", "i4", "u4", "i2",
+/// "u2", "f4e2m1".
 const char* dataTypeName(DataType t);
 /// Parses a name produced by dataTypeName().
 std::optional<DataType> parseDataType(std::string_view name);

@@ -11,8 +11,19 @@ namespace {
 
 /// Integer element types (not bool).
 bool isIntegerType(DataType t) {
-  return t == DataType::kInt8 || t == DataType::kUInt8 || t == DataType::kInt32 ||
-         t == DataType::kInt64;
+  switch (t) {
+    case DataType::kInt8:
+    case DataType::kUInt8:
+    case DataType::kInt16:
+    case DataType::kUInt16:
+    case DataType::kInt32:
+    case DataType::kUInt32:
+    case DataType::kInt64:
+    case DataType::kUInt64:
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool isFloatType(DataType t) {

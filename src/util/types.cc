@@ -8,6 +8,7 @@
 #include "kiln/layers.h"
 #include "util/api_guard.h"
 #include "util/float16.h"
+#include "util/narrow_float.h"
 
 namespace kiln {
 
@@ -31,8 +32,40 @@ size_t dataTypeSize(DataType t) {
       return 8;
     case DataType::kBool:
       return 1;
+    case DataType::kInt16:
+    case DataType::kUInt16:
+      return 2;
+    case DataType::kUInt32:
+      return 4;
+    case DataType::kUInt64:
+      return 8;
+    case DataType::kFloat8E4M3FN:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0:
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
+    case DataType::kFloat4E2M1:
+      return 1;
   }
   return 0;
+}
+
+size_t dataTypeBits(DataType t) {
+  switch (t) {
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kFloat4E2M1:
+      return 4;
+    case DataType::kInt2:
+    case DataType::kUInt2:
+      return 2;
+    default:
+      return dataTypeSize(t) * 8;
+  }
 }
 
 const char* dataTypeName(DataType t) {
@@ -55,12 +88,40 @@ const char* dataTypeName(DataType t) {
       return "i64";
     case DataType::kBool:
       return "bool";
+    case DataType::kInt16:
+      return "i16";
+    case DataType::kUInt16:
+      return "u16";
+    case DataType::kUInt32:
+      return "u32";
+    case DataType::kUInt64:
+      return "u64";
+    case DataType::kFloat8E4M3FN:
+      return "f8e4m3fn";
+    case DataType::kFloat8E4M3FNUZ:
+      return "f8e4m3fnuz";
+    case DataType::kFloat8E5M2:
+      return "f8e5m2";
+    case DataType::kFloat8E5M2FNUZ:
+      return "f8e5m2fnuz";
+    case DataType::kFloat8E8M0:
+      return "f8e8m0";
+    case DataType::kInt4:
+      return "i4";
+    case DataType::kUInt4:
+      return "u4";
+    case DataType::kInt2:
+      return "i2";
+    case DataType::kUInt2:
+      return "u2";
+    case DataType::kFloat4E2M1:
+      return "f4e2m1";
   }
   return "?";
 }
 
 std::optional<DataType> parseDataType(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(DataType::kBool); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastDataType); ++i) {
     auto t = static_cast<DataType>(i);
     if (name == dataTypeName(t)) return t;
   }
@@ -260,6 +321,41 @@ Expected<std::vector<Out>> convertElements(const Weights& w) {
       case DataType::kBFloat16:
         out[i] = static_cast<Out>(bfloat16ToFloat({w.as<uint16_t>()[i]}));
         break;
+      case DataType::kInt16:
+        out[i] = static_cast<Out>(w.as<int16_t>()[i]);
+        break;
+      case DataType::kUInt16:
+        out[i] = static_cast<Out>(w.as<uint16_t>()[i]);
+        break;
+      case DataType::kUInt32:
+        out[i] = static_cast<Out>(w.as<uint32_t>()[i]);
+        break;
+      case DataType::kUInt64:
+        out[i] = static_cast<Out>(w.as<uint64_t>()[i]);
+        break;
+      case DataType::kInt4:
+      case DataType::kInt2:
+        out[i] = static_cast<Out>(w.as<int8_t>()[i]);
+        break;
+      case DataType::kUInt4:
+      case DataType::kUInt2:
+        out[i] = static_cast<Out>(w.as<uint8_t>()[i]);
+        break;
+      case DataType::kFloat8E4M3FN:
+      case DataType::kFloat8E4M3FNUZ:
+      case DataType::kFloat8E5M2:
+      case DataType::kFloat8E5M2FNUZ:
+      case DataType::kFloat8E8M0:
+      case DataType::kFloat4E2M1: {
+        const double d = decodeNarrowFloat(w.dtype(), w.as<uint8_t>()[i]);
+        if constexpr (std::is_integral_v<Out>) {
+          if (!std::isfinite(d))
+            return invalidArgument(std::string("non-finite ") + dataTypeName(w.dtype()) +
+                                   " value where an integer was expected");
+        }
+        out[i] = static_cast<Out>(d);
+        break;
+      }
       default:
         return unsupported(std::string("cannot read ") + dataTypeName(w.dtype()) +
                            " constant values");
@@ -271,7 +367,7 @@ Expected<std::vector<Out>> convertElements(const Weights& w) {
 
 Expected<std::vector<int64_t>> Weights::toInts() const try {
   if (dtype_ == DataType::kFloat32 || dtype_ == DataType::kFloat64 ||
-      dtype_ == DataType::kFloat16 || dtype_ == DataType::kBFloat16) {
+      dtype_ == DataType::kFloat16 || dtype_ == DataType::kBFloat16 || isNarrowFloat(dtype_)) {
     KILN_ASSIGN_OR_RETURN(auto d, convertElements<double>(*this));
     std::vector<int64_t> out(d.size());
     for (size_t i = 0; i < d.size(); ++i) {
@@ -327,7 +423,7 @@ const char* enumName(DataType v) {
 }
 template <>
 int32_t enumCount<DataType>() {
-  return static_cast<int32_t>(DataType::kBool) + 1;
+  return static_cast<int32_t>(kLastDataType) + 1;
 }
 
 const char* layerKindName(LayerKind kind) {

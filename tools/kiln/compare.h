@@ -30,7 +30,10 @@ struct Comparison {
 /// Whether elements of `t` are integers or bools (compared exactly).
 inline bool isExactType(DataType t) {
   return t == DataType::kInt8 || t == DataType::kUInt8 || t == DataType::kInt32 ||
-         t == DataType::kInt64 || t == DataType::kBool;
+         t == DataType::kInt64 || t == DataType::kBool || t == DataType::kInt16 ||
+         t == DataType::kUInt16 || t == DataType::kUInt32 || t == DataType::kUInt64 ||
+         t == DataType::kInt4 || t == DataType::kUInt4 || t == DataType::kInt2 ||
+         t == DataType::kUInt2;
 }
 
 /// numpy.allclose semantics per element for floats: |a - e| <= atol + rtol * |e|, NaN equals

@@ -158,14 +158,15 @@ class UnaryKernel final : public ref::ReferenceKernel {
       });
     }
     if (kind == UnaryKind::kBitwiseNot) {
-      return ref::dispatchType<int8_t, uint8_t, int32_t, int64_t>(in_[0].dtype, [&](auto tag) {
-        using T = decltype(tag);
-        const T* x = in<T>(0);
-        T* y = out<T>(0);
-        for (int64_t i = 0; i < n; ++i)
-          y[i] = unaryInt<T>(kind, x[i]);
-        return Status::ok();
-      });
+      return ref::dispatchType<int8_t, uint8_t, int32_t, int64_t, KILN_REF_EXTRA_INT_TYPES>(
+          in_[0].dtype, [&](auto tag) {
+            using T = decltype(tag);
+            const T* x = in<T>(0);
+            T* y = out<T>(0);
+            for (int64_t i = 0; i < n; ++i)
+              y[i] = unaryInt<T>(kind, x[i]);
+            return Status::ok();
+          });
     }
     return ref::dispatchType<KILN_REF_UNARY_TYPES>(in_[0].dtype, [&](auto tag) {
       using T = decltype(tag);
@@ -227,7 +228,9 @@ Status supportsReferenceUnary(const LayerDesc& desc) {
   }
   if (kind == UnaryKind::kBitwiseNot) {
     KILN_RETURN_IF_ERROR(ref::requireInputType(
-        desc, 0, {DataType::kInt8, DataType::kUInt8, DataType::kInt32, DataType::kInt64}));
+        desc, 0,
+        {DataType::kInt8, DataType::kUInt8, DataType::kInt16, DataType::kUInt16, DataType::kInt32,
+         DataType::kUInt32, DataType::kInt64, DataType::kUInt64}));
     return ref::requireOutputType(desc, 0, {x});
   }
   KILN_RETURN_IF_ERROR(

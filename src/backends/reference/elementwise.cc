@@ -26,15 +26,16 @@ using ref::wrapMul;
 using ref::Strides;
 
 #define KILN_REF_EW_TYPES float, double, int8_t, uint8_t, int32_t, int64_t
-#define KILN_REF_EW_INT_TYPES int8_t, uint8_t, int32_t, int64_t
+#define KILN_REF_EW_INT_TYPES int8_t, uint8_t, int32_t, int64_t, KILN_REF_EXTRA_INT_TYPES
 constexpr std::initializer_list<DataType> kPowTypes = {DataType::kFloat32, DataType::kFloat64,
                                                        DataType::kInt8,    DataType::kUInt8,
                                                        DataType::kInt32,   DataType::kInt64};
 constexpr std::initializer_list<DataType> kArithTypes = {
     DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16,
     DataType::kInt8,    DataType::kUInt8,   DataType::kInt32,   DataType::kInt64};
-constexpr std::initializer_list<DataType> kIntTypes = {DataType::kInt8, DataType::kUInt8,
-                                                       DataType::kInt32, DataType::kInt64};
+constexpr std::initializer_list<DataType> kIntTypes = {
+    DataType::kInt8,  DataType::kUInt8,  DataType::kInt16, DataType::kUInt16,
+    DataType::kInt32, DataType::kUInt32, DataType::kInt64, DataType::kUInt64};
 constexpr std::initializer_list<DataType> kEqualTypes = {
     DataType::kFloat32,  DataType::kFloat64, DataType::kFloat16,
     DataType::kBFloat16, DataType::kInt8,    DataType::kUInt8,

@@ -143,10 +143,67 @@ inline Status stridedCopy(const Dims& dims, void* dst, const Strides& dstStrides
   });
 }
 
+// ---- narrow and quantized element types (one byte per element in memory) ----
+
+/// A float8 or float4 element: its code (float4 e2m1 in the low 4 bits).
+template <DataType T>
+struct NarrowFloat {
+  static constexpr DataType kDataType = T;
+  uint8_t bits = 0;
+};
+/// A sub-byte integer element (int4, uint4, int2, uint2): its value, sign-extended.
+template <DataType T>
+struct SubByteInt {
+  static constexpr DataType kDataType = T;
+  int8_t value = 0;
+};
+using F8E4M3FN = NarrowFloat<DataType::kFloat8E4M3FN>;
+using F8E4M3FNUZ = NarrowFloat<DataType::kFloat8E4M3FNUZ>;
+using F8E5M2 = NarrowFloat<DataType::kFloat8E5M2>;
+using F8E5M2FNUZ = NarrowFloat<DataType::kFloat8E5M2FNUZ>;
+using F8E8M0 = NarrowFloat<DataType::kFloat8E8M0>;
+using F4E2M1 = NarrowFloat<DataType::kFloat4E2M1>;
+using I4 = SubByteInt<DataType::kInt4>;
+using U4 = SubByteInt<DataType::kUInt4>;
+using I2 = SubByteInt<DataType::kInt2>;
+using U2 = SubByteInt<DataType::kUInt2>;
+
+template <class T>
+inline constexpr bool kIsNarrowFloat = requires {
+  T::kDataType;
+}
+&&requires(T t) {
+  t.bits;
+};
+template <class T>
+inline constexpr bool kIsSubByteInt = requires {
+  T::kDataType;
+}
+&&requires(T t) {
+  t.value;
+};
+
+/// The narrow float types and the sub-byte integer types, for dispatchType.
+#define KILN_REF_NARROW_FLOAT_TYPES \
+  ref::F8E4M3FN, ref::F8E4M3FNUZ, ref::F8E5M2, ref::F8E5M2FNUZ, ref::F8E8M0, ref::F4E2M1
+#define KILN_REF_SUB_BYTE_INT_TYPES ref::I4, ref::U4, ref::I2, ref::U2
+/// The wider integer types beside i8/u8/i32/i64.
+#define KILN_REF_EXTRA_INT_TYPES int16_t, uint16_t, uint32_t, uint64_t
+
 /// The DataType of a C++ element type.
 template <class T>
 constexpr DataType dataTypeOf() {
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (requires { T::kDataType; })
+    return T::kDataType;
+  else if constexpr (std::is_same_v<T, int16_t>)
+    return DataType::kInt16;
+  else if constexpr (std::is_same_v<T, uint16_t>)
+    return DataType::kUInt16;
+  else if constexpr (std::is_same_v<T, uint32_t>)
+    return DataType::kUInt32;
+  else if constexpr (std::is_same_v<T, uint64_t>)
+    return DataType::kUInt64;
+  else if constexpr (std::is_same_v<T, float>)
     return DataType::kFloat32;
   else if constexpr (std::is_same_v<T, double>)
     return DataType::kFloat64;

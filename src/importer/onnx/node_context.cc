@@ -294,6 +294,9 @@ Expected<TensorId> NodeContext::addScalarConstant(const std::string& suffix, dou
     case DataType::kBool:
       *static_cast<uint8_t*>(p) = value != 0;
       break;
+    default:
+      return unsupported(std::string("a scalar constant of type ") + dataTypeName(dtype) +
+                         " is not supported");
   }
   return addConstant(suffix, std::move(w));
 }

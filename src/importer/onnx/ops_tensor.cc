@@ -37,8 +37,31 @@ Status importConstant(NodeContext& ctx) {
       "'value_floats', 'value_int', 'value_ints'");
 }
 
-// Cast(input) to the ONNX type code in `to` (`saturate`, opset 19, only matters for float8);
-// before opset 6 `to` is the type's name ("FLOAT").
+namespace {
+
+/// Reads Cast's `saturate` (opset 19) and `round_mode` (opset 24) into `attrs`.
+Status readCastMode(NodeContext& ctx, CastAttrs& attrs) {
+  KILN_ASSIGN_OR_RETURN(int64_t saturate, ctx.getInt("saturate", 1));
+  if (saturate != 0 && saturate != 1)
+    return invalidModel("attribute 'saturate' must be 0 or 1, got " + std::to_string(saturate));
+  attrs.saturate = saturate == 1;
+  KILN_ASSIGN_OR_RETURN(std::string mode, ctx.getString("round_mode", "up"));
+  if (mode == "up")
+    attrs.roundMode = 0;
+  else if (mode == "down")
+    attrs.roundMode = 1;
+  else if (mode == "nearest")
+    attrs.roundMode = 2;
+  else
+    return invalidModel("attribute 'round_mode' is '" + mode +
+                        "', expected 'up', 'down' or 'nearest'");
+  return Status::ok();
+}
+
+}  // namespace
+
+// Cast(input) to the ONNX type code in `to` (`saturate`, opset 19, for float8 targets;
+// `round_mode`, opset 24, for float8 e8m0); before opset 6 `to` is the type's name ("FLOAT").
 Status importCast(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   int64_t to = 0;
@@ -56,7 +79,9 @@ Status importCast(NodeContext& ctx) {
   if (!dtype)
     return unsupported("Cast to " + onnxDataTypeName(static_cast<int32_t>(to)) +
                        " is not supported");
-  return ctx.addOutputLayer(CastAttrs{*dtype}, {x});
+  CastAttrs attrs{*dtype};
+  KILN_RETURN_IF_ERROR(readCastMode(ctx, attrs));
+  return ctx.addOutputLayer(attrs, {x});
 }
 
 // CastLike(input, target): the target's element type must be known at import.
@@ -67,7 +92,9 @@ Status importCastLike(NodeContext& ctx) {
   if (!dtype)
     return unsupported("the element type of '" + ctx.net().tensor(like).name +
                        "' is unknown at import (declare it in value_info)");
-  return ctx.addOutputLayer(CastAttrs{*dtype}, {x});
+  CastAttrs attrs{*dtype};
+  KILN_RETURN_IF_ERROR(readCastMode(ctx, attrs));
+  return ctx.addOutputLayer(attrs, {x});
 }
 
 // Range(start, limit, delta) -> Fill.

@@ -10,6 +10,7 @@
 #include "onnx.pb.h"
 #include "util/api_guard.h"
 #include "util/file_io.h"
+#include "util/narrow_float.h"
 
 namespace kiln::onnx_import {
 
@@ -33,6 +34,59 @@ Expected<int64_t> checkedCount(const TensorProto& proto, const std::string& what
 
 Dims dimsOf(const TensorProto& proto) {
   return Dims(proto.dims().begin(), proto.dims().end());
+}
+
+/// Bytes that `count` elements of `dtype` take in an ONNX file (sub-byte types packed).
+uint64_t packedBytes(DataType dtype, int64_t count) {
+  const uint64_t bits = dataTypeBits(dtype);
+  const uint64_t perByte = bits < 8 ? 8 / bits : 0;
+  if (perByte) return (static_cast<uint64_t>(count) + perByte - 1) / perByte;
+  return static_cast<uint64_t>(count) * dataTypeSize(dtype);
+}
+
+/// Unpacks sub-byte elements (first element in the lowest bits) into one element per byte,
+/// sign-extending the signed integer types.
+Expected<Weights> unpackSubByte(DataType dtype, const Dims& dims, int64_t count,
+                                const uint8_t* packed) {
+  const int bits = static_cast<int>(dataTypeBits(dtype));
+  const int perByte = 8 / bits;
+  const uint8_t mask = static_cast<uint8_t>((1u << bits) - 1);
+  KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dims));
+  int8_t* out = static_cast<int8_t*>(w.mutableData());
+  for (int64_t i = 0; i < count; ++i) {
+    const uint8_t code = (packed[i / perByte] >> ((i % perByte) * bits)) & mask;
+    out[i] =
+        dtype == DataType::kFloat4E2M1 ? static_cast<int8_t>(code) : wrapSubByteInt(dtype, code);
+  }
+  return w;
+}
+
+/// Packs one-element-per-byte sub-byte values into the ONNX layout.
+std::string packSubByte(const Weights& w) {
+  const int bits = static_cast<int>(dataTypeBits(w.dtype()));
+  const int perByte = 8 / bits;
+  const uint8_t mask = static_cast<uint8_t>((1u << bits) - 1);
+  std::string out(packedBytes(w.dtype(), w.count()), '\0');
+  const uint8_t* in = w.as<uint8_t>();
+  for (int64_t i = 0; i < w.count(); ++i)
+    out[i / perByte] = static_cast<char>(static_cast<uint8_t>(out[i / perByte]) |
+                                         ((in[i] & mask) << ((i % perByte) * bits)));
+  return out;
+}
+
+/// Reads sub-byte elements from int32_data, where each value holds one packed byte.
+Expected<Weights> fromPackedInt32Field(const TensorProto& proto, DataType dtype, int64_t count,
+                                       const std::string& what) {
+  const uint64_t bytes = packedBytes(dtype, count);
+  if (static_cast<uint64_t>(proto.int32_data_size()) != bytes)
+    return invalidModel(what + ": int32_data holds " + std::to_string(proto.int32_data_size()) +
+                        " values, dims " + dimsToString(dimsOf(proto)) + " of " +
+                        dataTypeName(dtype) + " need " + std::to_string(bytes) +
+                        " (one packed byte each)");
+  std::vector<uint8_t> packed(bytes);
+  for (uint64_t i = 0; i < bytes; ++i)
+    packed[i] = static_cast<uint8_t>(proto.int32_data(static_cast<int>(i)));
+  return unpackSubByte(dtype, dimsOf(proto), count, packed.data());
 }
 
 /// Copies a typed repeated field into freshly allocated weights, narrowing each value to the
@@ -126,7 +180,9 @@ Expected<Weights> fromExternal(const TensorProto& proto, DataType dtype, int64_t
   }
   if (location.empty()) return invalidModel(what + ": external data without a 'location'");
   const std::optional<int64_t> needed =
-      checkedMul(count, static_cast<int64_t>(dataTypeSize(dtype)));
+      dataTypeBits(dtype) < 8
+          ? std::optional<int64_t>(static_cast<int64_t>(packedBytes(dtype, count)))
+          : checkedMul(count, static_cast<int64_t>(dataTypeSize(dtype)));
   if (!needed) return invalidModel(what + ": dims " + dimsToString(dimsOf(proto)) + " overflow");
   if (length && *length != *needed)
     return invalidModel(what + ": external data length " + std::to_string(*length) +
@@ -138,6 +194,13 @@ Expected<Weights> fromExternal(const TensorProto& proto, DataType dtype, int64_t
     return invalidModel(what + ": external data file '" + file.path() + "' holds " +
                         std::to_string(file.size()) + " bytes, the tensor needs " +
                         std::to_string(*needed) + " bytes at offset " + std::to_string(offset));
+  if (dataTypeBits(dtype) < 8) {
+    std::vector<uint8_t> packed(static_cast<size_t>(*needed));
+    KILN_RETURN_IF_ERROR(
+        file.readAt(static_cast<uint64_t>(offset), packed.data(), static_cast<uint64_t>(*needed))
+            .withContext(what));
+    return unpackSubByte(dtype, dimsOf(proto), count, packed.data());
+  }
   KILN_ASSIGN_OR_RETURN(Weights w, Weights::zeros(dtype, dimsOf(proto), what));
   KILN_RETURN_IF_ERROR(
       file.readAt(static_cast<uint64_t>(offset), w.mutableData(), static_cast<uint64_t>(*needed))
@@ -167,6 +230,34 @@ std::optional<DataType> dataTypeFromOnnx(int32_t code) {
       return DataType::kInt64;
     case TensorProto::BOOL:
       return DataType::kBool;
+    case TensorProto::INT16:
+      return DataType::kInt16;
+    case TensorProto::UINT16:
+      return DataType::kUInt16;
+    case TensorProto::UINT32:
+      return DataType::kUInt32;
+    case TensorProto::UINT64:
+      return DataType::kUInt64;
+    case TensorProto::FLOAT8E4M3FN:
+      return DataType::kFloat8E4M3FN;
+    case TensorProto::FLOAT8E4M3FNUZ:
+      return DataType::kFloat8E4M3FNUZ;
+    case TensorProto::FLOAT8E5M2:
+      return DataType::kFloat8E5M2;
+    case TensorProto::FLOAT8E5M2FNUZ:
+      return DataType::kFloat8E5M2FNUZ;
+    case TensorProto::FLOAT8E8M0:
+      return DataType::kFloat8E8M0;
+    case TensorProto::INT4:
+      return DataType::kInt4;
+    case TensorProto::UINT4:
+      return DataType::kUInt4;
+    case TensorProto::INT2:
+      return DataType::kInt2;
+    case TensorProto::UINT2:
+      return DataType::kUInt2;
+    case TensorProto::FLOAT4E2M1:
+      return DataType::kFloat4E2M1;
     default:
       return std::nullopt;
   }
@@ -192,6 +283,34 @@ int32_t dataTypeToOnnx(DataType dtype) {
       return TensorProto::INT64;
     case DataType::kBool:
       return TensorProto::BOOL;
+    case DataType::kInt16:
+      return TensorProto::INT16;
+    case DataType::kUInt16:
+      return TensorProto::UINT16;
+    case DataType::kUInt32:
+      return TensorProto::UINT32;
+    case DataType::kUInt64:
+      return TensorProto::UINT64;
+    case DataType::kFloat8E4M3FN:
+      return TensorProto::FLOAT8E4M3FN;
+    case DataType::kFloat8E4M3FNUZ:
+      return TensorProto::FLOAT8E4M3FNUZ;
+    case DataType::kFloat8E5M2:
+      return TensorProto::FLOAT8E5M2;
+    case DataType::kFloat8E5M2FNUZ:
+      return TensorProto::FLOAT8E5M2FNUZ;
+    case DataType::kFloat8E8M0:
+      return TensorProto::FLOAT8E8M0;
+    case DataType::kInt4:
+      return TensorProto::INT4;
+    case DataType::kUInt4:
+      return TensorProto::UINT4;
+    case DataType::kInt2:
+      return TensorProto::INT2;
+    case DataType::kUInt2:
+      return TensorProto::UINT2;
+    case DataType::kFloat4E2M1:
+      return TensorProto::FLOAT4E2M1;
   }
   return TensorProto::UNDEFINED;
 }
@@ -221,11 +340,14 @@ Expected<Weights> weightsFromTensorProto(const TensorProto& proto, const std::st
   }
   if (proto.has_raw_data()) {
     const std::string& raw = proto.raw_data();
-    const uint64_t needed = static_cast<uint64_t>(count) * elemSize;
+    const uint64_t needed = packedBytes(*dtype, count);
     if (raw.size() != needed)
       return invalidModel(what + ": raw_data holds " + std::to_string(raw.size()) +
                           " bytes, dims " + dimsToString(dimsOf(proto)) + " of " +
                           dataTypeName(*dtype) + " need " + std::to_string(needed));
+    if (dataTypeBits(*dtype) < 8)
+      return unpackSubByte(*dtype, dimsOf(proto), count,
+                           reinterpret_cast<const uint8_t*>(raw.data()));
     return Weights::copyFrom(*dtype, dimsOf(proto), raw.data(), raw.size(), what);
   }
   switch (*dtype) {
@@ -244,8 +366,30 @@ Expected<Weights> weightsFromTensorProto(const TensorProto& proto, const std::st
       return fromTypedField<uint8_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
     case DataType::kFloat16:
     case DataType::kBFloat16:
+    case DataType::kUInt16:
       // The 16-bit pattern sits in the low half of each int32 value.
       return fromTypedField<uint16_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
+    case DataType::kInt16:
+      return fromTypedField<int16_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
+    case DataType::kUInt32:
+      return fromTypedField<uint32_t>(proto, proto.uint64_data(), "uint64_data", *dtype, count,
+                                      what);
+    case DataType::kUInt64:
+      return fromTypedField<uint64_t>(proto, proto.uint64_data(), "uint64_data", *dtype, count,
+                                      what);
+    case DataType::kFloat8E4M3FN:
+    case DataType::kFloat8E4M3FNUZ:
+    case DataType::kFloat8E5M2:
+    case DataType::kFloat8E5M2FNUZ:
+    case DataType::kFloat8E8M0:
+      // The 8-bit code sits in the low byte of each int32 value.
+      return fromTypedField<uint8_t>(proto, proto.int32_data(), "int32_data", *dtype, count, what);
+    case DataType::kInt4:
+    case DataType::kUInt4:
+    case DataType::kInt2:
+    case DataType::kUInt2:
+    case DataType::kFloat4E2M1:
+      return fromPackedInt32Field(proto, *dtype, count, what);
   }
   return internalError(what + ": unhandled element type");
 }
@@ -256,7 +400,9 @@ void weightsToTensorProto(const Weights& value, const std::string& name, TensorP
   out->set_data_type(dataTypeToOnnx(value.dtype()));
   for (int64_t d : value.dims())
     out->add_dims(d);
-  if (value.bytes() > 0)
+  if (dataTypeBits(value.dtype()) < 8)
+    out->set_raw_data(packSubByte(value));
+  else if (value.bytes() > 0)
     out->set_raw_data(value.data(), value.bytes());
   else
     out->set_raw_data(std::string());

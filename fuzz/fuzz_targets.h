@@ -55,7 +55,7 @@ inline void runEngineOnce(const Engine& engine) {
   for (const IOTensorInfo& io : engine.inputs()) {
     auto w = Weights::zeros(io.dtype, io.dims, io.name);
     if (!w) return;
-    if (!(*ctx)->setInputShape(io.name, io.dims).isOk()) return;
+    if (io.isDynamic() && !(*ctx)->setInputShape(io.name, io.dims).isOk()) return;
     if (!(*ctx)->setInputTensor(io.name, w->data(), w->bytes(), io.dtype).isOk()) return;
     inputs.push_back(std::move(w).value());
   }

@@ -5,7 +5,10 @@ set -euo pipefail
 
 debs=(cmake ninja-build g++ ccache python3 python3-pip pkg-config
       libprotobuf-dev protobuf-compiler libflatbuffers-dev flatbuffers-compiler
-      libxxhash-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev clang-format)
+      libxxhash-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev clang-format
+      clang libclang-rt-14-dev libomp-14-dev)
+# clang, its sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and its OpenMP (libomp-14-dev)
+# build the fuzz targets (scripts/fuzz.sh, docs/fuzzing.md).
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

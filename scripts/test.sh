@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command: set up, build, and run the whole test suite. With KILN_SANITIZE=1 the suite is
 # also built and run under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), and the
-# concurrency test under ThreadSanitizer (build-tsan/).
+# concurrency test under ThreadSanitizer (build-tsan/), and each libFuzzer target runs for
+# KILN_FUZZ_SECONDS (60) on seeds from ../shared (build-fuzz/, scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,4 +24,6 @@ if [ "${KILN_SANITIZE:-0}" = "1" ]; then
     -DPython3_EXECUTABLE="$(command -v python3)" >/dev/null
   cmake --build build-tsan -j "${KILN_JOBS:-$(nproc)}" --target kiln_tsan_tests
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/tests/kiln_tsan_tests
+  echo "== libFuzzer targets, ${KILN_FUZZ_SECONDS:-60}s each"
+  bash scripts/fuzz.sh
 fi

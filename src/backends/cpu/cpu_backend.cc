@@ -5,6 +5,9 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "backends/cpu/cpu_kernel.h"
 #include "backends/reference/reference.h"
@@ -15,8 +18,10 @@ CpuIsa hostCpuIsa() {
   static const CpuIsa isa = [] {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+    // F16C through CPUID (leaf 1, ECX): clang's __builtin_cpu_supports has no "f16c".
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
       return CpuIsa::kAvx2;
 #endif
     return CpuIsa::kBaseline;

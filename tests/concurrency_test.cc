@@ -12,7 +12,7 @@ namespace kiln {
 namespace {
 
 constexpr int kThreads = 8;
-constexpr int kInferencesPerThread = 1000;
+constexpr int kInferencesPerThread = 300;  // 2400 in all: races show within far fewer
 
 TEST(Concurrency, EightThreadsShareOneEngineBitIdentical) {
   const std::string dir = std::string(KILN_MODELS_DIR) + "/digits_resnet";

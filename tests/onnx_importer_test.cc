@@ -292,16 +292,18 @@ TEST(OnnxImporter, BadAttributeValue) {
 
 TEST(OnnxImporter, UsedOutputThatIsNotImported) {
   ModelBuilder b(17);
-  b.input("x", DataType::kFloat32, {Dim::fixed(2), Dim::fixed(4)})
-      .initializer("g", Weights::fromFloats({1, 1, 1, 1}))
-      .node({"LayerNormalization", {"x", "g"}, {"y", "mean"}, {}, "ln"})
+  b.input("x", DataType::kFloat32, {Dim::fixed(2), Dim::fixed(2)})
+      .initializer("g", Weights::fromFloats({1, 1}))
+      .initializer("m", Weights::fromFloats({0, 0}))
+      .node({"BatchNormalization", {"x", "g", "m", "m", "g"}, {"y", "running_mean"}, {}, "bn"})
       .output("y")
-      .output("mean");
+      .output("running_mean");
   auto net = parse(b);
   ASSERT_FALSE(net);
   EXPECT_EQ(net.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(net.status().message().find("node 'ln' (LayerNormalization, #0)"), std::string::npos);
-  EXPECT_NE(net.status().message().find("'mean'"), std::string::npos);
+  EXPECT_NE(net.status().message().find("node 'bn' (BatchNormalization, #0)"), std::string::npos)
+      << net.status().toString();
+  EXPECT_NE(net.status().message().find("'running_mean'"), std::string::npos);
 }
 
 TEST(OnnxImporter, UnknownGraphOutput) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "importer/onnx/importer.h"
+#include "importer/onnx/tensor_proto.h"
 #include "onnx.pb.h"
 
 namespace kiln::onnx_import {
@@ -158,18 +159,94 @@ Status importBatchNormalization(NodeContext& ctx) {
   return composeBatchNorm(ctx, x, *rank, epsilon, in, spatial);
 }
 
-// LayerNormalization(X, Scale, B?) -> Normalization over dims [axis, rank). Mean and InvStdDev
-// outputs (training helpers) are not produced.
+namespace {
+
+/// The stash type (attribute `stash_type`, an ONNX dtype code, default float32): the type the
+/// statistics are computed in.
+Expected<DataType> stashType(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(int64_t code, ctx.getInt("stash_type", 1));
+  std::optional<DataType> t = dataTypeFromOnnx(static_cast<int32_t>(code));
+  if (!t || (*t != DataType::kFloat32 && *t != DataType::kFloat64 && *t != DataType::kFloat16 &&
+             *t != DataType::kBFloat16))
+    return invalidModel("stash_type " + std::to_string(code) + " is not a floating-point type");
+  return *t;
+}
+
+/// Mean and 1/sqrt(var + eps) of x over dims [axis, rank), reduced dims kept as 1, computed in
+/// `stash` (x is cast to it first): LayerNormalization's outputs 1 and 2, set when used.
+Status layerNormStatistics(NodeContext& ctx, TensorId x, int64_t axis, float epsilon,
+                           DataType stash) {
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  if (!rank)
+    return unsupported("outputs Mean/InvStdDev need the rank of input '" +
+                       ctx.net().tensor(x).name + "' at import (declare its shape)");
+  if (axis < -*rank || axis >= *rank)
+    return invalidModel("axis " + std::to_string(axis) + " is out of range for rank " +
+                        std::to_string(*rank));
+  if (axis < 0) axis += *rank;
+  std::vector<int64_t> axes;
+  for (int64_t i = axis; i < *rank; ++i)
+    axes.push_back(i);
+  TensorId ax = ctx.addIntsConstant("stat_axes", axes);
+  TensorId xs = x;
+  if (ctx.dtypeOf(x) != stash) {
+    KILN_ASSIGN_OR_RETURN(xs, ctx.addInternal("stat_cast", CastAttrs{stash}, {x}));
+  }
+  ReduceAttrs mean;
+  mean.kind = ReduceKind::kMean;
+  KILN_ASSIGN_OR_RETURN(TensorId m, ctx.addInternal("mean", mean, {xs, ax}));
+  KILN_RETURN_IF_ERROR(ctx.setOutput(1, m));
+  if (ctx.numOutputs() < 3 || !ctx.outputUsed(2)) return Status::ok();
+  KILN_ASSIGN_OR_RETURN(
+      TensorId d, ctx.addInternal("centered", ElementwiseAttrs{ElementwiseKind::kSub}, {xs, m}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId d2, ctx.addInternal("squared", ElementwiseAttrs{ElementwiseKind::kMul}, {d, d}));
+  KILN_ASSIGN_OR_RETURN(TensorId var, ctx.addInternal("variance", mean, {d2, ax}));
+  KILN_ASSIGN_OR_RETURN(TensorId eps, ctx.addScalarConstant("epsilon", epsilon, stash));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId ve, ctx.addInternal("var_eps", ElementwiseAttrs{ElementwiseKind::kAdd}, {var, eps}));
+  KILN_ASSIGN_OR_RETURN(TensorId sd, ctx.addInternal("stddev", UnaryAttrs{UnaryKind::kSqrt}, {ve}));
+  KILN_ASSIGN_OR_RETURN(TensorId one, ctx.addScalarConstant("one", 1.0, stash));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId inv,
+      ctx.addInternal("inv_std_dev", ElementwiseAttrs{ElementwiseKind::kDiv}, {one, sd}));
+  return ctx.setOutput(2, inv);
+}
+
+}  // namespace
+
+// LayerNormalization(X, Scale, B?) -> Normalization over dims [axis, rank). The Mean and
+// InvStdDev outputs, when used, are computed beside it by Reduce/Elementwise layers in the stash
+// type.
 Status importLayerNormalization(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(TensorId scale, ctx.input(1));
-  KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1));
+  KILN_ASSIGN_OR_RETURN(DataType stash, stashType(ctx));
   NormalizationAttrs a;
   KILN_ASSIGN_OR_RETURN(a.axis, ctx.getInt("axis", -1));
   KILN_ASSIGN_OR_RETURN(a.epsilon, ctx.getFloat("epsilon", 1e-5f));
   std::vector<TensorId> inputs = {x, scale};
   if (ctx.hasInput(2)) inputs.push_back(ctx.optionalInput(2));
+  if (ctx.numOutputs() > 1 && ctx.outputUsed(1)) {
+    KILN_RETURN_IF_ERROR(layerNormStatistics(ctx, x, a.axis, a.epsilon, stash));
+  } else if (ctx.numOutputs() > 2 && ctx.outputUsed(2)) {
+    return unsupported("output #2 ('InvStdDev') is used without output #1 ('Mean')");
+  }
   return ctx.addOutputLayer(a, inputs);
+}
+
+// RMSNormalization(X, Scale) -> Normalization{rms} over dims [axis, rank):
+// y = x / sqrt(mean(x^2) + epsilon) * scale. The reference kernel accumulates in double, which
+// covers stash_type (float32 statistics for 16-bit inputs).
+Status importRMSNormalization(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId scale, ctx.input(1));
+  KILN_RETURN_IF_ERROR(stashType(ctx).status());
+  NormalizationAttrs a;
+  a.rms = true;
+  KILN_ASSIGN_OR_RETURN(a.axis, ctx.getInt("axis", -1));
+  KILN_ASSIGN_OR_RETURN(a.epsilon, ctx.getFloat("epsilon", 1e-5f));
+  return ctx.addOutputLayer(a, {x, scale});
 }
 
 Status importSoftmax(NodeContext& ctx) {

@@ -1,0 +1,121 @@
+// Tests of RMSNormalization, LayerNormalization's Mean/InvStdDev outputs and Attention: each
+// ONNX op imported, built and run on the reference backend against hand-computed values, plus
+// the errors they must give.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "importer/onnx/model_builder.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using onnx_import::ModelBuilder;
+using onnx_import::NodeAttr;
+
+constexpr DataType kF32 = DataType::kFloat32;
+
+Weights f32(Dims dims, std::vector<float> v) {
+  return *Weights::copyFrom(kF32, std::move(dims), v.data(), v.size() * sizeof(float));
+}
+
+void expectNear(const Weights& w, const Dims& dims, const std::vector<double>& expected,
+                double tol = 1e-5) {
+  ASSERT_EQ(w.dtype(), kF32);
+  EXPECT_EQ(w.dims(), dims);
+  ASSERT_EQ(static_cast<size_t>(w.count()), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR(w.as<float>()[i], expected[i], tol) << "at " << i;
+}
+
+/// A model of one node `op(in...) -> out...`, the inputs declared and fed in order; outputs
+/// with an empty name are left unused. Returns the graph outputs.
+Expected<std::vector<Weights>> runNode(int64_t opset, const std::string& op,
+                                       const std::vector<std::string>& in,
+                                       const std::vector<Weights>& inputs,
+                                       const std::vector<std::string>& out,
+                                       std::vector<NodeAttr> attrs = {}) {
+  ModelBuilder b(opset);
+  std::vector<NamedTensor> named;
+  BuilderConfig config;
+  config.backend = "reference";
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    b.input(in[i], inputs[i].dtype(), shapeFromDims(inputs[i].dims()));
+    named.push_back({in[i], inputs[i]});
+    config.inputShapes[in[i]] = inputs[i].dims();
+  }
+  b.node({op, in, out, std::move(attrs), "node"});
+  for (const std::string& o : out)
+    if (!o.empty()) b.output(o);
+  const std::string bytes = b.serialize();
+  KILN_ASSIGN_OR_RETURN(NetworkDefinition net,
+                        OnnxParser::parseBuffer(bytes.data(), bytes.size(), "ops.onnx"));
+  KILN_ASSIGN_OR_RETURN(auto engine, Builder::build(net, config));
+  return test::runEngine(*engine, named);
+}
+
+// ---- RMSNormalization -------------------------------------------------------------------------
+
+TEST(NormOps, RmsNormalizationLastAxis) {
+  // Row [1, 7]: mean(x^2) = 25, rms 5; row [1, 1]: rms 1. Scale [2, 0.5].
+  auto r = runNode(23, "RMSNormalization", {"x", "s"},
+                   {f32({2, 2}, {1, 7, 1, 1}), f32({2}, {2, 0.5f})}, {"y"}, {{"epsilon", 0.0f}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {2, 2}, {0.4, 0.7, 2.0, 0.5});
+}
+
+TEST(NormOps, RmsNormalizationAxisZeroWithEpsilon) {
+  // axis 0 normalizes all four values: mean(x^2) = (1 + 1 + 9 + 9) / 4 = 5, + epsilon 4 -> 3.
+  auto r = runNode(23, "RMSNormalization", {"x", "s"},
+                   {f32({2, 2}, {1, -1, 3, -3}), f32({2, 2}, {1, 1, 1, 2})}, {"y"},
+                   {{"epsilon", 4.0f}, {"axis", int64_t{0}}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {2, 2}, {1.0 / 3, -1.0 / 3, 1.0, -2.0});
+}
+
+TEST(NormOps, RmsNormalizationRejectsAnIntegerStashType) {
+  auto r = runNode(23, "RMSNormalization", {"x", "s"}, {f32({2}, {1, 2}), f32({2}, {1, 1})}, {"y"},
+                   {{"stash_type", int64_t{7}}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("stash_type 7"), std::string::npos) << r.status().toString();
+}
+
+// ---- LayerNormalization's Mean and InvStdDev --------------------------------------------------
+
+TEST(NormOps, LayerNormalizationMeanAndInvStdDev) {
+  // Row [1, 3]: mean 2, var 1, inv std 1; row [2, 6]: mean 4, var 4, inv std 0.5.
+  auto r = runNode(17, "LayerNormalization", {"x", "g", "b"},
+                   {f32({2, 2}, {1, 3, 2, 6}), f32({2}, {1, 2}), f32({2}, {0, 1})},
+                   {"y", "mean", "inv"}, {{"epsilon", 0.0f}});
+  ASSERT_TRUE(r) << r.status().toString();
+  ASSERT_EQ(r->size(), 3u);
+  expectNear(r->at(0), {2, 2}, {-1, 3, -1, 3});
+  expectNear(r->at(1), {2, 1}, {2, 4});
+  expectNear(r->at(2), {2, 1}, {1, 0.5});
+}
+
+TEST(NormOps, LayerNormalizationMeanKeepsReducedDimsAsOne) {
+  // axis 1 of [1, 2, 2]: statistics over the last two dims, shape [1, 1, 1].
+  auto r = runNode(17, "LayerNormalization", {"x", "g"},
+                   {f32({1, 2, 2}, {0, 2, 4, 6}), f32({2, 2}, {1, 1, 1, 1})}, {"y", "mean"},
+                   {{"axis", int64_t{1}}, {"epsilon", 0.0f}});
+  ASSERT_TRUE(r) << r.status().toString();
+  // mean 3, var (9 + 1 + 1 + 9) / 4 = 5.
+  const double s = 1 / std::sqrt(5.0);
+  expectNear(r->at(0), {1, 2, 2}, {-3 * s, -s, s, 3 * s});
+  expectNear(r->at(1), {1, 1, 1}, {3});
+}
+
+TEST(NormOps, LayerNormalizationInvStdDevWithoutMeanIsRefused) {
+  auto r = runNode(17, "LayerNormalization", {"x", "g"}, {f32({2}, {1, 3}), f32({2}, {1, 1})},
+                   {"y", "", "inv"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(r.status().message().find("InvStdDev"), std::string::npos) << r.status().toString();
+}
+
+}  // namespace
+}  // namespace kiln

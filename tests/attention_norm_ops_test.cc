@@ -31,8 +31,9 @@ void expectNear(const Weights& w, const Dims& dims, const std::vector<double>& e
     EXPECT_NEAR(w.as<float>()[i], expected[i], tol) << "at " << i;
 }
 
-/// A model of one node `op(in...) -> out...`, the inputs declared and fed in order; outputs
-/// with an empty name are left unused. Returns the graph outputs.
+/// A model of one node `op(in...) -> out...`, the inputs declared and fed in order (an empty
+/// name is an absent optional input); outputs with an empty name are left unused. Returns the graph
+/// outputs.
 Expected<std::vector<Weights>> runNode(int64_t opset, const std::string& op,
                                        const std::vector<std::string>& in,
                                        const std::vector<Weights>& inputs,
@@ -43,6 +44,7 @@ Expected<std::vector<Weights>> runNode(int64_t opset, const std::string& op,
   BuilderConfig config;
   config.backend = "reference";
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (in[i].empty()) continue;  // an absent optional input
     b.input(in[i], inputs[i].dtype(), shapeFromDims(inputs[i].dims()));
     named.push_back({in[i], inputs[i]});
     config.inputShapes[in[i]] = inputs[i].dims();
@@ -115,6 +117,139 @@ TEST(NormOps, LayerNormalizationInvStdDevWithoutMeanIsRefused) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(r.status().message().find("InvStdDev"), std::string::npos) << r.status().toString();
+}
+
+// ---- Attention --------------------------------------------------------------------------------
+
+// With scale ln 3, q = [1, 0] and keys [1, 0], [0, 0] give logits [ln 3, 0] and probabilities
+// [3/4, 1/4]; values 1 and 3 then give 1.5.
+const float kLn3 = static_cast<float>(std::log(3.0));
+
+TEST(AttentionOps, FourDimensionalWithScale) {
+  auto r = runNode(
+      23, "Attention", {"q", "k", "v"},
+      {f32({1, 1, 1, 2}, {1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}), f32({1, 1, 2, 1}, {1, 3})},
+      {"y"}, {{"scale", kLn3}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 1, 1}, {1.5});
+}
+
+TEST(AttentionOps, DefaultScaleIsOneOverSqrtHeadSize) {
+  // Head size 4, q . k0 = 4 ln 3 (q = k0 = sqrt(ln 3) * [1, 1, 1, 1]): scaled logit 2 ln 3 = ln 9.
+  const float e = std::sqrt(kLn3);
+  auto r = runNode(23, "Attention", {"q", "k", "v"},
+                   {f32({1, 1, 1, 4}, {e, e, e, e}), f32({1, 1, 2, 4}, {e, e, e, e, 0, 0, 0, 0}),
+                    f32({1, 1, 2, 1}, {0, 10})},
+                   {"y"});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 1, 1}, {1.0});  // probabilities [9/10, 1/10]
+}
+
+TEST(AttentionOps, BoolMaskAndFullyMaskedRow) {
+  // Query 0 sees key 1 only; query 1 sees no key: its output is 0 (not NaN).
+  auto mask = *Weights::zeros(DataType::kBool, {2, 2});
+  static_cast<bool*>(mask.mutableData())[1] = true;
+  auto r = runNode(23, "Attention", {"q", "k", "v", "m"},
+                   {f32({1, 1, 2, 2}, {1, 0, 1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}),
+                    f32({1, 1, 2, 1}, {1, 3}), mask},
+                   {"y"}, {{"scale", kLn3}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 2, 1}, {3, 0});
+}
+
+TEST(AttentionOps, ShortFloatMaskIsPaddedWithMinusInfinity) {
+  // The mask covers key 0 only; key 1 is masked.
+  auto r = runNode(23, "Attention", {"q", "k", "v", "m"},
+                   {f32({1, 1, 1, 2}, {1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}),
+                    f32({1, 1, 2, 1}, {1, 3}), f32({1, 1}, {0})},
+                   {"y"}, {{"scale", kLn3}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 1, 1}, {1});
+}
+
+TEST(AttentionOps, CausalIsTopLeftWithoutCache) {
+  // One query, two keys, no cache: query 0 sees key 0 only (a lower-right diagonal would let it
+  // see both and give 1.5).
+  auto r = runNode(
+      23, "Attention", {"q", "k", "v"},
+      {f32({1, 1, 1, 2}, {1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}), f32({1, 1, 2, 1}, {1, 3})},
+      {"y"}, {{"scale", kLn3}, {"is_causal", int64_t{1}}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 1, 1}, {1});
+}
+
+TEST(AttentionOps, CacheIsConcatenatedAndShiftsTheCausalDiagonal) {
+  // Past key/value [0]/[2], new [0]/[4]: the query (after one cached step) sees both keys.
+  auto r = runNode(23, "Attention", {"q", "k", "v", "", "pk", "pv"},
+                   {f32({1, 1, 1, 1}, {0}), f32({1, 1, 1, 1}, {0}), f32({1, 1, 1, 1}, {4}),
+                    Weights(), f32({1, 1, 1, 1}, {0}), f32({1, 1, 1, 1}, {2})},
+                   {"y", "present_k", "present_v"}, {{"is_causal", int64_t{1}}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 1, 1}, {3});
+  expectNear(r->at(1), {1, 1, 2, 1}, {0, 0});
+  expectNear(r->at(2), {1, 1, 2, 1}, {2, 4});
+}
+
+TEST(AttentionOps, GroupedQueryHeadsShareKeyValueHeadsInRuns) {
+  // 4 query heads over 2 kv heads: query heads 0, 1 read kv head 0; 2, 3 read kv head 1.
+  auto r = runNode(
+      23, "Attention", {"q", "k", "v"},
+      {f32({1, 4, 1, 1}, {0, 0, 0, 0}), f32({1, 2, 1, 1}, {0, 0}), f32({1, 2, 1, 1}, {10, 20})},
+      {"y"});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 4, 1, 1}, {10, 10, 20, 20});
+}
+
+TEST(AttentionOps, ThreeDimensionalSplitsHeads) {
+  // Two heads of size 2: head 0 prefers key 0 (3/4), head 1 key 1 (3/4).
+  auto r =
+      runNode(23, "Attention", {"q", "k", "v"},
+              {f32({1, 1, 4}, {1, 0, 0, 1}), f32({1, 2, 4}, {1, 0, 0, 0, 0, 0, 0, 1}),
+               f32({1, 2, 2}, {1, 1, 3, 3})},
+              {"y"}, {{"scale", kLn3}, {"q_num_heads", int64_t{2}}, {"kv_num_heads", int64_t{2}}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 2}, {1.5, 2.5});
+}
+
+TEST(AttentionOps, ThreeDimensionalGroupedQuery) {
+  // Two query heads over one kv head (all keys equal): both average the values 1 and 3.
+  auto r =
+      runNode(23, "Attention", {"q", "k", "v"},
+              {f32({1, 1, 4}, {1, 0, 0, 1}), f32({1, 2, 2}, {0, 0, 0, 0}), f32({1, 2, 1}, {1, 3})},
+              {"y"}, {{"q_num_heads", int64_t{2}}, {"kv_num_heads", int64_t{1}}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 2}, {2, 2});
+}
+
+TEST(AttentionOps, RefusesSoftcapAndQkOutput) {
+  const std::vector<Weights> in = {f32({1, 1, 1, 2}, {1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}),
+                                   f32({1, 1, 2, 1}, {1, 3})};
+  auto r = runNode(23, "Attention", {"q", "k", "v"}, in, {"y"}, {{"softcap", 2.0f}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(r.status().message().find("softcap"), std::string::npos) << r.status().toString();
+  r = runNode(23, "Attention", {"q", "k", "v"}, in, {"y", "", "", "qk"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(r.status().message().find("qk_matmul_output"), std::string::npos)
+      << r.status().toString();
+}
+
+TEST(AttentionOps, RejectsBadHeadCounts) {
+  // 3-D inputs without head counts.
+  auto r = runNode(23, "Attention", {"q", "k", "v"},
+                   {f32({1, 1, 4}, {1, 0, 0, 1}), f32({1, 2, 4}, {0, 0, 0, 0, 0, 0, 0, 0}),
+                    f32({1, 2, 2}, {1, 1, 3, 3})},
+                   {"y"});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("q_num_heads"), std::string::npos) << r.status().toString();
+  // 3 query heads over 2 kv heads.
+  r = runNode(23, "Attention", {"q", "k", "v"},
+              {f32({1, 3, 1, 1}, {0, 0, 0}), f32({1, 2, 1, 1}, {0, 0}), f32({1, 2, 1, 1}, {1, 2})},
+              {"y"});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("multiple of kv heads"), std::string::npos)
+      << r.status().toString();
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // ONNX BatchNormalization (inference: folded into a per-channel multiply-add),
 // LayerNormalization, Softmax and LogSoftmax.
 #include <cmath>
+#include <limits>
+#include <optional>
 
 #include "importer/onnx/importer.h"
 #include "importer/onnx/tensor_proto.h"
@@ -257,6 +259,209 @@ Status importLogSoftmax(NodeContext& ctx) {
 }
 Status importHardmax(NodeContext& ctx) {
   return importSoftmaxLike(ctx, false, true);
+}
+
+namespace {
+
+/// The static dims of `t`, or nothing when its shape is not fully known at import.
+std::optional<Dims> staticDims(NodeContext& ctx, TensorId t) {
+  if (!ctx.rankOf(t)) return std::nullopt;
+  Dims d;
+  for (const Dim& x : ctx.net().tensor(t).shape) {
+    if (!x.isStatic()) return std::nullopt;
+    d.push_back(x.value());
+  }
+  return d;
+}
+
+}  // namespace
+
+namespace {
+
+/// [B, S, H*D] -> [B, H, S, D] (reshape, then transpose).
+Expected<TensorId> splitHeads(NodeContext& ctx, const std::string& what, TensorId x, const Dims& d,
+                              int64_t heads) {
+  ShuffleAttrs reshape = shuffleAttrs(ShuffleMode::kReshape);
+  TensorId shape = ctx.addIntsConstant(what + "_split_shape", {d[0], d[1], heads, d[2] / heads});
+  KILN_ASSIGN_OR_RETURN(TensorId r, ctx.addInternal(what + "_split", reshape, {x, shape}));
+  ShuffleAttrs t = shuffleAttrs(ShuffleMode::kTranspose);
+  t.perm = {0, 2, 1, 3};
+  return ctx.addInternal(what + "_heads_first", t, {r});
+}
+
+/// [B, Hkv, S, D] -> [B, Hkv * reps, S, D], each head repeated `reps` times in a row (query head
+/// h reads key/value head h / reps): unsqueeze, concatenate `reps` copies, reshape.
+Expected<TensorId> repeatHeads(NodeContext& ctx, const std::string& what, TensorId x, const Dims& d,
+                               int64_t reps) {
+  ShuffleAttrs un = shuffleAttrs(ShuffleMode::kUnsqueeze);
+  KILN_ASSIGN_OR_RETURN(TensorId u, ctx.addInternal(what + "_unsqueeze", un,
+                                                    {x, ctx.addIntsConstant(what + "_axis", {2})}));
+  KILN_ASSIGN_OR_RETURN(TensorId c,
+                        ctx.addInternal(what + "_repeat", ConcatenationAttrs{2},
+                                        std::vector<TensorId>(static_cast<size_t>(reps), u)));
+  TensorId shape = ctx.addIntsConstant(what + "_repeat_shape", {d[0], d[1] * reps, d[2], d[3]});
+  return ctx.addInternal(what + "_repeated", shuffleAttrs(ShuffleMode::kReshape), {c, shape});
+}
+
+}  // namespace
+
+// Attention(Q, K, V, attn_mask?, past_key?, past_value?, nonpad_kv_seqlen?) -> the Attention
+// layer (merged layout for 3-D inputs with one head count, heads_first otherwise), with
+// - 3-D inputs with a KV cache or grouped heads split to [B, H, S, D] and the output merged back;
+// - past_key/past_value concatenated before K/V along the sequence (present_key/present_value);
+// - grouped-query attention (kv heads < q heads) by repeating each K/V head;
+// - a bool mask as where(mask, 0, -inf), a float mask added, a mask shorter than the key sequence
+//   padded with -inf (as the ONNX reference pads it);
+// - is_causal: key j is seen by query i iff j <= i + past length. The layer's own causal flag
+//   (lower-right: j <= i + Sk - Sq) is used where the two agree, a constant bias otherwise;
+// - scale defaulting to 1/sqrt(head size); rows whose every key is masked give Y = 0.
+// softcap, the qk_matmul_output output, nonpad_kv_seqlen and 16-bit inputs are refused.
+Status importAttention(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId q, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId k, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(TensorId v, ctx.input(2));
+  std::optional<DataType> dtype = ctx.dtypeOf(q);
+  if (dtype != DataType::kFloat32 && dtype != DataType::kFloat64)
+    return unsupported("Attention on " +
+                       std::string(dtype ? dataTypeName(*dtype) : "an unknown type") +
+                       " input (f32 and f64 are supported)");
+  KILN_ASSIGN_OR_RETURN(float softcap, ctx.getFloat("softcap", 0.0f));
+  if (softcap != 0.0f) return unsupported("softcap is not supported");
+  KILN_ASSIGN_OR_RETURN(int64_t qkMode, ctx.getInt("qk_matmul_output_mode", 0));
+  if (qkMode != 0 || (ctx.numOutputs() > 3 && ctx.outputUsed(3)))
+    return unsupported("the qk_matmul_output output (qk_matmul_output_mode) is not supported");
+  if (ctx.hasInput(6)) return unsupported("the nonpad_kv_seqlen input is not supported");
+  const bool past = ctx.hasInput(4) || ctx.hasInput(5);
+  if (past && !(ctx.hasInput(4) && ctx.hasInput(5)))
+    return invalidModel("past_key and past_value must be given together");
+  std::optional<Dims> qd = staticDims(ctx, q), kd = staticDims(ctx, k), vd = staticDims(ctx, v);
+  if (!qd || !kd || !vd) return unsupported("Attention needs the shapes of Q, K and V at import");
+  const bool threeD = qd->size() == 3 && kd->size() == 3 && vd->size() == 3;
+  if (!threeD && !(qd->size() == 4 && kd->size() == 4 && vd->size() == 4))
+    return invalidModel("Q, K and V must all be 3-D or all be 4-D");
+  int64_t qHeads = 0, kvHeads = 0;
+  if (threeD) {
+    KILN_ASSIGN_OR_RETURN(qHeads, ctx.getInt("q_num_heads", 0));
+    KILN_ASSIGN_OR_RETURN(kvHeads, ctx.getInt("kv_num_heads", 0));
+    if (qHeads < 1 || kvHeads < 1)
+      return invalidModel("3-D inputs need q_num_heads and kv_num_heads >= 1");
+    if ((*qd)[2] % qHeads != 0 || (*kd)[2] % kvHeads != 0 || (*vd)[2] % kvHeads != 0)
+      return invalidModel("the hidden sizes of Q, K, V are not multiples of their head counts");
+  } else {
+    qHeads = (*qd)[1], kvHeads = (*kd)[1];
+    if ((*vd)[1] != kvHeads) return invalidModel("K and V have different head counts");
+  }
+  if (kvHeads < 1 || qHeads % kvHeads != 0)
+    return invalidModel("q heads (" + std::to_string(qHeads) +
+                        ") must be a multiple of kv heads (" + std::to_string(kvHeads) + ")");
+  const int64_t headSize = threeD ? (*qd)[2] / qHeads : (*qd)[3];
+  const int64_t sq = threeD ? (*qd)[1] : (*qd)[2];
+  int64_t pastLen = 0;
+  AttentionAttrs a;
+  a.zeroNanProbabilities = true;  // fully masked rows: Y = 0, as the ONNX reference does
+  if (ctx.hasAttr("scale")) {
+    KILN_ASSIGN_OR_RETURN(a.scale, ctx.getFloat("scale", 1.0f));
+  } else {
+    if (headSize < 1) return invalidModel("head size must be >= 1");
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(headSize)));
+  }
+  // The plain 3-D case maps onto the merged layout; every other goes through [B, H, S, D].
+  const bool merged = threeD && !past && qHeads == kvHeads;
+  if (merged) {
+    a.layout = AttentionLayout::kMerged;
+    a.numHeads = qHeads;
+  } else {
+    a.layout = AttentionLayout::kHeadsFirst;
+    if (threeD) {
+      KILN_ASSIGN_OR_RETURN(q, splitHeads(ctx, "q", q, *qd, qHeads));
+      KILN_ASSIGN_OR_RETURN(k, splitHeads(ctx, "k", k, *kd, kvHeads));
+      KILN_ASSIGN_OR_RETURN(v, splitHeads(ctx, "v", v, *vd, kvHeads));
+      kd = Dims{(*kd)[0], kvHeads, (*kd)[1], (*kd)[2] / kvHeads};
+      vd = Dims{(*vd)[0], kvHeads, (*vd)[1], (*vd)[2] / kvHeads};
+    }
+    if (past) {
+      TensorId pk = ctx.optionalInput(4), pv = ctx.optionalInput(5);
+      std::optional<Dims> pkd = staticDims(ctx, pk), pvd = staticDims(ctx, pv);
+      if (!pkd || !pvd || pkd->size() != 4 || pvd->size() != 4 || (*pkd)[2] != (*pvd)[2])
+        return unsupported("past_key/past_value need static 4-D shapes [B, H, P, D] at import");
+      pastLen = (*pkd)[2];
+      KILN_ASSIGN_OR_RETURN(k, ctx.addInternal("present_key", ConcatenationAttrs{2}, {pk, k}));
+      KILN_ASSIGN_OR_RETURN(v, ctx.addInternal("present_value", ConcatenationAttrs{2}, {pv, v}));
+      (*kd)[2] += pastLen;
+      (*vd)[2] += pastLen;
+    }
+    if (ctx.numOutputs() > 1 && ctx.outputUsed(1)) KILN_RETURN_IF_ERROR(ctx.setOutput(1, k));
+    if (ctx.numOutputs() > 2 && ctx.outputUsed(2)) KILN_RETURN_IF_ERROR(ctx.setOutput(2, v));
+    if (qHeads != kvHeads) {
+      KILN_ASSIGN_OR_RETURN(k, repeatHeads(ctx, "k", k, *kd, qHeads / kvHeads));
+      KILN_ASSIGN_OR_RETURN(v, repeatHeads(ctx, "v", v, *vd, qHeads / kvHeads));
+    }
+  }
+  const int64_t sk = merged ? (*kd)[1] : (*kd)[2];
+  TensorId mask = kNoTensor;
+  if (ctx.hasInput(3)) {
+    mask = ctx.optionalInput(3);
+    std::optional<Dims> md = staticDims(ctx, mask);
+    if (!md || md->empty() || md->back() > sk)
+      return unsupported(
+          "attn_mask needs a static shape whose last dim is at most the key "
+          "sequence length (" +
+          std::to_string(sk) + ") at import");
+    std::optional<DataType> mt = ctx.dtypeOf(mask);
+    if (mt == DataType::kBool) {
+      KILN_ASSIGN_OR_RETURN(TensorId zero, ctx.addScalarConstant("mask_zero", 0.0, *dtype));
+      KILN_ASSIGN_OR_RETURN(
+          TensorId ninf,
+          ctx.addScalarConstant("mask_neg_inf", -std::numeric_limits<double>::infinity(), *dtype));
+      KILN_ASSIGN_OR_RETURN(mask, ctx.addInternal("mask_bias", SelectAttrs{}, {mask, zero, ninf}));
+    } else if (mt != dtype) {
+      return invalidModel("attn_mask must be bool or of Q's type");
+    }
+    if (md->back() < sk) {  // keys past the mask's end are masked
+      Dims padDims = *md;
+      padDims.back() = sk - md->back();
+      KILN_ASSIGN_OR_RETURN(int64_t n, elementCount(padDims, "attn_mask padding"));
+      KILN_ASSIGN_OR_RETURN(
+          Weights pad, floatWeights(std::vector<double>(static_cast<size_t>(n),
+                                                        -std::numeric_limits<double>::infinity()),
+                                    padDims, *dtype));
+      TensorId padT = ctx.addConstant("mask_pad", std::move(pad));
+      const int64_t last = static_cast<int64_t>(md->size()) - 1;
+      KILN_ASSIGN_OR_RETURN(mask,
+                            ctx.addInternal("mask_padded", ConcatenationAttrs{last}, {mask, padT}));
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(int64_t causal, ctx.getInt("is_causal", 0));
+  if (causal != 0) {
+    if (sk - sq == pastLen) {
+      a.causal = true;
+    } else {  // a constant [Sq, Sk] bias: -inf where j > i + past length
+      std::vector<double> bias(static_cast<size_t>(sq * sk), 0.0);
+      for (int64_t i = 0; i < sq; ++i)
+        for (int64_t j = 0; j < sk; ++j)
+          if (j > i + pastLen)
+            bias[static_cast<size_t>(i * sk + j)] = -std::numeric_limits<double>::infinity();
+      KILN_ASSIGN_OR_RETURN(Weights w, floatWeights(bias, {sq, sk}, *dtype));
+      TensorId c = ctx.addConstant("causal_bias", std::move(w));
+      if (mask == kNoTensor) {
+        mask = c;
+      } else {
+        KILN_ASSIGN_OR_RETURN(
+            mask,
+            ctx.addInternal("causal_mask", ElementwiseAttrs{ElementwiseKind::kAdd}, {mask, c}));
+      }
+    }
+  }
+  std::vector<TensorId> inputs = {q, k, v};
+  if (mask != kNoTensor) inputs.push_back(mask);
+  if (!threeD || merged) return ctx.addOutputLayer(a, inputs);
+  // [B, H, Sq, Dv] -> [B, Sq, H*Dv]
+  KILN_ASSIGN_OR_RETURN(TensorId y, ctx.addInternal("attention", a, inputs));
+  ShuffleAttrs t = shuffleAttrs(ShuffleMode::kTranspose);
+  t.perm = {0, 2, 1, 3};
+  KILN_ASSIGN_OR_RETURN(TensorId yt, ctx.addInternal("y_seq_first", t, {y}));
+  TensorId shape = ctx.addIntsConstant("y_shape", {(*qd)[0], sq, qHeads * (*vd)[3]});
+  return ctx.addOutputLayer(shuffleAttrs(ShuffleMode::kReshape), {yt, shape});
 }
 
 }  // namespace kiln::onnx_import

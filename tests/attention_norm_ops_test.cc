@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "importer/onnx/model_builder.h"
@@ -221,17 +223,57 @@ TEST(AttentionOps, ThreeDimensionalGroupedQuery) {
   expectNear(r->at(0), {1, 1, 2}, {2, 2});
 }
 
-TEST(AttentionOps, RefusesSoftcapAndQkOutput) {
+TEST(AttentionOps, SoftcapBoundsTheLogits) {
+  // Raw logits [100, 0] capped at ln 3: ln 3 tanh(100 / ln 3) = ln 3 (to double precision), so
+  // probabilities [3/4, 1/4] (uncapped they would be [1, 0], giving 1).
+  auto r = runNode(23, "Attention", {"q", "k", "v"},
+                   {f32({1, 1, 1, 1}, {10}), f32({1, 1, 2, 1}, {10, 0}), f32({1, 1, 2, 1}, {1, 3})},
+                   {"y"}, {{"scale", 1.0f}, {"softcap", kLn3}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 1, 1}, {1.5});
+}
+
+TEST(AttentionOps, QkMatmulOutputModes) {
+  auto mask = *Weights::zeros(DataType::kBool, {1, 2});
+  static_cast<bool*>(mask.mutableData())[0] = true;  // key 1 masked
+  const std::vector<Weights> in = {f32({1, 1, 1, 2}, {1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}),
+                                   f32({1, 1, 2, 1}, {1, 3}), mask};
+  const double inf = std::numeric_limits<double>::infinity();
+  // Mode 0: the scaled logits; mode 2: with the mask's bias; mode 3: the probabilities.
+  const std::vector<std::pair<int64_t, std::vector<double>>> modes = {
+      {0, {std::log(3.0), 0}}, {2, {std::log(3.0), -inf}}, {3, {1, 0}}};
+  for (const auto& [mode, expected] : modes) {
+    auto r = runNode(23, "Attention", {"q", "k", "v", "m"}, in, {"y", "", "", "qk"},
+                     {{"scale", kLn3}, {"qk_matmul_output_mode", mode}});
+    ASSERT_TRUE(r) << r.status().toString();
+    expectNear(r->at(0), {1, 1, 1, 1}, {1});
+    const Weights& qk = r->at(1);
+    ASSERT_EQ(qk.dims(), (Dims{1, 1, 1, 2})) << "mode " << mode;
+    EXPECT_NEAR(qk.as<float>()[0], expected[0], 1e-5) << "mode " << mode;
+    if (std::isinf(expected[1]))
+      EXPECT_EQ(qk.as<float>()[1], -std::numeric_limits<float>::infinity()) << "mode " << mode;
+    else
+      EXPECT_NEAR(qk.as<float>()[1], expected[1], 1e-5) << "mode " << mode;
+  }
+}
+
+TEST(AttentionOps, RefusesAmbiguousQkModesAndNonpadLengths) {
   const std::vector<Weights> in = {f32({1, 1, 1, 2}, {1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}),
                                    f32({1, 1, 2, 1}, {1, 3})};
-  auto r = runNode(23, "Attention", {"q", "k", "v"}, in, {"y"}, {{"softcap", 2.0f}});
+  auto r = runNode(23, "Attention", {"q", "k", "v"}, in, {"y", "", "", "qk"},
+                   {{"softcap", 2.0f}, {"qk_matmul_output_mode", int64_t{1}}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(r.status().message().find("softcap"), std::string::npos) << r.status().toString();
-  r = runNode(23, "Attention", {"q", "k", "v"}, in, {"y", "", "", "qk"});
+  EXPECT_NE(r.status().message().find("qk_matmul_output_mode 1 with softcap"), std::string::npos)
+      << r.status().toString();
+  std::vector<Weights> withLengths = in;
+  withLengths.push_back(
+      *Weights::copyFrom(DataType::kInt64, {1}, std::vector<int64_t>{2}.data(), sizeof(int64_t)));
+  r = runNode(24, "Attention", {"q", "k", "v", "", "", "", "n"},
+              {in[0], in[1], in[2], Weights(), Weights(), Weights(), withLengths[3]}, {"y"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(r.status().message().find("qk_matmul_output"), std::string::npos)
+  EXPECT_NE(r.status().message().find("nonpad_kv_seqlen"), std::string::npos)
       << r.status().toString();
 }
 

@@ -303,6 +303,50 @@ Expected<TensorId> repeatHeads(NodeContext& ctx, const std::string& what, Tensor
   return ctx.addInternal(what + "_repeated", shuffleAttrs(ShuffleMode::kReshape), {c, shape});
 }
 
+/// Attention as separate layers on [B, H, S, D] operands (K/V heads already repeated), in the
+/// ONNX reference's order: s = scale q k^T, softcap (c tanh(s / c)) before the bias, + bias,
+/// softmax, rows whose bias is all -inf zeroed, times v. Sets the qk_matmul_output output (0:
+/// s, 2: s + bias, 3: the probabilities) when used; returns y.
+Expected<TensorId> composeAttention(NodeContext& ctx, TensorId q, TensorId k, TensorId v,
+                                    TensorId bias, float scale, float softcap, int64_t qkMode) {
+  auto ew = [&](const char* suffix, ElementwiseKind kind, TensorId x, TensorId y) {
+    return ctx.addInternal(suffix, ElementwiseAttrs{kind}, {x, y});
+  };
+  DataType dtype = *ctx.dtypeOf(q);
+  MatrixMultiplyAttrs qk;
+  qk.transB = true;
+  qk.alpha = scale;
+  KILN_ASSIGN_OR_RETURN(TensorId s, ctx.addInternal("qk", qk, {q, k}));
+  if (softcap != 0.0f) {
+    KILN_ASSIGN_OR_RETURN(TensorId c, ctx.addScalarConstant("softcap", softcap, dtype));
+    KILN_ASSIGN_OR_RETURN(TensorId d, ew("qk_over_cap", ElementwiseKind::kDiv, s, c));
+    KILN_ASSIGN_OR_RETURN(TensorId t,
+                          ctx.addInternal("qk_tanh", ActivationAttrs{ActivationKind::kTanh}, {d}));
+    KILN_ASSIGN_OR_RETURN(s, ew("qk_capped", ElementwiseKind::kMul, t, c));
+  }
+  TensorId logits = s;
+  if (bias != kNoTensor) {
+    KILN_ASSIGN_OR_RETURN(logits, ew("qk_bias", ElementwiseKind::kAdd, s, bias));
+  }
+  KILN_ASSIGN_OR_RETURN(TensorId p, ctx.addInternal("softmax", SoftmaxAttrs{-1}, {logits}));
+  if (bias != kNoTensor) {
+    ReduceAttrs mx;
+    mx.kind = ReduceKind::kMax;
+    KILN_ASSIGN_OR_RETURN(TensorId bm, ctx.addInternal("bias_row_max", mx,
+                                                       {bias, ctx.addIntsConstant("last", {-1})}));
+    KILN_ASSIGN_OR_RETURN(
+        TensorId ninf,
+        ctx.addScalarConstant("neg_inf", -std::numeric_limits<double>::infinity(), dtype));
+    KILN_ASSIGN_OR_RETURN(TensorId masked, ew("row_masked", ElementwiseKind::kEqual, bm, ninf));
+    KILN_ASSIGN_OR_RETURN(TensorId zero, ctx.addScalarConstant("zero", 0.0, dtype));
+    KILN_ASSIGN_OR_RETURN(p, ctx.addInternal("probabilities", SelectAttrs{}, {masked, zero, p}));
+  }
+  if (ctx.numOutputs() > 3 && ctx.outputUsed(3)) {
+    KILN_RETURN_IF_ERROR(ctx.setOutput(3, qkMode == 3 ? p : qkMode == 2 ? logits : s));
+  }
+  return ctx.addInternal("pv", MatrixMultiplyAttrs{}, {p, v});
+}
+
 }  // namespace
 
 // Attention(Q, K, V, attn_mask?, past_key?, past_value?, nonpad_kv_seqlen?) -> the Attention
@@ -315,7 +359,9 @@ Expected<TensorId> repeatHeads(NodeContext& ctx, const std::string& what, Tensor
 // - is_causal: key j is seen by query i iff j <= i + past length. The layer's own causal flag
 //   (lower-right: j <= i + Sk - Sq) is used where the two agree, a constant bias otherwise;
 // - scale defaulting to 1/sqrt(head size); rows whose every key is masked give Y = 0.
-// softcap, the qk_matmul_output output, nonpad_kv_seqlen and 16-bit inputs are refused.
+// softcap and the qk_matmul_output output are composed from MatrixMultiply, Activation tanh,
+// Softmax, Reduce and Select (composeAttention). nonpad_kv_seqlen and 16-bit inputs, and the
+// qk_matmul_output modes where the ONNX text and reference disagree, are refused.
 Status importAttention(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId q, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(TensorId k, ctx.input(1));
@@ -326,10 +372,25 @@ Status importAttention(NodeContext& ctx) {
                        std::string(dtype ? dataTypeName(*dtype) : "an unknown type") +
                        " input (f32 and f64 are supported)");
   KILN_ASSIGN_OR_RETURN(float softcap, ctx.getFloat("softcap", 0.0f));
-  if (softcap != 0.0f) return unsupported("softcap is not supported");
+  if (softcap < 0.0f) return invalidModel("softcap must be >= 0");
   KILN_ASSIGN_OR_RETURN(int64_t qkMode, ctx.getInt("qk_matmul_output_mode", 0));
-  if (qkMode != 0 || (ctx.numOutputs() > 3 && ctx.outputUsed(3)))
-    return unsupported("the qk_matmul_output output (qk_matmul_output_mode) is not supported");
+  const bool qkOut = ctx.numOutputs() > 3 && ctx.outputUsed(3);
+  if (qkOut) {
+    // The ONNX reference (whose values the test data hold) and the operator text disagree on
+    // modes 0 and 1 with softcap, on mode 1 without it and on mode 2 with it: those are refused.
+    const bool capped = softcap != 0.0f;
+    const bool agreed = (qkMode == 0 && !capped) || (qkMode == 2 && !capped) || qkMode == 3;
+    if (!agreed)
+      return unsupported("qk_matmul_output_mode " + std::to_string(qkMode) +
+                         (capped ? " with softcap" : "") + " is not supported");
+  }
+  if (ctx.hasAttr("softmax_precision")) {
+    KILN_ASSIGN_OR_RETURN(int64_t sp, ctx.getInt("softmax_precision", 1));
+    if (dataTypeFromOnnx(static_cast<int32_t>(sp)) != dtype)
+      return unsupported("softmax_precision other than the input type is not supported");
+  }
+  // softcap and the qk_matmul_output output need the steps as separate layers.
+  const bool composed = softcap != 0.0f || qkOut;
   if (ctx.hasInput(6)) return unsupported("the nonpad_kv_seqlen input is not supported");
   const bool past = ctx.hasInput(4) || ctx.hasInput(5);
   if (past && !(ctx.hasInput(4) && ctx.hasInput(5)))
@@ -366,7 +427,7 @@ Status importAttention(NodeContext& ctx) {
     a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(headSize)));
   }
   // The plain 3-D case maps onto the merged layout; every other goes through [B, H, S, D].
-  const bool merged = threeD && !past && qHeads == kvHeads;
+  const bool merged = threeD && !past && qHeads == kvHeads && !composed;
   if (merged) {
     a.layout = AttentionLayout::kMerged;
     a.numHeads = qHeads;
@@ -433,7 +494,7 @@ Status importAttention(NodeContext& ctx) {
   }
   KILN_ASSIGN_OR_RETURN(int64_t causal, ctx.getInt("is_causal", 0));
   if (causal != 0) {
-    if (sk - sq == pastLen) {
+    if (sk - sq == pastLen && !composed) {
       a.causal = true;
     } else {  // a constant [Sq, Sk] bias: -inf where j > i + past length
       std::vector<double> bias(static_cast<size_t>(sq * sk), 0.0);
@@ -452,11 +513,17 @@ Status importAttention(NodeContext& ctx) {
       }
     }
   }
-  std::vector<TensorId> inputs = {q, k, v};
-  if (mask != kNoTensor) inputs.push_back(mask);
-  if (!threeD || merged) return ctx.addOutputLayer(a, inputs);
+  TensorId y = kNoTensor;
+  if (composed) {
+    KILN_ASSIGN_OR_RETURN(y, composeAttention(ctx, q, k, v, mask, a.scale, softcap, qkMode));
+    if (!threeD) return ctx.setOutput(0, y);
+  } else {
+    std::vector<TensorId> inputs = {q, k, v};
+    if (mask != kNoTensor) inputs.push_back(mask);
+    if (!threeD || merged) return ctx.addOutputLayer(a, inputs);
+    KILN_ASSIGN_OR_RETURN(y, ctx.addInternal("attention", a, inputs));
+  }
   // [B, H, Sq, Dv] -> [B, Sq, H*Dv]
-  KILN_ASSIGN_OR_RETURN(TensorId y, ctx.addInternal("attention", a, inputs));
   ShuffleAttrs t = shuffleAttrs(ShuffleMode::kTranspose);
   t.perm = {0, 2, 1, 3};
   KILN_ASSIGN_OR_RETURN(TensorId yt, ctx.addInternal("y_seq_first", t, {y}));

@@ -257,7 +257,7 @@ TEST(AttentionOps, QkMatmulOutputModes) {
   }
 }
 
-TEST(AttentionOps, RefusesAmbiguousQkModesAndNonpadLengths) {
+TEST(AttentionOps, RefusesAmbiguousQkModes) {
   const std::vector<Weights> in = {f32({1, 1, 1, 2}, {1, 0}), f32({1, 1, 2, 2}, {1, 0, 0, 0}),
                                    f32({1, 1, 2, 1}, {1, 3})};
   auto r = runNode(23, "Attention", {"q", "k", "v"}, in, {"y", "", "", "qk"},
@@ -266,15 +266,33 @@ TEST(AttentionOps, RefusesAmbiguousQkModesAndNonpadLengths) {
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(r.status().message().find("qk_matmul_output_mode 1 with softcap"), std::string::npos)
       << r.status().toString();
-  std::vector<Weights> withLengths = in;
-  withLengths.push_back(
-      *Weights::copyFrom(DataType::kInt64, {1}, std::vector<int64_t>{2}.data(), sizeof(int64_t)));
-  r = runNode(24, "Attention", {"q", "k", "v", "", "", "", "n"},
-              {in[0], in[1], in[2], Weights(), Weights(), Weights(), withLengths[3]}, {"y"});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(r.status().message().find("nonpad_kv_seqlen"), std::string::npos)
-      << r.status().toString();
+}
+
+Weights i64(Dims dims, std::vector<int64_t> v) {
+  return *Weights::copyFrom(DataType::kInt64, std::move(dims), v.data(),
+                            v.size() * sizeof(int64_t));
+}
+
+TEST(AttentionOps, NonpadLengthsMaskKeysPerBatch) {
+  // Batch 0 has one valid key (value 1), batch 1 two (values 1, 3: mean 2).
+  auto r =
+      runNode(24, "Attention", {"q", "k", "v", "", "", "", "n"},
+              {f32({2, 1, 1, 1}, {0, 0}), f32({2, 1, 2, 1}, {0, 0, 0, 0}),
+               f32({2, 1, 2, 1}, {1, 3, 1, 3}), Weights(), Weights(), Weights(), i64({2}, {1, 2})},
+              {"y"});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {2, 1, 1, 1}, {1, 2});
+}
+
+TEST(AttentionOps, NonpadLengthsOffsetTheCausalDiagonal) {
+  // Two queries, three keys, two valid: query i sees keys j <= i + 2 - 2. Without is_causal
+  // both queries would average keys 0 and 1 (2, 2).
+  auto r = runNode(24, "Attention", {"q", "k", "v", "", "", "", "n"},
+                   {f32({1, 1, 2, 1}, {0, 0}), f32({1, 1, 3, 1}, {0, 0, 0}),
+                    f32({1, 1, 3, 1}, {1, 3, 5}), Weights(), Weights(), Weights(), i64({1}, {2})},
+                   {"y"}, {{"is_causal", int64_t{1}}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 1, 2, 1}, {1, 2});
 }
 
 TEST(AttentionOps, RejectsBadHeadCounts) {

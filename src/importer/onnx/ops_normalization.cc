@@ -1,5 +1,6 @@
 // ONNX BatchNormalization (inference: folded into a per-channel multiply-add),
 // LayerNormalization, Softmax and LogSoftmax.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -360,8 +361,9 @@ Expected<TensorId> composeAttention(NodeContext& ctx, TensorId q, TensorId k, Te
 //   (lower-right: j <= i + Sk - Sq) is used where the two agree, a constant bias otherwise;
 // - scale defaulting to 1/sqrt(head size); rows whose every key is masked give Y = 0.
 // softcap and the qk_matmul_output output are composed from MatrixMultiply, Activation tanh,
-// Softmax, Reduce and Select (composeAttention). nonpad_kv_seqlen and 16-bit inputs, and the
-// qk_matmul_output modes where the ONNX text and reference disagree, are refused.
+// Softmax, Reduce and Select (composeAttention); nonpad_kv_seqlen (opset 24) becomes a per-batch
+// bias (keys past the valid length masked, the causal diagonal offset by it). 16-bit inputs, and
+// the qk_matmul_output modes where the ONNX text and reference disagree, are refused.
 Status importAttention(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId q, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(TensorId k, ctx.input(1));
@@ -391,8 +393,10 @@ Status importAttention(NodeContext& ctx) {
   }
   // softcap and the qk_matmul_output output need the steps as separate layers.
   const bool composed = softcap != 0.0f || qkOut;
-  if (ctx.hasInput(6)) return unsupported("the nonpad_kv_seqlen input is not supported");
   const bool past = ctx.hasInput(4) || ctx.hasInput(5);
+  const bool nonpad = ctx.hasInput(6);
+  if (nonpad && past)
+    return invalidModel("nonpad_kv_seqlen cannot be combined with past_key/past_value");
   if (past && !(ctx.hasInput(4) && ctx.hasInput(5)))
     return invalidModel("past_key and past_value must be given together");
   std::optional<Dims> qd = staticDims(ctx, q), kd = staticDims(ctx, k), vd = staticDims(ctx, v);
@@ -493,7 +497,39 @@ Status importAttention(NodeContext& ctx) {
     }
   }
   KILN_ASSIGN_OR_RETURN(int64_t causal, ctx.getInt("is_causal", 0));
-  if (causal != 0) {
+  if (nonpad) {
+    // Per batch b, key j is kept iff j < n[b] and, with is_causal, j <= i + n[b] - Sq (the
+    // causal diagonal offset by the valid length): iff max(j + 1, j - i + Sq) <= n[b] (max with
+    // the causal term only when causal). A bias [B, 1, Sq, Sk] of 0 / -inf.
+    TensorId n = ctx.optionalInput(6);
+    if (ctx.dtypeOf(n) != DataType::kInt64) return invalidModel("nonpad_kv_seqlen must be int64");
+    std::vector<int64_t> need(static_cast<size_t>(sq * sk));
+    for (int64_t i = 0; i < sq; ++i)
+      for (int64_t j = 0; j < sk; ++j)
+        need[static_cast<size_t>(i * sk + j)] = causal != 0 ? std::max(j + 1, j - i + sq) : j + 1;
+    KILN_ASSIGN_OR_RETURN(Weights needW, Weights::copyFrom(DataType::kInt64, {sq, sk}, need.data(),
+                                                           need.size() * sizeof(int64_t)));
+    TensorId needT = ctx.addConstant("kept_if_length_at_least", std::move(needW));
+    TensorId nShape = ctx.addIntsConstant("nonpad_shape", {(*qd)[0], 1, 1, 1});
+    KILN_ASSIGN_OR_RETURN(
+        TensorId n4,
+        ctx.addInternal("nonpad_b111", shuffleAttrs(ShuffleMode::kReshape), {n, nShape}));
+    KILN_ASSIGN_OR_RETURN(
+        TensorId kept,
+        ctx.addInternal("kept", ElementwiseAttrs{ElementwiseKind::kLessOrEqual}, {needT, n4}));
+    KILN_ASSIGN_OR_RETURN(TensorId zero, ctx.addScalarConstant("kept_zero", 0.0, *dtype));
+    KILN_ASSIGN_OR_RETURN(
+        TensorId ninf,
+        ctx.addScalarConstant("dropped_neg_inf", -std::numeric_limits<double>::infinity(), *dtype));
+    KILN_ASSIGN_OR_RETURN(TensorId b,
+                          ctx.addInternal("length_bias", SelectAttrs{}, {kept, zero, ninf}));
+    if (mask == kNoTensor) {
+      mask = b;
+    } else {
+      KILN_ASSIGN_OR_RETURN(
+          mask, ctx.addInternal("length_mask", ElementwiseAttrs{ElementwiseKind::kAdd}, {mask, b}));
+    }
+  } else if (causal != 0) {
     if (sk - sq == pastLen && !composed) {
       a.causal = true;
     } else {  // a constant [Sq, Sk] bias: -inf where j > i + past length

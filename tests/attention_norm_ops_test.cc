@@ -11,6 +11,7 @@
 
 #include "importer/onnx/model_builder.h"
 #include "test_util.h"
+#include "util/float16.h"
 
 namespace kiln {
 namespace {
@@ -134,6 +135,28 @@ TEST(AttentionOps, FourDimensionalWithScale) {
       {"y"}, {{"scale", kLn3}});
   ASSERT_TRUE(r) << r.status().toString();
   expectNear(r->at(0), {1, 1, 1, 1}, {1.5});
+}
+
+Weights f16(Dims dims, const std::vector<float>& v) {
+  std::vector<Half> h;
+  for (float x : v)
+    h.push_back(floatToHalf(x));
+  return *Weights::copyFrom(DataType::kFloat16, std::move(dims), h.data(), h.size() * sizeof(Half));
+}
+
+TEST(AttentionOps, HalfInputsComputeInF32AndReturnHalf) {
+  // The FourDimensionalWithScale case in f16, with the cache outputs: all values exact in f16.
+  auto r = runNode(23, "Attention", {"q", "k", "v", "", "pk", "pv"},
+                   {f16({1, 1, 1, 2}, {1, 0}), f16({1, 1, 1, 2}, {0, 0}), f16({1, 1, 1, 1}, {3}),
+                    Weights(), f16({1, 1, 1, 2}, {1, 0}), f16({1, 1, 1, 1}, {1})},
+                   {"y", "present_k", "present_v"}, {{"scale", kLn3}});
+  ASSERT_TRUE(r) << r.status().toString();
+  ASSERT_EQ(r->at(0).dtype(), DataType::kFloat16);
+  EXPECT_EQ(r->at(0).dims(), (Dims{1, 1, 1, 1}));
+  EXPECT_NEAR(halfToFloat(r->at(0).as<Half>()[0]), 1.5, 1e-3);
+  ASSERT_EQ(r->at(2).dtype(), DataType::kFloat16);
+  EXPECT_EQ(halfToFloat(r->at(2).as<Half>()[0]), 1.0f);
+  EXPECT_EQ(halfToFloat(r->at(2).as<Half>()[1]), 3.0f);
 }
 
 TEST(AttentionOps, DefaultScaleIsOneOverSqrtHeadSize) {

@@ -306,10 +306,11 @@ Expected<TensorId> repeatHeads(NodeContext& ctx, const std::string& what, Tensor
 
 /// Attention as separate layers on [B, H, S, D] operands (K/V heads already repeated), in the
 /// ONNX reference's order: s = scale q k^T, softcap (c tanh(s / c)) before the bias, + bias,
-/// softmax, rows whose bias is all -inf zeroed, times v. Sets the qk_matmul_output output (0:
-/// s, 2: s + bias, 3: the probabilities) when used; returns y.
+/// softmax, rows whose bias is all -inf zeroed, times v. Returns y; `*qkOutput` is the
+/// qk_matmul_output of `qkMode` (0: s, 2: s + bias, 3: the probabilities).
 Expected<TensorId> composeAttention(NodeContext& ctx, TensorId q, TensorId k, TensorId v,
-                                    TensorId bias, float scale, float softcap, int64_t qkMode) {
+                                    TensorId bias, float scale, float softcap, int64_t qkMode,
+                                    TensorId* qkOutput) {
   auto ew = [&](const char* suffix, ElementwiseKind kind, TensorId x, TensorId y) {
     return ctx.addInternal(suffix, ElementwiseAttrs{kind}, {x, y});
   };
@@ -342,9 +343,7 @@ Expected<TensorId> composeAttention(NodeContext& ctx, TensorId q, TensorId k, Te
     KILN_ASSIGN_OR_RETURN(TensorId zero, ctx.addScalarConstant("zero", 0.0, dtype));
     KILN_ASSIGN_OR_RETURN(p, ctx.addInternal("probabilities", SelectAttrs{}, {masked, zero, p}));
   }
-  if (ctx.numOutputs() > 3 && ctx.outputUsed(3)) {
-    KILN_RETURN_IF_ERROR(ctx.setOutput(3, qkMode == 3 ? p : qkMode == 2 ? logits : s));
-  }
+  *qkOutput = qkMode == 3 ? p : qkMode == 2 ? logits : s;
   return ctx.addInternal("pv", MatrixMultiplyAttrs{}, {p, v});
 }
 
@@ -362,17 +361,32 @@ Expected<TensorId> composeAttention(NodeContext& ctx, TensorId q, TensorId k, Te
 // - scale defaulting to 1/sqrt(head size); rows whose every key is masked give Y = 0.
 // softcap and the qk_matmul_output output are composed from MatrixMultiply, Activation tanh,
 // Softmax, Reduce and Select (composeAttention); nonpad_kv_seqlen (opset 24) becomes a per-batch
-// bias (keys past the valid length masked, the causal diagonal offset by it). 16-bit inputs, and
-// the qk_matmul_output modes where the ONNX text and reference disagree, are refused.
+// bias (keys past the valid length masked, the causal diagonal offset by it). 16-bit inputs are
+// computed in f32 between casts. The qk_matmul_output modes where the ONNX text and reference
+// disagree are refused.
 Status importAttention(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId q, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(TensorId k, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(TensorId v, ctx.input(2));
-  std::optional<DataType> dtype = ctx.dtypeOf(q);
-  if (dtype != DataType::kFloat32 && dtype != DataType::kFloat64)
+  const std::optional<DataType> ioType = ctx.dtypeOf(q);
+  const bool half = ioType == DataType::kFloat16 || ioType == DataType::kBFloat16;
+  if (ioType != DataType::kFloat32 && ioType != DataType::kFloat64 && !half)
     return unsupported("Attention on " +
-                       std::string(dtype ? dataTypeName(*dtype) : "an unknown type") +
-                       " input (f32 and f64 are supported)");
+                       std::string(ioType ? dataTypeName(*ioType) : "an unknown type") +
+                       " input (f32, f64, f16 and bf16 are supported)");
+  // 16-bit inputs are computed in f32: cast in (below), cast out by `emit`.
+  const std::optional<DataType> dtype = half ? DataType::kFloat32 : *ioType;
+  auto toCompute = [&](const std::string& what, TensorId t) -> Expected<TensorId> {
+    if (!half) return t;
+    return ctx.addInternal(what + "_f32", CastAttrs{DataType::kFloat32}, {t});
+  };
+  auto emit = [&](int index, TensorId t) -> Status {
+    if (half) {
+      KILN_ASSIGN_OR_RETURN(
+          t, ctx.addInternal("output" + std::to_string(index) + "_cast", CastAttrs{*ioType}, {t}));
+    }
+    return ctx.setOutput(index, t);
+  };
   KILN_ASSIGN_OR_RETURN(float softcap, ctx.getFloat("softcap", 0.0f));
   if (softcap < 0.0f) return invalidModel("softcap must be >= 0");
   KILN_ASSIGN_OR_RETURN(int64_t qkMode, ctx.getInt("qk_matmul_output_mode", 0));
@@ -401,6 +415,9 @@ Status importAttention(NodeContext& ctx) {
     return invalidModel("past_key and past_value must be given together");
   std::optional<Dims> qd = staticDims(ctx, q), kd = staticDims(ctx, k), vd = staticDims(ctx, v);
   if (!qd || !kd || !vd) return unsupported("Attention needs the shapes of Q, K and V at import");
+  KILN_ASSIGN_OR_RETURN(q, toCompute("q", q));
+  KILN_ASSIGN_OR_RETURN(k, toCompute("k", k));
+  KILN_ASSIGN_OR_RETURN(v, toCompute("v", v));
   const bool threeD = qd->size() == 3 && kd->size() == 3 && vd->size() == 3;
   if (!threeD && !(qd->size() == 4 && kd->size() == 4 && vd->size() == 4))
     return invalidModel("Q, K and V must all be 3-D or all be 4-D");
@@ -450,13 +467,15 @@ Status importAttention(NodeContext& ctx) {
       if (!pkd || !pvd || pkd->size() != 4 || pvd->size() != 4 || (*pkd)[2] != (*pvd)[2])
         return unsupported("past_key/past_value need static 4-D shapes [B, H, P, D] at import");
       pastLen = (*pkd)[2];
+      KILN_ASSIGN_OR_RETURN(pk, toCompute("past_key", pk));
+      KILN_ASSIGN_OR_RETURN(pv, toCompute("past_value", pv));
       KILN_ASSIGN_OR_RETURN(k, ctx.addInternal("present_key", ConcatenationAttrs{2}, {pk, k}));
       KILN_ASSIGN_OR_RETURN(v, ctx.addInternal("present_value", ConcatenationAttrs{2}, {pv, v}));
       (*kd)[2] += pastLen;
       (*vd)[2] += pastLen;
     }
-    if (ctx.numOutputs() > 1 && ctx.outputUsed(1)) KILN_RETURN_IF_ERROR(ctx.setOutput(1, k));
-    if (ctx.numOutputs() > 2 && ctx.outputUsed(2)) KILN_RETURN_IF_ERROR(ctx.setOutput(2, v));
+    if (ctx.numOutputs() > 1 && ctx.outputUsed(1)) KILN_RETURN_IF_ERROR(emit(1, k));
+    if (ctx.numOutputs() > 2 && ctx.outputUsed(2)) KILN_RETURN_IF_ERROR(emit(2, v));
     if (qHeads != kvHeads) {
       KILN_ASSIGN_OR_RETURN(k, repeatHeads(ctx, "k", k, *kd, qHeads / kvHeads));
       KILN_ASSIGN_OR_RETURN(v, repeatHeads(ctx, "v", v, *vd, qHeads / kvHeads));
@@ -479,7 +498,9 @@ Status importAttention(NodeContext& ctx) {
           TensorId ninf,
           ctx.addScalarConstant("mask_neg_inf", -std::numeric_limits<double>::infinity(), *dtype));
       KILN_ASSIGN_OR_RETURN(mask, ctx.addInternal("mask_bias", SelectAttrs{}, {mask, zero, ninf}));
-    } else if (mt != dtype) {
+    } else if (mt == ioType) {
+      KILN_ASSIGN_OR_RETURN(mask, toCompute("mask", mask));
+    } else {
       return invalidModel("attn_mask must be bool or of Q's type");
     }
     if (md->back() < sk) {  // keys past the mask's end are masked
@@ -551,20 +572,26 @@ Status importAttention(NodeContext& ctx) {
   }
   TensorId y = kNoTensor;
   if (composed) {
-    KILN_ASSIGN_OR_RETURN(y, composeAttention(ctx, q, k, v, mask, a.scale, softcap, qkMode));
-    if (!threeD) return ctx.setOutput(0, y);
+    TensorId qk = kNoTensor;
+    KILN_ASSIGN_OR_RETURN(y, composeAttention(ctx, q, k, v, mask, a.scale, softcap, qkMode, &qk));
+    if (qkOut) KILN_RETURN_IF_ERROR(emit(3, qk));
+    if (!threeD) return emit(0, y);
   } else {
     std::vector<TensorId> inputs = {q, k, v};
     if (mask != kNoTensor) inputs.push_back(mask);
-    if (!threeD || merged) return ctx.addOutputLayer(a, inputs);
+    if ((!threeD || merged) && !half) return ctx.addOutputLayer(a, inputs);
     KILN_ASSIGN_OR_RETURN(y, ctx.addInternal("attention", a, inputs));
+    if (!threeD || merged) return emit(0, y);
   }
   // [B, H, Sq, Dv] -> [B, Sq, H*Dv]
   ShuffleAttrs t = shuffleAttrs(ShuffleMode::kTranspose);
   t.perm = {0, 2, 1, 3};
   KILN_ASSIGN_OR_RETURN(TensorId yt, ctx.addInternal("y_seq_first", t, {y}));
   TensorId shape = ctx.addIntsConstant("y_shape", {(*qd)[0], sq, qHeads * (*vd)[3]});
-  return ctx.addOutputLayer(shuffleAttrs(ShuffleMode::kReshape), {yt, shape});
+  if (!half) return ctx.addOutputLayer(shuffleAttrs(ShuffleMode::kReshape), {yt, shape});
+  KILN_ASSIGN_OR_RETURN(
+      TensorId ym, ctx.addInternal("y_merged", shuffleAttrs(ShuffleMode::kReshape), {yt, shape}));
+  return emit(0, ym);
 }
 
 }  // namespace kiln::onnx_import

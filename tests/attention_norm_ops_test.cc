@@ -236,6 +236,17 @@ TEST(AttentionOps, ThreeDimensionalSplitsHeads) {
   expectNear(r->at(0), {1, 1, 2}, {1.5, 2.5});
 }
 
+TEST(AttentionOps, ThreeDimensionalPresentWithoutCacheIsHeadsFirstK) {
+  // No cache: present_key is K split to [B, H, S, D].
+  auto r = runNode(23, "Attention", {"q", "k", "v"},
+                   {f32({1, 1, 4}, {1, 0, 0, 1}), f32({1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}),
+                    f32({1, 2, 2}, {1, 1, 3, 3})},
+                   {"y", "present_k"}, {{"q_num_heads", int64_t{2}}, {"kv_num_heads", int64_t{2}}});
+  ASSERT_TRUE(r) << r.status().toString();
+  ASSERT_EQ(r->size(), 2u);
+  expectNear(r->at(1), {1, 2, 2, 2}, {1, 2, 5, 6, 3, 4, 7, 8});
+}
+
 TEST(AttentionOps, ThreeDimensionalGroupedQuery) {
   // Two query heads over one kv head (all keys equal): both average the values 1 and 3.
   auto r =

@@ -448,7 +448,9 @@ Status importAttention(NodeContext& ctx) {
     a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(headSize)));
   }
   // The plain 3-D case maps onto the merged layout; every other goes through [B, H, S, D].
-  const bool merged = threeD && !past && qHeads == kvHeads && !composed;
+  const bool presentUsed =
+      (ctx.numOutputs() > 1 && ctx.outputUsed(1)) || (ctx.numOutputs() > 2 && ctx.outputUsed(2));
+  const bool merged = threeD && !past && !presentUsed && qHeads == kvHeads && !composed;
   if (merged) {
     a.layout = AttentionLayout::kMerged;
     a.numHeads = qHeads;

@@ -253,7 +253,7 @@ TensorId Rewriter::addConstant(const std::string& base, Weights value) {
   return net().addConstant(net().uniqueName(base), std::move(value));
 }
 
-Expected<TensorId> Rewriter::evaluate(const std::string& base, LayerAttrs attrs,
+Expected<TensorId> Rewriter::evaluate(std::string base, LayerAttrs attrs,
                                       const std::vector<TensorId>& inputs) {
   NetworkDefinition& n = net();
   KILN_ASSIGN_OR_RETURN(LayerId id,

@@ -151,7 +151,7 @@ class Rewriter {
   TensorId addConstant(const std::string& base, Weights value);
   /// Evaluates a layer over constant inputs (through the ConstantEvaluator) and returns a new
   /// constant holding its output: how rules compute folded weights.
-  Expected<TensorId> evaluate(const std::string& base, LayerAttrs attrs,
+  Expected<TensorId> evaluate(std::string base, LayerAttrs attrs,
                               const std::vector<TensorId>& inputs);
   /// Every use of `from` now reads `to`. A graph output keeps its name: `to` takes it (or, when
   /// `to` is a graph input or output itself, an identity copy of `to` does).

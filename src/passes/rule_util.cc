@@ -23,7 +23,7 @@ bool isFloat(DataType t) {
   return t == DataType::kFloat32 || t == DataType::kFloat64;
 }
 
-Expected<TensorId> shapeTensor(Rewriter& rw, const std::string& base, const Shape& dims) {
+Expected<TensorId> shapeTensor(Rewriter& rw, std::string base, const Shape& dims) {
   if (auto d = staticDims(dims)) return rw.addConstant(base, Weights::fromInts(*d));
   for (const Dim& d : dims)
     if (!d.isKnown()) return internalError("shape tensor '" + base + "': a dim is unknown");
@@ -34,7 +34,7 @@ Expected<TensorId> shapeTensor(Rewriter& rw, const std::string& base, const Shap
   return rw.add(base, a, {});
 }
 
-Expected<TensorId> reshapeTo(Rewriter& rw, const std::string& base, TensorId x, const Shape& dims) {
+Expected<TensorId> reshapeTo(Rewriter& rw, std::string base, TensorId x, const Shape& dims) {
   KILN_ASSIGN_OR_RETURN(TensorId shape, shapeTensor(rw, base + "#shape", dims));
   ShuffleAttrs a;
   a.mode = ShuffleMode::kReshape;

@@ -19,10 +19,12 @@ bool isFloat(DataType t);
 
 /// A 1-D int64 shape tensor holding `dims`: a Constant when every dim is static, otherwise a
 /// SymbolicConstant layer (evaluated when the input shapes are set). Error on an unknown dim.
-Expected<TensorId> shapeTensor(Rewriter& rw, const std::string& base, const Shape& dims);
+/// Names are taken by value here and in reshapeTo: callers pass a layer's own name, a reference
+/// into the network's storage that adding a layer may reallocate.
+Expected<TensorId> shapeTensor(Rewriter& rw, std::string base, const Shape& dims);
 
 /// x reshaped to exactly `dims` (allow_zero: every entry is the size, never "copy"), through
 /// shapeTensor, so the dims may be symbolic.
-Expected<TensorId> reshapeTo(Rewriter& rw, const std::string& base, TensorId x, const Shape& dims);
+Expected<TensorId> reshapeTo(Rewriter& rw, std::string base, TensorId x, const Shape& dims);
 
 }  // namespace kiln

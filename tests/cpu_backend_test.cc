@@ -4,9 +4,11 @@
 // the thread count through BuilderConfig and the plan; the post-op hooks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <random>
 #include <string>
 #include <tuple>
@@ -423,6 +425,22 @@ TEST(CpuKernels, MatMulConstantWeightsSeveralShapes) {
   }
 }
 
+TEST(CpuKernels, MatMulFewRowsSplitByColumnsAgainstReference) {
+  // Few rows and many columns: the oneDNN matmul splits B by columns over the threads (each
+  // slice packs its own columns); many rows: by rows. Both, with and without transB and bias.
+  uint32_t seed = 1800;
+  for (bool transB : {false, true}) {
+    Cases cs;
+    MatrixMultiplyAttrs a;
+    a.transB = transB;
+    const Weights w = randomF32(transB ? Dims{2000, 200} : Dims{200, 2000}, seed++);
+    const Weights bias = randomF32({2000}, seed++);
+    for (int64_t m : {1, 7, 32, 127, 128, 300})
+      cs.add(a, {runtime(randomF32({m, 200}, seed++)), constant(w), constant(bias)});
+    checkTactic("cpu.matrix_multiply.onednn.f32", cs.list(), {2e-5, 2e-5});
+  }
+}
+
 TEST(CpuKernels, MatMulBatchFoldedIntoRowsWithBias) {
   // [b, s, K] @ [K, N] (+ [N]): one GEMM over b * s rows; the same kernel for several b and s.
   const Weights b = randomF32({17, 9}, 1), c = randomF32({9}, 2), c3 = randomF32({1, 1, 9}, 3);
@@ -776,6 +794,248 @@ TEST(CpuKernels, ConvolutionPostOpsMatchActivationAfterConvolution) {
   Status s = (*k)->reshape(cv.desc().inputs, cv.desc().outputs);
   EXPECT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("selu"), std::string::npos) << s.message();
+}
+
+// ---- fused layers: attention, pointwise, conv / matmul epilogues ------------------------------
+
+AttentionAttrs attention(AttentionLayout layout, int64_t heads, float scale, bool causal,
+                         bool zeroNan = false) {
+  AttentionAttrs a;
+  a.layout = layout;
+  a.numHeads = heads;
+  a.scale = scale;
+  a.causal = causal;
+  a.zeroNanProbabilities = zeroNan;
+  return a;
+}
+
+TEST(CpuKernels, AttentionHeadsFirstAgainstReference) {
+  uint32_t seed = 1200;
+  for (bool causal : {false, true}) {
+    Cases cs;
+    // Head sizes and key counts around multiples of 8; Sq < Sk shifts the causal diagonal.
+    for (int64_t d : {1, 7, 8, 9, 16, 33, 64})
+      for (int64_t sk : {1, 7, 9, 33}) {
+        const int64_t sq = causal ? std::max<int64_t>(1, sk - 2) : 5;
+        cs.add(
+            attention(AttentionLayout::kHeadsFirst, 1, 0.125f, causal),
+            {runtime(randomF32({2, 3, sq, d}, seed++)), runtime(randomF32({2, 3, sk, d}, seed++)),
+             runtime(randomF32({2, 3, sk, d + 1}, seed++))});
+      }
+    checkTactic("cpu.attention.f32.avx2", cs.list(), {2e-5, 2e-6});
+  }
+  // Additive masks broadcast along batch, heads and queries.
+  for (const Dims& m : std::vector<Dims>{{1, 1, 6, 9}, {2, 1, 1, 9}, {9}, {2, 3, 6, 9}}) {
+    Cases cs;
+    cs.add(attention(AttentionLayout::kHeadsFirst, 1, 0.3f, false),
+           {runtime(randomF32({2, 3, 6, 16}, seed++)), runtime(randomF32({2, 3, 9, 16}, seed++)),
+            runtime(randomF32({2, 3, 9, 8}, seed++)), runtime(randomF32(m, seed++, -3, 0))});
+    checkTactic("cpu.attention.f32.avx2", cs.list(), {2e-5, 2e-6});
+  }
+}
+
+TEST(CpuKernels, AttentionMergedAndPackedAgainstReference) {
+  uint32_t seed = 1300;
+  for (bool causal : {false, true}) {
+    Cases merged, packed;
+    for (int64_t s : {1, 8, 17}) {
+      merged.add(attention(AttentionLayout::kMerged, 4, 0.25f, causal),
+                 {runtime(randomF32({2, s, 4 * 16}, seed++)),
+                  runtime(randomF32({2, s + 3, 4 * 16}, seed++)),
+                  runtime(randomF32({2, s + 3, 4 * 8}, seed++))});
+      packed.add(attention(AttentionLayout::kPacked, 2, 0.25f, causal),
+                 {runtime(randomF32({3, s, 3 * 2 * 32}, seed++)), absent(), absent()});
+    }
+    checkTactic("cpu.attention.f32.avx2", merged.list(), {2e-5, 2e-6});
+    checkTactic("cpu.attention.f32.avx2", packed.list(), {2e-5, 2e-6});
+  }
+}
+
+TEST(CpuKernels, AttentionFullyMaskedRowsMatchTheReference) {
+  // A row whose every key is -inf has NaN probabilities: NaN outputs, or 0 with
+  // zero_nan_probabilities (the exporters' where(isnan(p), 0, p)).
+  const float inf = std::numeric_limits<float>::infinity();
+  Weights mask = randomF32({1, 1, 3, 4}, 7, -1, 0);
+  for (int j = 0; j < 4; ++j)
+    static_cast<float*>(mask.mutableData())[4 + j] = -inf;  // query row 1 sees nothing
+  static_cast<float*>(mask.mutableData())[8] = inf;         // row 2: an infinite logit
+  for (bool zeroNan : {false, true}) {
+    LayerCase c(attention(AttentionLayout::kHeadsFirst, 1, 1.0f, false, zeroNan),
+                {runtime(randomF32({1, 2, 3, 8}, 1)), runtime(randomF32({1, 2, 4, 8}, 2)),
+                 runtime(randomF32({1, 2, 4, 8}, 3)), runtime(mask)});
+    const Tactic* t = cpuBackend().findTactic("cpu.attention.f32.avx2");
+    ASSERT_NE(t, nullptr);
+    auto k = t->create(c.desc());
+    ASSERT_TRUE(k.hasValue()) << k.status().toString();
+    auto outs = c.runOn(**k, cpuBackend());
+    ASSERT_TRUE(outs.hasValue()) << outs.status().toString();
+    auto refs = c.reference();
+    const float* o = (*outs)[0].as<float>();
+    const float* r = refs[0].as<float>();
+    for (int64_t i = 0; i < refs[0].count(); ++i) {
+      if (std::isnan(r[i])) {
+        EXPECT_TRUE(std::isnan(o[i])) << i;
+      } else {
+        EXPECT_NEAR(o[i], r[i], 1e-5) << i;
+      }
+    }
+    // Rows 1 and 2 of each head are degenerate.
+    EXPECT_EQ(std::isnan(o[8]), !zeroNan);
+    EXPECT_EQ(std::isnan(o[16]), !zeroNan);
+  }
+}
+
+TEST(CpuKernels, AttentionDeclinesF64) {
+  LayerCase c(attention(AttentionLayout::kHeadsFirst, 1, 1.0f, false),
+              {runtime(Weights::zeros(DataType::kFloat64, {1, 1, 2, 2}).value()),
+               runtime(Weights::zeros(DataType::kFloat64, {1, 1, 2, 2}).value()),
+               runtime(Weights::zeros(DataType::kFloat64, {1, 1, 2, 2}).value())});
+  const Tactic* t = cpuBackend().findTactic("cpu.attention.f32.avx2");
+  ASSERT_NE(t, nullptr);
+  EXPECT_FALSE(t->supports(c.desc()).isOk());
+  EXPECT_TRUE(cpuBackend().findTactic("cpu.attention.reference")->supports(c.desc()).isOk());
+}
+
+PointwiseAttrs expression(const char* text) {
+  PointwiseAttrs p;
+  p.expression = text;
+  return p;
+}
+
+TEST(CpuKernels, PointwiseAgainstReference) {
+  uint32_t seed = 1400;
+  // Broadcast shapes that collapse differently: same shape, a row vector, a column, a scalar.
+  const std::vector<std::pair<Dims, Dims>> shapes = {{{3, 5, 17}, {3, 5, 17}},
+                                                     {{2, 7, 33}, {33}},
+                                                     {{4, 9, 1}, {4, 1, 600}},
+                                                     {{1030}, {1}},
+                                                     {{2, 1, 3, 8}, {1, 5, 1, 8}}};
+  for (const char* e : {"add(mul(x0, 0.5), erf(x1))", "gelu_erf(add(x0, x1), 0, 0)",
+                        "div(sub(x0, x1), sqrt(add(mul(x1, x1), 1e-05)))", "max(min(x0, 6), x1)",
+                        "sigmoid(mul(x0, x1), 0, 0)"}) {
+    Cases cs;
+    for (const auto& [a, b] : shapes)
+      cs.add(expression(e), {runtime(randomF32(a, seed++)), runtime(randomF32(b, seed++))});
+    checkTactic("cpu.pointwise.f32.avx2", cs.list(), {2e-5, 2e-6});
+  }
+}
+
+TEST(CpuKernels, PointwiseBoolNodesAgainstReference) {
+  uint32_t seed = 1500;
+  Cases cs;
+  for (const Dims& d : std::vector<Dims>{{7}, {3, 513}, {2, 4, 9}}) {
+    Weights x = randomF32(d, seed++);
+    for (int64_t i = 0; i < x.count(); i += 5)
+      static_cast<float*>(x.mutableData())[i] = std::numeric_limits<float>::quiet_NaN();
+    // where(isnan(x), 0, x) and a bool input selecting between two branches.
+    cs.add(expression("where(or(isnan(x0), x2), 0, add(x0, x1))"),
+           {runtime(x), runtime(randomF32(d, seed++)), runtime(randomBool(d, seed++))});
+  }
+  checkTactic("cpu.pointwise.f32.avx2", cs.list(), {1e-6, 1e-7});
+  Cases toBool;
+  toBool.add(expression("and(less(x0, x1), not(x2))"),
+             {runtime(randomF32({4, 9}, seed++)), runtime(randomF32({9}, seed++)),
+              runtime(randomBool({4, 9}, seed++))});
+  const Tactic* t = cpuBackend().findTactic("cpu.pointwise.f32.avx2");
+  ASSERT_NE(t, nullptr);
+  const LayerCase& c = *toBool.owned.front();
+  ASSERT_TRUE(t->supports(c.desc()).isOk()) << t->supports(c.desc()).toString();
+  auto k = t->create(c.desc());
+  ASSERT_TRUE(k.hasValue());
+  auto outs = c.runOn(**k, cpuBackend());
+  ASSERT_TRUE(outs.hasValue()) << outs.status().toString();
+  auto refs = c.reference();
+  ASSERT_EQ((*outs)[0].bytes(), refs[0].bytes());
+  EXPECT_EQ(std::memcmp((*outs)[0].data(), refs[0].data(), refs[0].bytes()), 0);
+}
+
+TEST(CpuKernels, PointwiseDeclinesWhatItHasNoKernelFor) {
+  const Tactic* t = cpuBackend().findTactic("cpu.pointwise.f32.avx2");
+  ASSERT_NE(t, nullptr);
+  LayerCase logCase(expression("log(x0)"), {runtime(randomF32({4}, 1))});
+  Status s = t->supports(logCase.desc());
+  EXPECT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("log"), std::string::npos) << s.message();
+  EXPECT_TRUE(cpuBackend().findTactic("cpu.pointwise.reference")->supports(logCase.desc()).isOk());
+}
+
+/// `a` with an epilogue.
+template <class A>
+A withEpilogue(A a, ActivationKind act, ResidualMode residual, float alpha = 0, float beta = 0) {
+  a.activation = act;
+  a.activationAlpha = alpha;
+  a.activationBeta = beta;
+  a.residual = residual;
+  return a;
+}
+
+TEST(CpuKernels, EpiloguesOnEveryMatMulTacticAgainstReference) {
+  uint32_t seed = 1600;
+  for (const char* tactic : {"cpu.matrix_multiply.onednn.f32", "cpu.matrix_multiply.sgemm.f32"})
+    for (ResidualMode r :
+         {ResidualMode::kNone, ResidualMode::kBeforeActivation, ResidualMode::kAfterActivation})
+      for (ActivationKind act :
+           {ActivationKind::kNone, ActivationKind::kRelu, ActivationKind::kGeluErf}) {
+        if (act == ActivationKind::kNone && r == ResidualMode::kNone) continue;
+        Cases cs;  // one kernel (constants packed once), several residual shapes
+        const Weights w = randomF32({17, 24}, seed++), bias = randomF32({24}, seed++);
+        for (const Dims& res : std::vector<Dims>{{2, 9, 24}, {24}, {9, 1}}) {
+          std::vector<Operand> ops = {runtime(randomF32({2, 9, 17}, seed++)), constant(w),
+                                      constant(bias)};
+          ops.push_back(r == ResidualMode::kNone ? absent() : runtime(randomF32(res, seed++)));
+          cs.add(withEpilogue(MatrixMultiplyAttrs{}, act, r), std::move(ops));
+        }
+        SCOPED_TRACE(std::string(tactic) + " " + enumName(act) + " " + enumName(r));
+        checkTactic(tactic, cs.list(), {2e-5, 2e-5});
+      }
+}
+
+TEST(CpuKernels, EpiloguesOnEveryConvolutionTacticAgainstReference) {
+  uint32_t seed = 1700;
+  struct Shape {
+    const char* tactic;
+    ConvolutionAttrs attrs;
+    int64_t c, m, kh;
+  };
+  for (const Shape& sh : {Shape{"cpu.convolution.onednn.f32", conv(1, 1), 5, 8, 3},
+                          Shape{"cpu.convolution.onednn.f32.blocked", conv(1, 1), 5, 8, 3},
+                          Shape{"cpu.convolution.pointwise_gemm.f32", conv(1, 0), 6, 9, 1},
+                          Shape{"cpu.convolution.depthwise3x3.f32.avx2", conv(1, 1, 8), 8, 8, 3}})
+    for (ResidualMode r : {ResidualMode::kBeforeActivation, ResidualMode::kAfterActivation}) {
+      Cases cs;
+      std::vector<Operand> ops = {
+          runtime(randomF32({2, sh.c, 9, 9}, seed++)),
+          constant(randomF32({sh.m, sh.c / sh.attrs.group, sh.kh, sh.kh}, seed++)),
+          constant(randomF32({sh.m}, seed++)), runtime(randomF32({2, sh.m, 9, 9}, seed++))};
+      cs.add(withEpilogue(sh.attrs, ActivationKind::kClip, r, 0.0f, 1.0f), std::move(ops));
+      SCOPED_TRACE(std::string(sh.tactic) + " " + enumName(r));
+      checkTactic(sh.tactic, cs.list(), {2e-5, 2e-5});
+    }
+}
+
+TEST(CpuKernels, EpilogueWithoutAnAvx2ActivationIsDeclinedNotIgnored) {
+  // A conv / matmul tactic that ignored its layer's epilogue would give a silent wrong answer.
+  LayerCase mm(withEpilogue(MatrixMultiplyAttrs{}, ActivationKind::kSelu, ResidualMode::kNone),
+               {runtime(randomF32({3, 4}, 1)), constant(randomF32({4, 5}, 2))});
+  for (const char* tactic : {"cpu.matrix_multiply.onednn.f32", "cpu.matrix_multiply.sgemm.f32"}) {
+    Status s = cpuBackend().findTactic(tactic)->supports(mm.desc());
+    EXPECT_FALSE(s.isOk()) << tactic;
+    EXPECT_NE(s.message().find("selu"), std::string::npos) << s.message();
+  }
+  EXPECT_TRUE(cpuBackend().findTactic("cpu.matrix_multiply.reference")->supports(mm.desc()).isOk());
+}
+
+TEST(CpuBackend, AnswersTheFusionCapabilitiesItsTacticsRun) {
+  const Backend& cpu = cpuBackend();
+  EXPECT_TRUE(cpu.hasCapability(Capability::attentionLayout(AttentionLayout::kPacked)));
+  EXPECT_TRUE(cpu.hasCapability(Capability::attentionCausal()));
+  EXPECT_TRUE(cpu.hasCapability(
+      Capability::epilogueActivation(LayerKind::kConvolution, ActivationKind::kRelu)));
+  EXPECT_FALSE(cpu.hasCapability(
+      Capability::epilogueActivation(LayerKind::kMatrixMultiply, ActivationKind::kSelu)));
+  EXPECT_TRUE(cpu.hasCapability(
+      Capability::epilogueResidual(LayerKind::kMatrixMultiply, ResidualMode::kAfterActivation)));
+  EXPECT_FALSE(cpu.hasCapability(Capability::rmsNormalization()));
 }
 
 // ---- whole engines

@@ -10,6 +10,7 @@
 #endif
 
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/kernels_avx2.h"
 #include "backends/reference/reference.h"
 
 namespace kiln {
@@ -138,6 +139,27 @@ class CpuBackend final : public Backend {
   }
   void deallocate(void* p) const override {
     std::free(p);
+  }
+
+  /// Fused layers this backend's tactics run (each also has the reference fallback): every
+  /// attention layout and the causal mask (cpu.attention.f32.avx2), and conv / matmul epilogues
+  /// with an AVX2 activation and a residual (epilogue.h).
+  bool hasCapability(const Capability& c) const override {
+    const bool avx2 = hostCpuIsa() >= CpuIsa::kAvx2;
+    switch (c.what) {
+      case Capability::What::kAttentionLayout:
+      case Capability::What::kAttentionCausal:
+        return avx2;
+      case Capability::What::kEpilogueActivation:
+        return avx2 &&
+               (c.layer == LayerKind::kConvolution || c.layer == LayerKind::kMatrixMultiply) &&
+               cpu::avx2::hasActivation(c.activation);
+      case Capability::What::kEpilogueResidual:
+        return avx2 &&
+               (c.layer == LayerKind::kConvolution || c.layer == LayerKind::kMatrixMultiply);
+      default:
+        return Backend::hasCapability(c);
+    }
   }
 
   /// "x86_64-avx2": plans name the ISA level their own kernels were chosen for.

@@ -7,6 +7,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/epilogue.h"
 #include "ir/shape_inference.h"
 
 namespace kiln::cpu {
@@ -21,6 +22,7 @@ class CpuKernel : public Kernel {
       : layer_(std::make_unique<Layer>(*desc.layer)), threads_(std::max(1, desc.threads)) {
     desc_ = desc;
     desc_.layer = layer_.get();
+    epilogue_ = epilogueSpec(*layer_);
   }
 
  protected:
@@ -68,7 +70,15 @@ class CpuKernel : public Kernel {
     return Status::ok();
   }
 
-  Status onRun(Stream&) final { return compute(); }
+  /// compute(), then the layer's fused epilogue (epilogue.h) over output 0.
+  Status onRun(Stream&) final {
+    KILN_RETURN_IF_ERROR(compute());
+    if (!epilogue_.any()) return Status::ok();
+    const bool residual = epilogue_.residual != ResidualMode::kNone;
+    return applyEpilogue(desc_, epilogue_, out<float>(0), out_[0].dims,
+                         residual ? in<float>(3) : nullptr, residual ? in_[3].dims : Dims{},
+                         threads_);
+  }
 
   template <class T>
   const T* in(size_t k) const {
@@ -89,6 +99,7 @@ class CpuKernel : public Kernel {
 
  private:
   std::unique_ptr<Layer> layer_;
+  EpilogueSpec epilogue_;
 
  protected:
   const int threads_;
@@ -115,6 +126,8 @@ class FunctionTactic final : public Tactic {
   Status supports(const LayerDesc& desc) const override {
     if (desc.layer == nullptr || desc.kind() != kind_)
       return unsupported(name_ + " implements " + layerKindName(kind_) + " layers only");
+    // Every conv / matmul kernel runs the layer's epilogue after its own result (CpuKernel).
+    KILN_RETURN_IF_ERROR(supportsEpilogue(desc));
     return supports_(desc);
   }
   Expected<std::unique_ptr<Kernel>> create(const LayerDesc& desc) const override {

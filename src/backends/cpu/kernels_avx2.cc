@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace kiln::cpu::avx2 {
 namespace {
@@ -462,6 +463,80 @@ void depthwise3x3(const float* in, int64_t pitch, const float* w, float bias, fl
       o[ox] = acc;
     }
   }
+}
+
+namespace {
+
+/// q . k over d elements.
+inline float dot(const float* q, const float* k, int64_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(k + i + 8), s1);
+  }
+  for (; i + 8 <= d; i += 8)
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), s0);
+  float s = hsum(_mm256_add_ps(s0, s1));
+  for (; i < d; ++i)
+    s += q[i] * k[i];
+  return s;
+}
+
+/// acc[0, n) += p * v[0, n).
+inline void axpy(float p, const float* v, float* acc, int64_t n) {
+  const __m256 pv = _mm256_set1_ps(p);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(acc + i,
+                     _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(acc + i)));
+  for (; i < n; ++i)
+    acc[i] += p * v[i];
+}
+
+}  // namespace
+
+void attentionRow(const AttentionRow& r, const float* q, const float* mask, float* logits,
+                  float* y) {
+  const int64_t n = r.keys;
+  float mx = -INFINITY;
+  bool finite = n > 0;
+  for (int64_t j = 0; j < n; ++j) {
+    float l = r.scale * dot(q, r.k + j * r.kStride, r.d);
+    if (mask) l += mask[j * r.maskStep];
+    logits[j] = l;
+    if (std::isnan(l)) finite = false;
+    mx = std::max(mx, l);
+  }
+  // No visible key, a NaN, or an infinite maximum: every probability is NaN (the reference's
+  // exp(-inf - -inf), exp(NaN), exp(inf - inf)), which zero_nan_probabilities turns into 0.
+  if (!finite || !std::isfinite(mx)) {
+    const float fill = r.zeroNan ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+    for (int64_t c = 0; c < r.dv; ++c)
+      y[c] = fill;
+    return;
+  }
+  const __m256 mb = _mm256_set1_ps(mx);
+  __m256 sv = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(logits + j), mb));
+    _mm256_storeu_ps(logits + j, e);
+    sv = _mm256_add_ps(sv, e);
+  }
+  float sum = hsum(sv);
+  for (; j < n; ++j) {
+    float in[8] = {logits[j] - mx}, out[8];
+    _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+    logits[j] = out[0];
+    sum += out[0];
+  }
+  for (int64_t c = 0; c < r.dv; ++c)
+    y[c] = 0.0f;
+  for (j = 0; j < n; ++j)
+    axpy(logits[j], r.v + j * r.vStride, y, r.dv);
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  map8(y, y, r.dv, [&](__m256 v) { return _mm256_mul_ps(v, inv); });
 }
 
 }  // namespace kiln::cpu::avx2

@@ -43,4 +43,20 @@ void addScalar(float* y, int64_t n, float bias);
 void depthwise3x3(const float* in, int64_t pitch, const float* w, float bias, float* out,
                   int64_t outH, int64_t outW, int stride);
 
+/// The keys and values one query row of attention reads: key j at k + j * kStride (d floats),
+/// value j at v + j * vStride (dv floats), for the first `keys` keys (the visible ones).
+struct AttentionRow {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t kStride = 0, vStride = 0, keys = 0, d = 0, dv = 0;
+  int64_t maskStep = 0;  ///< mask[j * maskStep] (0: one value for every key)
+  float scale = 1.0f;
+  bool zeroNan = false;  ///< NaN probabilities become 0 (AttentionAttrs::zeroNanProbabilities)
+};
+/// y[0, dv) = softmax_j(scale * q . k_j + mask_j) weighted sum of v_j, as the reference
+/// Attention computes it (a row with no visible key, a NaN logit or an infinite maximum has NaN
+/// probabilities). `mask` may be null; `logits` is scratch of `keys` floats.
+void attentionRow(const AttentionRow& r, const float* q, const float* mask, float* logits,
+                  float* y);
+
 }  // namespace kiln::cpu::avx2

@@ -168,13 +168,53 @@ class OnednnMatMulKernel final : public CpuKernel {
       return dnnlError(desc_, e, "creating the matmul primitive for " + shapes);
     }
     try {
-      // A plain 2-D A with packed B splits by rows over the threads: one primitive per slice
-      // size, each reading the same packed B (forced to the whole primitive's layout).
+      // A plain 2-D A with packed B is split over the threads. Few rows: by columns, each
+      // slice packing and reading only its own columns of B (a split by rows would have every
+      // thread read all of B, which bounds small-M GEMMs such as a language-model head by
+      // memory traffic). Otherwise by rows, each slice reading the same packed B (forced to
+      // the whole primitive's layout).
       slices_.clear();
       const int64_t rows = aD[0];
       const double macs = static_cast<double>(rows) * static_cast<double>(n) * k;
       const int t = threadsFor(threads_, macs, kMacsPerThread);
-      if (r == 2 && !transA && packedB_ && !hasC_ && t > 1 && rows >= 16) {
+      const bool splittable = r == 2 && !transA && packedB_ && !hasC_ && t > 1;
+      const bool byColumns = splittable && rows < 128 && n >= 64 * t;
+      if (byColumns) {
+        const int64_t per = ((n + t - 1) / t + 15) / 16 * 16;
+        size_t ws = 0;
+        for (int64_t c0 = 0; c0 < n; c0 += per) {
+          Slice sl;
+          sl.col0 = c0;
+          const int64_t cnt = std::min(per, n - c0);
+          md sa = stridedDesc({rows, k}, {k, 1}), sy = stridedDesc({rows, cnt}, {n, 1});
+          md sbUser = stridedDesc({k, cnt}, transB ? Dims{1, k} : Dims{n, 1});
+          md sbAny({k, cnt}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+          md sbias = hasBias_ ? plainDesc({1, cnt}) : md();
+          dnnl::primitive_attr attr;
+          attr.set_post_ops(po);
+          attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+          sl.pd = hasBias_ ? dnnl::matmul::primitive_desc(dnnlEngine(), sa, sbAny, sbias, sy, attr)
+                           : dnnl::matmul::primitive_desc(dnnlEngine(), sa, sbAny, sy, attr);
+          sl.prim = dnnl::matmul(sl.pd);
+          const float* bSrc =
+              static_cast<const float*>(constantB_->data()) + (transB ? c0 * k : c0);
+          dnnl::memory src(sbUser, dnnlEngine(), const_cast<float*>(bSrc));
+          sl.packed = dnnl::memory(sl.pd.weights_desc(), dnnlEngine());
+          dnnl::stream st(dnnlEngine());
+          dnnl::reorder(src, sl.packed).execute(st, src, sl.packed);
+          st.wait();
+          sl.a = dnnl::memory(sa, dnnlEngine(), nullptr);
+          sl.y = dnnl::memory(sy, dnnlEngine(), nullptr);
+          sl.scratch = dnnl::memory(sl.pd.scratchpad_desc(), dnnlEngine(), nullptr);
+          sl.bias = hasBias_ ? dnnl::memory(sbias, dnnlEngine(), nullptr) : dnnl::memory();
+          sl.stream = std::make_unique<dnnl::stream>(dnnlEngine());
+          sl.wsOffset = ws;
+          ws += (sl.pd.scratchpad_desc().get_size() + 63) / 64 * 64;
+          slices_.push_back(std::move(sl));
+        }
+        rowElems_ = {k, n};
+        needWorkspace(ws);
+      } else if (splittable && rows >= 16) {
         const int64_t per = ((rows + t - 1) / t + 7) / 8 * 8;
         size_t ws = 0;
         for (int64_t r0 = 0; r0 < rows; r0 += per) {
@@ -216,14 +256,17 @@ class OnednnMatMulKernel final : public CpuKernel {
       try {
         sl.a.set_data_handle(
             const_cast<float*>(static_cast<const float*>(inPtr_[0]) + sl.row0 * rowElems_[0]));
-        sl.y.set_data_handle(static_cast<float*>(outPtr_[0]) + sl.row0 * rowElems_[1]);
+        sl.y.set_data_handle(static_cast<float*>(outPtr_[0]) + sl.row0 * rowElems_[1] + sl.col0);
         sl.scratch.set_data_handle(static_cast<uint8_t*>(workspace_) + sl.wsOffset);
-        std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, sl.a},
-                                                      {DNNL_ARG_WEIGHTS, packed_},
-                                                      {DNNL_ARG_DST, sl.y},
-                                                      {DNNL_ARG_SCRATCHPAD, sl.scratch}};
+        const bool ownB = static_cast<bool>(sl.packed);  // a column slice packs its own B
+        std::unordered_map<int, dnnl::memory> args = {
+            {DNNL_ARG_SRC, sl.a},
+            {DNNL_ARG_WEIGHTS, ownB ? sl.packed : packed_},
+            {DNNL_ARG_DST, sl.y},
+            {DNNL_ARG_SCRATCHPAD, sl.scratch}};
         if (hasBias_) {
-          sl.bias.set_data_handle(const_cast<void*>(inPtr_[2]));
+          sl.bias.set_data_handle(
+              const_cast<float*>(static_cast<const float*>(inPtr_[2]) + sl.col0));
           args[DNNL_ARG_BIAS] = sl.bias;
         }
         sl.prim.execute(*sl.stream, args);
@@ -274,7 +317,8 @@ class OnednnMatMulKernel final : public CpuKernel {
   dnnl::memory aMem_, bMem_, yMem_, biasMem_, cMem_, scratch_, packed_;
   std::unique_ptr<dnnl::stream> stream_;
   struct Slice {
-    int64_t row0 = 0;
+    int64_t row0 = 0, col0 = 0;
+    dnnl::memory packed;  ///< column slices: their own columns of B, packed
     size_t wsOffset = 0;
     dnnl::matmul::primitive_desc pd;
     dnnl::matmul prim;

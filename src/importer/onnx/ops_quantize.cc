@@ -1,5 +1,7 @@
-// ONNX linear quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, as
-// compositions of Cast, Elementwise, Unary Round and Activation Clip computed in float32:
+// ONNX linear quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
+// MatMulInteger and QLinearMatMul, as compositions of Cast, Elementwise, MatrixMultiply, Unary
+// Round and Activation Clip computed in float32 (float64 for the integer matrix products, which
+// are exact there for 8-bit operands):
 //
 //   QuantizeLinear:   y = cast(clip(round(x / scale) + zero_point, qmin, qmax))  (integers)
 //                     y = cast{saturate}(x / scale + zero_point)                  (float8/4)
@@ -152,6 +154,37 @@ Expected<std::optional<DataType>> typeAttr(NodeContext& ctx, const std::string& 
   return t;
 }
 
+/// A matrix operand's scale or zero point: a 1-D tensor of more than one value is per row of
+/// A (reshaped to [M, 1]) when `perRow`; everything else broadcasts as it is.
+Expected<TensorId> perRowParam(NodeContext& ctx, const std::string& what, TensorId p, bool perRow) {
+  std::optional<int64_t> rank = ctx.rankOf(p);
+  if (!rank) return unsupported("the rank of " + what + " must be known at import");
+  const Shape& ps = ctx.net().tensor(p).shape;
+  if (!perRow || *rank != 1 || ps[0] == 1) return p;
+  ShuffleAttrs reshape;
+  reshape.mode = ShuffleMode::kReshape;
+  return ctx.addInternal(what + "_per_row", reshape,
+                         {p, ctx.addIntsConstant(what + "_shape", {-1, 1})});
+}
+
+/// x - zero_point in float64 for an 8-bit matrix operand; a 1-D zero point of more than one
+/// value is per row when `perRow` (reshaped to [M, 1]), else per column (as it is).
+Expected<TensorId> centered(NodeContext& ctx, const std::string& what, TensorId x, TensorId zp,
+                            bool perRow) {
+  KILN_ASSIGN_OR_RETURN(DataType xt, typeOf(ctx, x));
+  if (xt != DataType::kInt8 && xt != DataType::kUInt8)
+    return unsupported(what + " of type " + dataTypeName(xt) + " is not supported (i8, u8)");
+  KILN_ASSIGN_OR_RETURN(TensorId v, castTo(ctx, what + "_f64", x, DataType::kFloat64));
+  if (zp == kNoTensor) return v;
+  KILN_ASSIGN_OR_RETURN(DataType zt, typeOf(ctx, zp));
+  if (zt != xt)
+    return invalidModel(what + "'s zero point has type " + dataTypeName(zt) + ", expected " +
+                        dataTypeName(xt));
+  KILN_ASSIGN_OR_RETURN(TensorId z, castTo(ctx, what + "_zero_point_f64", zp, DataType::kFloat64));
+  KILN_ASSIGN_OR_RETURN(z, perRowParam(ctx, what + "_zero_point", z, perRow));
+  return binary(ctx, what + "_centered", ElementwiseKind::kSub, v, z);
+}
+
 }  // namespace
 
 // QuantizeLinear(x, y_scale, y_zero_point?) -> y of zero_point's type (or output_dtype, default
@@ -292,6 +325,61 @@ Status importDynamicQuantizeLinear(NodeContext& ctx) {
   if (ctx.numOutputs() > 1) KILN_RETURN_IF_ERROR(ctx.setOutput(1, scale));
   if (ctx.numOutputs() > 2) KILN_RETURN_IF_ERROR(ctx.setOutput(2, z));
   return Status::ok();
+}
+
+// MatMulInteger(A, B, a_zero_point?, b_zero_point?) -> int32 (A - a_zp) @ (B - b_zp), exact in
+// float64 for 8-bit operands.
+Status importMatMulInteger(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId b, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(TensorId ac, centered(ctx, "a", a, ctx.optionalInput(2), true));
+  KILN_ASSIGN_OR_RETURN(TensorId bc, centered(ctx, "b", b, ctx.optionalInput(3), false));
+  KILN_ASSIGN_OR_RETURN(TensorId c, ctx.addInternal("product", MatrixMultiplyAttrs{}, {ac, bc}));
+  CastAttrs out;
+  out.to = DataType::kInt32;
+  return ctx.addOutputLayer(out, {c});
+}
+
+// QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp) ->
+// y = clip(round(((a - a_zp) @ (b - b_zp)) * (a_scale * b_scale / y_scale) + y_zp)): the scale
+// ratio in the scales' type, the rest in float64.
+Status importQLinearMatMul(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId as, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(TensorId b, ctx.input(3));
+  KILN_ASSIGN_OR_RETURN(TensorId bs, ctx.input(4));
+  KILN_ASSIGN_OR_RETURN(TensorId ys, ctx.input(6));
+  const TensorId yzp = ctx.optionalInput(7);
+  KILN_ASSIGN_OR_RETURN(DataType st, typeOf(ctx, as));
+  for (TensorId s : {bs, ys}) {
+    KILN_ASSIGN_OR_RETURN(DataType t, typeOf(ctx, s));
+    if (t != st) return invalidModel("the scales must share one type");
+  }
+  if (!isComputeFloat(st))
+    return unsupported(std::string("scales of type ") + dataTypeName(st) +
+                       " are not supported (f32, f16, bf16)");
+  KILN_ASSIGN_OR_RETURN(DataType yt, typeOf(ctx, yzp != kNoTensor ? yzp : a));
+  const std::optional<std::pair<double, double>> range = integerRange(yt);
+  if (yt != DataType::kInt8 && yt != DataType::kUInt8)
+    return unsupported(std::string("output type ") + dataTypeName(yt) +
+                       " is not supported (i8, u8)");
+  KILN_ASSIGN_OR_RETURN(TensorId ac, centered(ctx, "a", a, ctx.optionalInput(2), true));
+  KILN_ASSIGN_OR_RETURN(TensorId bc, centered(ctx, "b", b, ctx.optionalInput(5), false));
+  KILN_ASSIGN_OR_RETURN(TensorId c, ctx.addInternal("product", MatrixMultiplyAttrs{}, {ac, bc}));
+  KILN_ASSIGN_OR_RETURN(TensorId asr, perRowParam(ctx, "a_scale", as, true));
+  KILN_ASSIGN_OR_RETURN(TensorId m, binary(ctx, "scale_ab", ElementwiseKind::kMul, asr, bs));
+  KILN_ASSIGN_OR_RETURN(m, binary(ctx, "multiplier", ElementwiseKind::kDiv, m, ys));
+  KILN_ASSIGN_OR_RETURN(m, castTo(ctx, "multiplier_f64", m, DataType::kFloat64));
+  KILN_ASSIGN_OR_RETURN(TensorId d, binary(ctx, "scaled", ElementwiseKind::kMul, c, m));
+  if (yzp != kNoTensor) {
+    KILN_ASSIGN_OR_RETURN(TensorId z, castTo(ctx, "y_zero_point_f64", yzp, DataType::kFloat64));
+    KILN_ASSIGN_OR_RETURN(d, binary(ctx, "shifted", ElementwiseKind::kAdd, d, z));
+  }
+  KILN_ASSIGN_OR_RETURN(d, ctx.addInternal("rounded", UnaryAttrs{UnaryKind::kRound}, {d}));
+  KILN_ASSIGN_OR_RETURN(d, clip(ctx, "saturated", d, *range));
+  CastAttrs out;
+  out.to = yt;
+  return ctx.addOutputLayer(out, {d});
 }
 
 }  // namespace kiln::onnx_import

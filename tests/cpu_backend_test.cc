@@ -580,6 +580,20 @@ TEST(CpuKernels, PointwiseGemmAgainstReference) {
                    .isOk());
 }
 
+TEST(CpuKernels, ConvolutionTacticsDeclineTransposed) {
+  // A transposed convolution must not run on the forward kernels (it falls back to the
+  // reference backend).
+  ConvolutionAttrs a = conv(1, 1, 4);
+  a.transposed = true;
+  LayerCase c(a, {runtime(randomF32({1, 4, 6, 6}, 1)), constant(randomF32({4, 1, 3, 3}, 2))});
+  for (const char* t :
+       {"cpu.convolution.onednn.f32", "cpu.convolution.onednn.f32.blocked",
+        "cpu.convolution.pointwise_gemm.f32", "cpu.convolution.depthwise3x3.f32.avx2"}) {
+    ASSERT_NE(cpuBackend().findTactic(t), nullptr) << t;
+    EXPECT_FALSE(cpuBackend().findTactic(t)->supports(c.desc()).isOk()) << t;
+  }
+}
+
 TEST(CpuKernels, Depthwise3x3AgainstReference) {
   uint32_t seed = 1000;
   // Output widths around 8 (the vector width) for both strides, odd and even inputs.

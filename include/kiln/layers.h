@@ -256,6 +256,14 @@ struct ConvolutionAttrs {
   std::vector<int64_t> padsEnd;
   PaddingMode padding = PaddingMode::kExplicit;
   int64_t group = 1;
+  /// Transposed convolution (ONNX ConvTranspose): w is [C, M/group, kernel...], each input
+  /// pixel i scatters into the outputs i * stride + k * dilation - padBegin. The output size
+  /// is stride * (in - 1) + outputPadding + extent - padBegin - padEnd; a non-empty
+  /// outputShape (spatial dims) fixes it instead and the pads follow from it (auto padding:
+  /// outputShape defaults to in * stride). Pads resolved that way may be negative.
+  bool transposed = false;
+  std::vector<int64_t> outputPadding;  ///< transposed only; default 0 per spatial dim
+  std::vector<int64_t> outputShape;    ///< transposed only; spatial output dims or empty
   // Epilogue (see above); the residual is input 3 (input 2, the bias, may then be absent).
   ActivationKind activation = ActivationKind::kNone;
   float activationAlpha = 0.0f;
@@ -264,7 +272,8 @@ struct ConvolutionAttrs {
   KILN_VISIT_FIELDS(v("kernel_shape", s.kernelShape); v("strides", s.strides);
                     v("dilations", s.dilations); v("pads_begin", s.padsBegin);
                     v("pads_end", s.padsEnd); v("padding", s.padding); v("group", s.group);
-                    KILN_EPILOGUE_FIELDS)
+                    v("transposed", s.transposed); v("output_padding", s.outputPadding);
+                    v("output_shape", s.outputShape); KILN_EPILOGUE_FIELDS)
 };
 
 struct MatrixMultiplyAttrs {

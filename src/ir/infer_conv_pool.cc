@@ -9,6 +9,47 @@
 
 namespace kiln {
 
+namespace {
+
+/// Transposed convolution: x[N, C, *], w[C, M/group, *], b[M]? -> y[N, M, *].
+Expected<std::vector<TensorType>> inferTransposed(const InferDesc& desc, const Dims& kernel) {
+  const auto& attrs = desc.layer->as<ConvolutionAttrs>();
+  const TensorType& x = desc.inputs[0];
+  const TensorType& w = desc.inputs[1];
+  const int64_t group = attrs.group;
+  if (Dim::provablyDifferent(w.shape[0], x.shape[1]))
+    return layerError(desc, "x has " + x.shape[1].toString() +
+                                " channels but the transposed weights " + shapeToString(w.shape) +
+                                " ([C, M/group, kernel...]) expect " + w.shape[0].toString());
+  if (x.shape[1].isStatic() && x.shape[1].value() % group != 0)
+    return layerError(desc, "input channels " + x.shape[1].toString() +
+                                " are not divisible by group " + std::to_string(group));
+  const Dim outChannels = w.shape[1] * group;
+  if (!outChannels.isKnown() && w.shape[1].isKnown())
+    return layerError(desc, "output channels overflow (weights " + shapeToString(w.shape) +
+                                ", group " + std::to_string(group) + ")");
+  if (!attrs.kernelShape.empty() && attrs.kernelShape != kernel)
+    return layerError(desc, "kernel_shape " + dimsToString(attrs.kernelShape) +
+                                " disagrees with the weights' spatial dims " +
+                                dimsToString(kernel));
+  if (desc.hasInput(2)) {
+    const TensorType& b = desc.inputs[2];
+    if (b.shape.size() != 1 || Dim::provablyDifferent(b.shape[0], outChannels))
+      return layerError(desc, "bias must have dims [" + outChannels.toString() +
+                                  "] (output channels), found " + shapeToString(b.shape));
+    if (b.dtype != x.dtype)
+      return layerError(desc, std::string("bias must have the type of x (") +
+                                  dataTypeName(x.dtype) + "), found " + dataTypeName(b.dtype));
+  }
+  KILN_ASSIGN_OR_RETURN(WindowGeometry g, resolveTransposedWindow(desc, kernel, attrs, x.shape));
+  Shape out{x.shape[0], outChannels};
+  out.insert(out.end(), g.outputSpatial.begin(), g.outputSpatial.end());
+  KILN_RETURN_IF_ERROR(checkEpilogue(desc, {x.dtype, out}, attrs.activation, attrs.residual));
+  return std::vector<TensorType>{{x.dtype, std::move(out)}};
+}
+
+}  // namespace
+
 Expected<std::vector<TensorType>> inferConvolution(const InferDesc& desc) {
   const auto& attrs = desc.layer->as<ConvolutionAttrs>();
   const TensorType& x = desc.inputs[0];
@@ -29,8 +70,9 @@ Expected<std::vector<TensorType>> inferConvolution(const InferDesc& desc) {
                        "found weights " +
                        shapeToString(w.shape));
   const int64_t group = attrs.group;
-  const Dim channels = x.shape[1], outChannels = w.shape[0];
   if (group < 1) return layerError(desc, "group must be >= 1, found " + std::to_string(group));
+  if (attrs.transposed) return inferTransposed(desc, *kernelDims);
+  const Dim channels = x.shape[1], outChannels = w.shape[0];
   if (Dim::provablyDifferent(w.shape[1] * group, channels))
     return layerError(desc, "x has " + channels.toString() + " channels but weights " +
                                 shapeToString(w.shape) + " with group " + std::to_string(group) +

@@ -459,6 +459,118 @@ Expected<WindowGeometry> resolveWindow(const InferDesc& desc, const std::vector<
   return g;
 }
 
+Expected<WindowGeometry> resolveTransposedWindow(const InferDesc& desc, const Dims& kernel,
+                                                 const ConvolutionAttrs& attrs,
+                                                 const Shape& input) {
+  if (input.size() < 3)
+    return layerError(
+        desc, "expected an input of rank >= 3 [N, C, spatial...], found " + shapeToString(input));
+  const size_t ns = input.size() - 2;
+  if (kernel.size() != ns)
+    return layerError(desc, "kernel shape " + dimsToString(kernel) + " has " +
+                                std::to_string(kernel.size()) + " dims but the input " +
+                                shapeToString(input) + " has " + std::to_string(ns) +
+                                " spatial dims");
+  constexpr int64_t kMaxWindow = int64_t{1} << 31;
+  auto fill = [&](const char* what, const std::vector<int64_t>& v, int64_t dflt, int64_t minValue,
+                  int64_t maxValue) -> Expected<std::vector<int64_t>> {
+    if (v.empty()) return std::vector<int64_t>(ns, dflt);
+    if (v.size() != ns)
+      return layerError(desc, std::string(what) + " " + dimsToString(v) + " has " +
+                                  std::to_string(v.size()) + " values, expected " +
+                                  std::to_string(ns) + " (one per spatial dim)");
+    for (int64_t x : v)
+      if (x < minValue || x > maxValue)
+        return layerError(desc, std::string(what) + " " + dimsToString(v) + " must be in [" +
+                                    std::to_string(minValue) + ", " + std::to_string(maxValue) +
+                                    "]");
+    return v;
+  };
+  WindowGeometry g;
+  KILN_ASSIGN_OR_RETURN(g.kernel, fill("kernel shape", kernel, 1, 1, kMaxWindow));
+  KILN_ASSIGN_OR_RETURN(g.strides, fill("strides", attrs.strides, 1, 1, kMaxWindow));
+  KILN_ASSIGN_OR_RETURN(g.dilations, fill("dilations", attrs.dilations, 1, 1, kMaxWindow));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> outPad,
+                        fill("output_padding", attrs.outputPadding, 0, 0, kMaxWindow));
+  std::vector<int64_t> pb(ns, 0), pe(ns, 0);
+  if (attrs.padding == PaddingMode::kExplicit) {
+    KILN_ASSIGN_OR_RETURN(pb, fill("pads_begin", attrs.padsBegin, 0, 0, kMaxWindow));
+    KILN_ASSIGN_OR_RETURN(pe, fill("pads_end", attrs.padsEnd, 0, 0, kMaxWindow));
+  }
+  // output_shape lists the spatial dims, or (as some exporters write it) the whole output.
+  std::vector<int64_t> outShape = attrs.outputShape;
+  if (outShape.size() == ns + 2) outShape.erase(outShape.begin(), outShape.begin() + 2);
+  if (!outShape.empty()) {
+    KILN_ASSIGN_OR_RETURN(outShape, fill("output_shape", outShape, 0, 0, int64_t{1} << 40));
+  }
+  g.inputSpatial.assign(input.begin() + 2, input.end());
+  g.padsBegin.resize(ns);
+  g.padsEnd.resize(ns);
+  g.outputSpatial.resize(ns);
+  const bool same =
+      attrs.padding == PaddingMode::kSameUpper || attrs.padding == PaddingMode::kSameLower;
+  for (size_t i = 0; i < ns; ++i) {
+    const Dim in = g.inputSpatial[i];
+    const int64_t s = g.strides[i];
+    const std::optional<int64_t> span = checkedMul(g.kernel[i] - 1, g.dilations[i]);
+    const std::optional<int64_t> extent = span ? checkedAdd(*span, 1) : std::nullopt;
+    if (!extent)
+      return layerError(desc, "window of kernel " + std::to_string(g.kernel[i]) + " and dilation " +
+                                  std::to_string(g.dilations[i]) + " overflows 64 bits");
+    // The extent of the scatter before any padding is taken off (or added).
+    const Dim full = (in - 1) * s + outPad[i] + *extent;
+    if (!outShape.empty() || same) {
+      // ONNX: total = full - out; SAME_UPPER puts floor(total / 2) at the begin, every other
+      // mode puts it at the end (floor division: a negative total grows the output).
+      const Dim out = outShape.empty() ? in * s : Dim(outShape[i]);
+      const Dim total = full - out;
+      const Dim half = Dim::floorDiv(total, 2);
+      g.padsBegin[i] = attrs.padding == PaddingMode::kSameUpper ? half : total - half;
+      g.padsEnd[i] = total - g.padsBegin[i];
+      g.outputSpatial[i] = out;
+    } else {
+      g.padsBegin[i] = pb[i];
+      g.padsEnd[i] = pe[i];
+      g.outputSpatial[i] = full - pb[i] - pe[i];
+    }
+    const Dim& out = g.outputSpatial[i];
+    if (in.isKnown() && (!out.isKnown() || !g.padsBegin[i].isKnown() || !g.padsEnd[i].isKnown()))
+      return layerError(desc, "output size of spatial dim " + std::to_string(i) +
+                                  " overflows (input " + shapeToString(input) + ")");
+    if (out.bounds().max < 0)
+      return layerError(desc, "pads leave a negative output size " + out.toString() +
+                                  " in spatial dim " + std::to_string(i) + " (input " +
+                                  shapeToString(input) + ")");
+  }
+  return g;
+}
+
+Expected<ConcreteWindow> resolveConcreteTransposedWindow(const LayerDesc& desc, const Dims& kernel,
+                                                         const ConvolutionAttrs& attrs,
+                                                         const Dims& input) {
+  InferDesc idesc;
+  idesc.layer = desc.layer;
+  KILN_ASSIGN_OR_RETURN(WindowGeometry g,
+                        resolveTransposedWindow(idesc, kernel, attrs, shapeFromDims(input)));
+  ConcreteWindow w;
+  w.kernel = g.kernel;
+  w.strides = g.strides;
+  w.dilations = g.dilations;
+  auto ints = [&](const std::vector<Dim>& v, std::vector<int64_t>& out) -> Status {
+    for (const Dim& d : v) {
+      if (!d.isStatic())
+        return layerError(desc, "window geometry overflows for input " + dimsToString(input));
+      out.push_back(d.value());
+    }
+    return Status::ok();
+  };
+  KILN_RETURN_IF_ERROR(ints(g.padsBegin, w.padsBegin));
+  KILN_RETURN_IF_ERROR(ints(g.padsEnd, w.padsEnd));
+  KILN_RETURN_IF_ERROR(ints(g.inputSpatial, w.inputSpatial));
+  KILN_RETURN_IF_ERROR(ints(g.outputSpatial, w.outputSpatial));
+  return w;
+}
+
 Expected<ConcreteWindow> resolveConcreteWindow(
     const LayerDesc& desc, const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
     const std::vector<int64_t>& dilations, const std::vector<int64_t>& padsBegin,

@@ -134,6 +134,16 @@ Expected<ConcreteWindow> resolveConcreteWindow(
     const std::vector<int64_t>& dilations, const std::vector<int64_t>& padsBegin,
     const std::vector<int64_t>& padsEnd, PaddingMode padding, bool ceilMode, const Dims& input);
 
+/// The geometry of a transposed convolution (ConvolutionAttrs::transposed): defaults, the pads
+/// implied by auto padding or an output shape (they may be negative: an output larger than the
+/// scatter extent), and the output size. Every result static for static inputs.
+Expected<WindowGeometry> resolveTransposedWindow(const InferDesc& desc, const Dims& kernel,
+                                                 const ConvolutionAttrs& attrs,
+                                                 const Shape& input /* N, C, spatial... */);
+Expected<ConcreteWindow> resolveConcreteTransposedWindow(const LayerDesc& desc, const Dims& kernel,
+                                                         const ConvolutionAttrs& attrs,
+                                                         const Dims& input);
+
 /// Checks the epilogue inputs of a Convolution or MatrixMultiply against its output
 /// (infer_epilogue.cc).
 Status checkEpilogue(const InferDesc& desc, const TensorType& out, ActivationKind activation,

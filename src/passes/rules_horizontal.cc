@@ -44,7 +44,8 @@ bool sameMatmul(const Layer& x, const Layer& y) {
 std::optional<int64_t> convWidth(const NetworkDefinition& net, const Layer& l) {
   const auto& a = l.as<ConvolutionAttrs>();
   const Weights* w = constantOf(net, l.inputs[1]);
-  if (a.group != 1 || a.residual != ResidualMode::kNone || !w || !isFloat(w->dtype()))
+  if (a.group != 1 || a.transposed || a.residual != ResidualMode::kNone || !w ||
+      !isFloat(w->dtype()))
     return std::nullopt;
   if (hasInput(l, 2) && !constantOf(net, l.inputs[2])) return std::nullopt;
   return w->dims()[0];

@@ -65,6 +65,8 @@ struct ConvInfo {
   size_t rank = 0;
 };
 std::optional<ConvInfo> convInfo(const NetworkDefinition& net, const Layer& conv) {
+  // A transposed convolution's weights are [C, M/group, ...]: not folded (yet).
+  if (conv.as<ConvolutionAttrs>().transposed) return std::nullopt;
   const Weights* w = constantOf(net, conv.inputs[1]);
   if (!w || !isFloat(w->dtype()) || w->dims().size() < 3) return std::nullopt;
   if (conv.inputs.size() > 2 && conv.inputs[2] != kNoTensor && !constantOf(net, conv.inputs[2]))

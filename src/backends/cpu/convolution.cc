@@ -28,6 +28,9 @@ struct ConvGeometry {
 Expected<ConvGeometry> convGeometry(const LayerDesc& desc, const std::vector<TensorDesc>& in,
                                     const std::vector<TensorDesc>& out) {
   const auto& a = desc.layer->as<ConvolutionAttrs>();
+  // Every cpu convolution kernel computes the forward convolution: a transposed one runs on
+  // the reference backend.
+  if (a.transposed) return decline(desc, "transposed convolution has no cpu kernel");
   ConvGeometry c{in[0].dims, in[1].dims, out[0].dims, {}};
   const std::string shapes =
       "x" + dimsToString(c.x) + ", w" + dimsToString(c.w) + ", y" + dimsToString(c.y);

@@ -36,10 +36,15 @@ constexpr std::initializer_list<DataType> kArithTypes = {
 constexpr std::initializer_list<DataType> kIntTypes = {
     DataType::kInt8,  DataType::kUInt8,  DataType::kInt16, DataType::kUInt16,
     DataType::kInt32, DataType::kUInt32, DataType::kInt64, DataType::kUInt64};
+constexpr std::initializer_list<DataType> kCompareTypes = {
+    DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16,
+    DataType::kInt8,    DataType::kUInt8,   DataType::kInt16,   DataType::kUInt16,
+    DataType::kInt32,   DataType::kUInt32,  DataType::kInt64,   DataType::kUInt64};
 constexpr std::initializer_list<DataType> kEqualTypes = {
-    DataType::kFloat32,  DataType::kFloat64, DataType::kFloat16,
-    DataType::kBFloat16, DataType::kInt8,    DataType::kUInt8,
-    DataType::kInt32,    DataType::kInt64,   DataType::kBool};
+    DataType::kFloat32, DataType::kFloat64, DataType::kFloat16, DataType::kBFloat16,
+    DataType::kInt8,    DataType::kUInt8,   DataType::kInt16,   DataType::kUInt16,
+    DataType::kInt32,   DataType::kUInt32,  DataType::kInt64,   DataType::kUInt64,
+    DataType::kBool};
 
 bool isBitwise(ElementwiseKind k) {
   return k == ElementwiseKind::kBitShiftLeft || k == ElementwiseKind::kBitShiftRight ||
@@ -121,10 +126,11 @@ class ElementwiseKernel final : public ref::ReferenceKernel {
     if (in_[0].dtype == DataType::kBFloat16)
       return apply<bool, BFloat16, BFloat16>(
           [&](BFloat16 x, BFloat16 y) { return op(bfloat16ToFloat(x), bfloat16ToFloat(y)); });
-    return ref::dispatchType<KILN_REF_EW_TYPES, bool>(in_[0].dtype, [&](auto tag) {
-      using T = decltype(tag);
-      return apply<bool, T, T>([&](T x, T y) { return op(x, y); });
-    });
+    return ref::dispatchType<KILN_REF_EW_TYPES, KILN_REF_EXTRA_INT_TYPES, bool>(
+        in_[0].dtype, [&](auto tag) {
+          using T = decltype(tag);
+          return apply<bool, T, T>([&](T x, T y) { return op(x, y); });
+        });
   }
 
   Status powerAll() {
@@ -257,7 +263,7 @@ Status supportsReferenceElementwise(const LayerDesc& desc) {
   }
   if (isComparison(kind)) {
     KILN_RETURN_IF_ERROR(ref::requireInputType(
-        desc, 0, kind == ElementwiseKind::kEqual ? kEqualTypes : kArithTypes));
+        desc, 0, kind == ElementwiseKind::kEqual ? kEqualTypes : kCompareTypes));
     return ref::requireOutputType(desc, 0, {DataType::kBool});
   }
   KILN_RETURN_IF_ERROR(ref::requireInputType(desc, 0, kArithTypes));

@@ -1,4 +1,4 @@
-// ONNX data-movement operators: Pad, Trilu.
+// ONNX data-movement operators: Pad, Tile, Trilu.
 #include "importer/onnx/importer.h"
 #include "onnx.pb.h"
 
@@ -55,6 +55,51 @@ Status importTrilu(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(int64_t upper, ctx.getInt("upper", 1));
   return ctx.addOutputLayer(TriluAttrs{upper != 0}, trimAbsent({x, ctx.optionalInput(1)}));
+}
+
+// Tile(input, repeats) (opset 6+) -> x[d0, d1, ...] unsqueezed to [1, d0, 1, d1, ...],
+// expanded to [r0, d0, r1, d1, ...] and reshaped to [r0 * d0, r1 * d1, ...]. The repeats must
+// be a build-time constant (they fix the output's rank and layout).
+Status importTile(NodeContext& ctx) {
+  if (ctx.opset() < 6)
+    return unsupported("Tile before opset 6 (tiles and axis inputs) is not supported");
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.input(1).status());
+  const Weights* reps = ctx.constantInput(1);
+  if (!reps) return unsupported("input #1 (repeats) must be a build-time constant");
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  if (!rank)
+    return unsupported("the rank of input '" + ctx.net().tensor(x).name +
+                       "' is unknown at import (declare its shape in value_info)");
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> r, reps->toInts());
+  if (reps->dims().size() != 1 || static_cast<int64_t>(r.size()) != *rank)
+    return invalidModel("repeats " + dimsToString(reps->dims()) +
+                        " must be 1-D with one value per dim of the input (rank " +
+                        std::to_string(*rank) + ")");
+  for (int64_t v : r)
+    if (v < 0) return invalidModel("repeats has a negative value " + std::to_string(v));
+  std::vector<int64_t> axes, expandShape;
+  for (int64_t i = 0; i < *rank; ++i) {
+    axes.push_back(2 * i);
+    expandShape.push_back(r[static_cast<size_t>(i)]);
+    expandShape.push_back(1);
+  }
+  ShuffleAttrs unsq;
+  unsq.mode = ShuffleMode::kUnsqueeze;
+  KILN_ASSIGN_OR_RETURN(
+      TensorId u, ctx.addInternal("interleave", unsq, {x, ctx.addIntsConstant("axes", axes)}));
+  KILN_ASSIGN_OR_RETURN(TensorId e,
+                        ctx.addInternal("repeat", ExpandAttrs{},
+                                        {u, ctx.addIntsConstant("repeat_shape", expandShape)}));
+  // The output shape: shape(x) * repeats (folded to a constant when x's shape is static).
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
+  KILN_ASSIGN_OR_RETURN(TensorId outShape,
+                        ctx.addInternal("tiled_shape", ElementwiseAttrs{ElementwiseKind::kMul},
+                                        {shape, ctx.addIntsConstant("repeats", r)}));
+  ShuffleAttrs reshape;
+  reshape.mode = ShuffleMode::kReshape;
+  reshape.allowZero = true;
+  return ctx.addOutputLayer(reshape, {e, outShape});
 }
 
 }  // namespace kiln::onnx_import

@@ -72,6 +72,27 @@ Status importConv(NodeContext& ctx) {
   return ctx.addOutputLayer(a, inputs);
 }
 
+// ConvTranspose(X, W, B?) -> Convolution{transposed}.
+Status importConvTranspose(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId w, ctx.input(1));
+  ConvolutionAttrs a;
+  a.transposed = true;
+  KILN_ASSIGN_OR_RETURN(a.kernelShape, ctx.getInts("kernel_shape"));
+  KILN_ASSIGN_OR_RETURN(a.strides, ctx.getInts("strides"));
+  KILN_ASSIGN_OR_RETURN(a.dilations, ctx.getInts("dilations"));
+  KILN_RETURN_IF_ERROR(splitPads(ctx, &a.padsBegin, &a.padsEnd));
+  KILN_ASSIGN_OR_RETURN(a.padding, paddingMode(ctx));
+  KILN_ASSIGN_OR_RETURN(a.group, ctx.getInt("group", 1));
+  if (a.group < 1)
+    return invalidModel("attribute 'group' is " + std::to_string(a.group) + ", expected >= 1");
+  KILN_ASSIGN_OR_RETURN(a.outputPadding, ctx.getInts("output_padding"));
+  KILN_ASSIGN_OR_RETURN(a.outputShape, ctx.getInts("output_shape"));
+  std::vector<TensorId> inputs = {x, w};
+  if (ctx.hasInput(2)) inputs.push_back(ctx.optionalInput(2));
+  return ctx.addOutputLayer(a, inputs);
+}
+
 Status importMaxPool(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
   KILN_RETURN_IF_ERROR(ctx.requireUnusedOutputs(1));  // Indices

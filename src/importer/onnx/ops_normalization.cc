@@ -238,6 +238,37 @@ Status importLayerNormalization(NodeContext& ctx) {
   return ctx.addOutputLayer(a, inputs);
 }
 
+// InstanceNormalization(X[N, C, *], scale[C], B[C]) -> Normalization over dims [2, rank) with
+// a unit scale, then * scale[C, 1, ...] + B[C, 1, ...] per channel.
+Status importInstanceNormalization(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId scale, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(TensorId bias, ctx.input(2));
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  std::optional<DataType> dtype = ctx.dtypeOf(x);
+  if (!rank || !dtype)
+    return unsupported("the rank and type of input '" + ctx.net().tensor(x).name +
+                       "' must be known at import (declare its shape in value_info)");
+  if (*rank < 3) return invalidModel("input must have rank >= 3 ([N, C, spatial...])");
+  NormalizationAttrs a;
+  a.axis = 2;
+  KILN_ASSIGN_OR_RETURN(a.epsilon, ctx.getFloat("epsilon", 1e-5f));
+  KILN_ASSIGN_OR_RETURN(TensorId one, ctx.addScalarConstant("unit_scale", 1.0, *dtype));
+  KILN_ASSIGN_OR_RETURN(TensorId normalized, ctx.addInternal("normalized", a, {x, one}));
+  // [C] -> [C, 1, ...] so that it broadcasts along the channel dim of [N, C, spatial...].
+  std::vector<int64_t> perChannel(static_cast<size_t>(*rank - 1), 1);
+  perChannel[0] = -1;
+  ShuffleAttrs reshape;
+  reshape.mode = ShuffleMode::kReshape;
+  const TensorId shape = ctx.addIntsConstant("per_channel", perChannel);
+  KILN_ASSIGN_OR_RETURN(TensorId s, ctx.addInternal("scale_c", reshape, {scale, shape}));
+  KILN_ASSIGN_OR_RETURN(TensorId b, ctx.addInternal("bias_c", reshape, {bias, shape}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId scaled,
+      ctx.addInternal("scaled", ElementwiseAttrs{ElementwiseKind::kMul}, {normalized, s}));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kAdd}, {scaled, b});
+}
+
 // RMSNormalization(X, Scale) -> Normalization{rms} over dims [axis, rank):
 // y = x / sqrt(mean(x^2) + epsilon) * scale. The reference kernel accumulates in double, which
 // covers stash_type (float32 statistics for 16-bit inputs).

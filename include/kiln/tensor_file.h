@@ -19,6 +19,9 @@ struct NamedTensor {
 Expected<NamedTensor> readTensorFile(const std::string& path);
 /// Parses an onnx.TensorProto from memory; `source` names it in errors.
 Expected<NamedTensor> parseTensorProto(const void* data, size_t size, const std::string& source);
+/// Reads one onnx.SequenceProto file of tensors (a sequence-typed input_K.pb / output_K.pb):
+/// its elements in order. Errors name the file (also for a sequence of sequences or maps).
+Expected<std::vector<NamedTensor>> readTensorSequenceFile(const std::string& path);
 /// Writes `value` as an onnx.TensorProto named `name`.
 Status writeTensorFile(const std::string& path, const std::string& name, const Weights& value);
 

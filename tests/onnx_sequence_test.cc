@@ -157,8 +157,8 @@ TEST(OnnxSequence, SequenceMapIsUnrolledPerElement) {
   threeInputs(b)
       .node({"SequenceMap", {"seq", "x"}, {"mapped"}, {}, "map"})
       .graphAttribute("body", body)
-      .node({"ConcatFromSequence", {"mapped"}, {"y"}, {{"axis", int64_t{0}}}})
-      .output("y");
+      .node({"ConcatFromSequence", {"mapped"}, {"r"}, {{"axis", int64_t{0}}}})
+      .output("r");
   auto out = run(b, {floats({2}, {1, 2}), floats({2}, {3, 4}), floats({2}, {5, 6})});
   ASSERT_TRUE(out) << out.status().message();
   EXPECT_EQ(values((*out)[0]), (std::vector<double>{2, 4, 4, 6, 6, 8}));
@@ -218,6 +218,39 @@ TEST(OnnxSequence, SequenceInputWithALengthBecomesOneInputPerElement) {
       << negative.status().message();
 }
 
+TEST(OnnxSequence, OptionalInputsArePresentOrAbsentAtBuildTime) {
+  ModelBuilder b(18);
+  b.optionalInput("o", DataType::kFloat32, fixed({2}))
+      .node({"OptionalHasElement", {"o"}, {"has"}})
+      .output("has");
+  const std::string path = test::tempDir("onnx_optional") + "/opt_input.onnx";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << b.serialize();
+  }
+  auto refused = OnnxParser::parseFile(path);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("optional (input 'o')"), std::string::npos)
+      << refused.status().message();
+
+  OnnxParseOptions options;
+  options.optionalInputsPresent["o"] = true;
+  auto present = OnnxParser::parseFile(path, options);
+  ASSERT_TRUE(present) << present.status().message();
+  ASSERT_EQ(present->inputs().size(), 1u);
+  const Weights* has = present->constantValue(present->outputs()[0]);
+  ASSERT_NE(has, nullptr);
+  EXPECT_EQ(values(*has), (std::vector<double>{1}));
+
+  options.optionalInputsPresent["o"] = false;
+  auto absent = OnnxParser::parseFile(path, options);
+  ASSERT_TRUE(absent) << absent.status().message();
+  EXPECT_EQ(absent->inputs().size(), 0u);
+  const Weights* hasNot = absent->constantValue(absent->outputs()[0]);
+  ASSERT_NE(hasNot, nullptr);
+  EXPECT_EQ(values(*hasNot), (std::vector<double>{0}));
+}
+
 TEST(OnnxSequence, CorruptSequenceFilesAreRefused) {
   const std::string dir = test::tempDir("onnx_sequence_files");
   for (const std::string& bytes : {std::string("\x1a\x7f", 2), std::string("\xff\xff\xff", 3),
@@ -238,8 +271,8 @@ TEST(OnnxSequence, RuntimePositionIsRefusedNamingTheNode) {
   ModelBuilder b(17);
   threeInputs(b)
       .input("p", DataType::kInt64, fixed({}))
-      .node({"SequenceAt", {"seq", "p"}, {"y"}, {}, "pick"})
-      .output("y");
+      .node({"SequenceAt", {"seq", "p"}, {"r"}, {}, "pick"})
+      .output("r");
   expectRefused(b, StatusCode::kUnsupported,
                 {"node 'pick' (SequenceAt, #1)", "position", "must be a build-time constant"});
 }
@@ -249,8 +282,8 @@ TEST(OnnxSequence, OutOfRangePositionsAreRefused) {
     ModelBuilder b(17);
     threeInputs(b)
         .initializer("p", scalar(3))
-        .node({"SequenceAt", {"seq", "p"}, {"y"}, {}, "pick"})
-        .output("y");
+        .node({"SequenceAt", {"seq", "p"}, {"r"}, {}, "pick"})
+        .output("r");
     expectRefused(b, StatusCode::kInvalidModel,
                   {"node 'pick' (SequenceAt, #1)", "position 3 is out of range", "-3 to 2"});
   }
@@ -288,7 +321,7 @@ TEST(OnnxSequence, RuntimeSplitSizeIsRefused) {
 
 TEST(OnnxSequence, SequenceGivenToATensorOpIsRefused) {
   ModelBuilder b(17);
-  threeInputs(b).node({"Relu", {"seq"}, {"y"}, {}, "relu"}).output("y");
+  threeInputs(b).node({"Relu", {"seq"}, {"r"}, {}, "relu"}).output("r");
   expectRefused(b, StatusCode::kUnsupported,
                 {"node 'relu' (Relu, #1)", "input 'seq' is a sequence"});
 }

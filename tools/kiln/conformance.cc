@@ -182,24 +182,36 @@ std::string oneLine(std::string s) {
 
 /// The inputs or expected outputs of a data set (`prefix` "input" or "output"), in the order
 /// of the network's inputs or outputs: a value of sequence type (`sequences[k]`, an
-/// onnx.SequenceProto file) stands for one tensor per element. `lengths` gets the number of
-/// tensors of each sequence file, by its position.
+/// onnx.SequenceProto file) stands for one tensor per element, one of optional type
+/// (`optionals[k]`, an onnx.OptionalProto file) for its value or for nothing. `lengths` gets
+/// the number of tensors of each sequence, `present` whether each optional holds a value.
 Expected<std::vector<Weights>> readValues(const fs::path& dir, const std::string& prefix,
                                           const std::vector<bool>& sequences,
-                                          std::map<int, int64_t>* lengths = nullptr) {
+                                          const std::vector<bool>& optionals = {},
+                                          std::map<int, int64_t>* lengths = nullptr,
+                                          std::map<int, bool>* present = nullptr) {
   std::vector<Weights> out;
+  auto flag = [](const std::vector<bool>& v, int k) {
+    return static_cast<size_t>(k) < v.size() && v[static_cast<size_t>(k)];
+  };
   for (int k = 0;; ++k) {
     fs::path p = dir / (prefix + "_" + std::to_string(k) + ".pb");
     if (!fs::exists(p)) break;
-    if (static_cast<size_t>(k) < sequences.size() && sequences[k]) {
-      KILN_ASSIGN_OR_RETURN(std::vector<NamedTensor> seq, readTensorSequenceFile(p.string()));
-      if (lengths) (*lengths)[k] = static_cast<int64_t>(seq.size());
-      for (NamedTensor& t : seq)
-        out.push_back(std::move(t.value));
-      continue;
+    std::vector<NamedTensor> tensors;
+    if (flag(optionals, k)) {
+      KILN_ASSIGN_OR_RETURN(OptionalTensors opt, readTensorOptionalFile(p.string()));
+      if (present) (*present)[k] = opt.present;
+      if (opt.sequence && lengths) (*lengths)[k] = static_cast<int64_t>(opt.tensors.size());
+      tensors = std::move(opt.tensors);
+    } else if (flag(sequences, k)) {
+      KILN_ASSIGN_OR_RETURN(tensors, readTensorSequenceFile(p.string()));
+      if (lengths) (*lengths)[k] = static_cast<int64_t>(tensors.size());
+    } else {
+      KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(p.string()));
+      tensors.push_back(std::move(t));
     }
-    KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(p.string()));
-    out.push_back(std::move(t.value));
+    for (NamedTensor& t : tensors)
+      out.push_back(std::move(t.value));
   }
   return out;
 }
@@ -299,7 +311,7 @@ bool runDataSet(const NetworkDefinition& net, const fs::path& set, const std::st
     r.blockers.push_back(classifyRefusal(s, support));
     return fail(Verdict::kUnsupported, s.toString());
   };
-  auto inputs = readValues(set, "input", support.sequenceInputs);
+  auto inputs = readValues(set, "input", support.sequenceInputs, support.optionalInputs);
   if (!inputs) return refuse(inputs.status());
   auto expected = readValues(set, "output", support.sequenceOutputs);
   if (!expected) return refuse(expected.status());
@@ -392,10 +404,12 @@ CaseResult runCase(const std::string& caseDir, const std::string& name,
     if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0)
       sets.push_back(e.path());
   std::sort(sets.begin(), sets.end());
-  // A model with sequence inputs is built per data set, for the lengths of its sequences.
-  const bool sequenceInputs =
-      std::find(support->sequenceInputs.begin(), support->sequenceInputs.end(), true) !=
-      support->sequenceInputs.end();
+  // A model with sequence or optional inputs is built per data set, for the lengths of its
+  // sequences and the values its optionals hold.
+  auto any = [](const std::vector<bool>& v) {
+    return std::find(v.begin(), v.end(), true) != v.end();
+  };
+  const bool sequenceInputs = any(support->sequenceInputs) || any(support->optionalInputs);
   auto refuseSupport = [&](const OnnxSupportReport& report) {
     kiln::Status s = report.toStatus();
     r.verdict = s.code() == StatusCode::kUnsupported ? Verdict::kUnsupported : Verdict::kError;
@@ -438,7 +452,9 @@ CaseResult runCase(const std::string& caseDir, const std::string& name,
     for (const fs::path& set : sets) {
       ++r.dataSets;
       std::map<int, int64_t> lengths;
-      auto inputs = readValues(set, "input", support->sequenceInputs, &lengths);
+      std::map<int, bool> present;
+      auto inputs = readValues(set, "input", support->sequenceInputs, support->optionalInputs,
+                               &lengths, &present);
       if (!inputs) {
         r.verdict = inputs.status().code() == StatusCode::kUnsupported ? Verdict::kUnsupported
                                                                        : Verdict::kError;
@@ -449,6 +465,9 @@ CaseResult runCase(const std::string& caseDir, const std::string& name,
       for (const auto& [k, n] : lengths)
         if (static_cast<size_t>(k) < support->inputNames.size())
           options.sequenceInputLengths[support->inputNames[static_cast<size_t>(k)]] = n;
+      for (const auto& [k, has] : present)
+        if (static_cast<size_t>(k) < support->inputNames.size())
+          options.optionalInputsPresent[support->inputNames[static_cast<size_t>(k)]] = has;
       auto withLengths = OnnxParser::checkSupportFile(modelPath, options);
       if (!withLengths) {
         r.verdict = Verdict::kError;

@@ -69,8 +69,8 @@ Expected<Shape> inputShape(const ::onnx::ValueInfoProto& vi, int* unknownCounter
 /// A graph input of sequence type with a length from the options: one network input per
 /// element, "NAME[K]", of the declared element type and shape (named dims prefixed per element,
 /// since the elements of a sequence may differ in shape).
-Status addSequenceInput(const ::onnx::ValueInfoProto& vi, const OnnxParseOptions& options,
-                        int* unknownCounter, ImportState& s) {
+Status addSequenceInput(const ::onnx::ValueInfoProto& vi, const ::onnx::TypeProto::Sequence& type,
+                        const OnnxParseOptions& options, int* unknownCounter, ImportState& s) {
   auto it = options.sequenceInputLengths.find(vi.name());
   if (it == options.sequenceInputLengths.end())
     return unsupported("graph input '" + vi.name() +
@@ -81,7 +81,7 @@ Status addSequenceInput(const ::onnx::ValueInfoProto& vi, const OnnxParseOptions
     return unsupported("graph input '" + vi.name() + "' is given a length of " +
                        std::to_string(length) + "; kiln imports sequences of 0 to " +
                        std::to_string(kMaxSequenceElements) + " tensors");
-  const ::onnx::TypeProto& elem = vi.type().sequence_type().elem_type();
+  const ::onnx::TypeProto& elem = type.elem_type();
   if (!elem.has_tensor_type())
     return unsupported("graph input '" + vi.name() + "' is a sequence of non-tensors");
   std::optional<DataType> dtype = dataTypeFromOnnx(elem.tensor_type().elem_type());
@@ -102,28 +102,59 @@ Status addSequenceInput(const ::onnx::ValueInfoProto& vi, const OnnxParseOptions
   return Status::ok();
 }
 
+Status addTensorInput(const ::onnx::ValueInfoProto& vi, const ::onnx::TypeProto::Tensor& tt,
+                      int* unknownCounter, ImportState& s) {
+  int32_t code = tt.elem_type();
+  std::optional<DataType> dtype = dataTypeFromOnnx(code);
+  if (!dtype)
+    return unsupported("graph input '" + vi.name() + "' has element type " +
+                       onnxDataTypeName(code) + ", which kiln does not support");
+  KILN_ASSIGN_OR_RETURN(Shape shape, inputShape(vi, unknownCounter, tt, ""));
+  KILN_ASSIGN_OR_RETURN(TensorId t, s.net.addInput(vi.name(), *dtype, shape));
+  s.values[vi.name()] = t;
+  return Status::ok();
+}
+
+/// A graph input of optional type, present or not as the options say: a present one is an
+/// input of its element type (a tensor, or a sequence of the given length), an absent one an
+/// empty optional that no network input stands for.
+Status addOptionalInput(const ::onnx::ValueInfoProto& vi, const OnnxParseOptions& options,
+                        int* unknownCounter, ImportState& s) {
+  auto it = options.optionalInputsPresent.find(vi.name());
+  if (it == options.optionalInputsPresent.end())
+    return unsupported("graph input '" + vi.name() +
+                       "' is an optional, whether it holds a value is not known at build time "
+                       "(kiln has no run-time optionals; say so in OnnxParseOptions)");
+  if (!it->second) {
+    s.emptyOptionals.insert(vi.name());
+    return Status::ok();
+  }
+  const ::onnx::TypeProto& elem = vi.type().optional_type().elem_type();
+  if (elem.has_tensor_type()) return addTensorInput(vi, elem.tensor_type(), unknownCounter, s);
+  if (elem.has_sequence_type())
+    return addSequenceInput(vi, elem.sequence_type(), options, unknownCounter, s);
+  return unsupported("graph input '" + vi.name() +
+                     "' is an optional of neither a tensor nor a sequence");
+}
+
 Status addGraphInputs(const ::onnx::GraphProto& g, const OnnxParseOptions& options,
                       ImportState& s) {
   int unknownCounter = 0;
   for (const auto& vi : g.input()) {
     if (s.values.count(vi.name())) continue;  // an initializer: a constant, not an input
     if (vi.type().has_sequence_type()) {
-      KILN_RETURN_IF_ERROR(addSequenceInput(vi, options, &unknownCounter, s));
+      KILN_RETURN_IF_ERROR(
+          addSequenceInput(vi, vi.type().sequence_type(), options, &unknownCounter, s));
+      continue;
+    }
+    if (vi.type().has_optional_type()) {
+      KILN_RETURN_IF_ERROR(addOptionalInput(vi, options, &unknownCounter, s));
       continue;
     }
     if (!vi.type().has_tensor_type())
       return unsupported("graph input '" + vi.name() +
-                         "' is not a tensor (sequence, map or "
-                         "optional inputs are not supported)");
-    int32_t code = vi.type().tensor_type().elem_type();
-    std::optional<DataType> dtype = dataTypeFromOnnx(code);
-    if (!dtype)
-      return unsupported("graph input '" + vi.name() + "' has element type " +
-                         onnxDataTypeName(code) + ", which kiln does not support");
-    KILN_ASSIGN_OR_RETURN(Shape shape,
-                          inputShape(vi, &unknownCounter, vi.type().tensor_type(), ""));
-    KILN_ASSIGN_OR_RETURN(TensorId t, s.net.addInput(vi.name(), *dtype, shape));
-    s.values[vi.name()] = t;
+                         "' is not a tensor (map and sparse inputs are not supported)");
+    KILN_RETURN_IF_ERROR(addTensorInput(vi, vi.type().tensor_type(), &unknownCounter, s));
   }
   return Status::ok();
 }

@@ -110,6 +110,15 @@ ModelBuilder& ModelBuilder::sequenceInput(const std::string& name, DataType dtyp
   return *this;
 }
 
+ModelBuilder& ModelBuilder::optionalInput(const std::string& name, DataType dtype,
+                                          const Shape& shape) {
+  input(name, dtype, shape);
+  auto* vi = model_->mutable_graph()->mutable_input(model_->graph().input_size() - 1);
+  ::onnx::TypeProto tensor = vi->type();
+  *vi->mutable_type()->mutable_optional_type()->mutable_elem_type() = tensor;
+  return *this;
+}
+
 ModelBuilder& ModelBuilder::inputWithoutShape(const std::string& name, DataType dtype) {
   auto* vi = model_->mutable_graph()->add_input();
   vi->set_name(name);

@@ -66,6 +66,8 @@ class ModelBuilder {
   ModelBuilder& sequenceInput(const std::string& name, DataType dtype);
   /// A graph input of type sequence(tensor(dtype, elementShape)).
   ModelBuilder& sequenceInput(const std::string& name, DataType dtype, const Shape& elementShape);
+  /// A graph input of type optional(tensor(dtype, shape)).
+  ModelBuilder& optionalInput(const std::string& name, DataType dtype, const Shape& shape);
   /// A graph input with a declared type but no shape.
   ModelBuilder& inputWithoutShape(const std::string& name, DataType dtype);
   /// A graph output (type not declared).

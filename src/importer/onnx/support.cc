@@ -217,8 +217,16 @@ class SupportScan {
         if (initializers.count(vi.name())) continue;
         report_.inputNames.push_back(vi.name());
         report_.sequenceInputs.push_back(vi.type().has_sequence_type());
-        checkValueType(vi.type(), "input '" + vi.name() + "'", false,
-                       options_.sequenceInputLengths.count(vi.name()) > 0);
+        report_.optionalInputs.push_back(vi.type().has_optional_type());
+        const std::string use = "input '" + vi.name() + "'";
+        const bool hasLength = options_.sequenceInputLengths.count(vi.name()) > 0;
+        if (vi.type().has_optional_type() && options_.optionalInputsPresent.count(vi.name())) {
+          // Known present or absent: its element type is checked when it holds one.
+          if (options_.optionalInputsPresent.at(vi.name()))
+            checkValueType(vi.type().optional_type().elem_type(), use, false, hasLength);
+          continue;
+        }
+        checkValueType(vi.type(), use, false, hasLength);
       }
       for (const auto& vi : g.output())
         checkValueType(vi.type(), "output '" + vi.name() + "'", true, true);

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,14 @@ struct OnnxSupportReport {
   std::vector<std::string> modelIssues;
   /// Why the model is invalid (a default-domain node without a default-domain opset import).
   std::vector<std::string> invalidReasons;
+  /// Graph inputs that are not initializers, in order (the order of input_K.pb files), and
+  /// per input whether it is a sequence of tensors or an optional (see OnnxParseOptions).
+  std::vector<std::string> inputNames;
+  std::vector<bool> sequenceInputs;
+  std::vector<bool> optionalInputs;
+  /// Per graph output, in order: true for a sequence of tensors. The network has one output
+  /// per element of such a sequence, named "NAME[K]", in place of the sequence.
+  std::vector<bool> sequenceOutputs;
 
   /// The operators with an unsupportedReason.
   std::vector<OnnxOperatorUse> unsupportedOperators() const;
@@ -67,18 +76,37 @@ struct OnnxSupportReport {
   Status toStatus() const;
 };
 
+/// What the importer must be told about a model that the model does not say.
+struct OnnxParseOptions {
+  /// Per graph input of sequence type, the number of tensors it holds: kiln has no run-time
+  /// sequences, so such an input becomes that many network inputs "NAME[0]", "NAME[1]", ...
+  /// (each with the declared element type and shape, unknown dims its own). A sequence input
+  /// without a length here is refused.
+  std::map<std::string, int64_t> sequenceInputLengths;
+  /// Per graph input of optional type, whether it holds a value: a present one is an input of
+  /// its element type (a sequence also needs its length above), an absent one an empty
+  /// optional with no network input. An optional input not listed here is refused.
+  std::map<std::string, bool> optionalInputsPresent;
+};
+
 /// Parses ONNX models into networks of canonical layers. Every error names the node (its name,
 /// op type and index) and says what was expected.
 class OnnxParser {
  public:
   /// Parses a model file (weights embedded; external data files are resolved next to it).
   static Expected<NetworkDefinition> parseFile(const std::string& path);
+  static Expected<NetworkDefinition> parseFile(const std::string& path,
+                                               const OnnxParseOptions& options);
   /// Parses a serialized ModelProto; `sourceName` names it in errors.
   static Expected<NetworkDefinition> parseBuffer(const void* data, size_t size,
                                                  const std::string& sourceName = "<buffer>");
   /// Reads a model file and reports which of its operators and types the importer cannot
   /// handle. Errors only when the file cannot be read or parsed as a ModelProto.
   static Expected<OnnxSupportReport> checkSupportFile(const std::string& path);
+  /// The same, with sequence inputs whose length `options` gives, and optional inputs whose
+  /// presence it gives, counted as supported.
+  static Expected<OnnxSupportReport> checkSupportFile(const std::string& path,
+                                                      const OnnxParseOptions& options);
   /// The same for a serialized ModelProto.
   static Expected<OnnxSupportReport> checkSupportBuffer(const void* data, size_t size,
                                                         const std::string& sourceName = "<buffer>");

@@ -180,13 +180,38 @@ std::string oneLine(std::string s) {
   return s.size() > 600 ? s.substr(0, 600) + "..." : s;
 }
 
-Expected<std::vector<Weights>> readTensors(const fs::path& dir, const std::string& prefix) {
+/// The inputs or expected outputs of a data set (`prefix` "input" or "output"), in the order
+/// of the network's inputs or outputs: a value of sequence type (`sequences[k]`, an
+/// onnx.SequenceProto file) stands for one tensor per element, one of optional type
+/// (`optionals[k]`, an onnx.OptionalProto file) for its value or for nothing. `lengths` gets
+/// the number of tensors of each sequence, `present` whether each optional holds a value.
+Expected<std::vector<Weights>> readValues(const fs::path& dir, const std::string& prefix,
+                                          const std::vector<bool>& sequences,
+                                          const std::vector<bool>& optionals = {},
+                                          std::map<int, int64_t>* lengths = nullptr,
+                                          std::map<int, bool>* present = nullptr) {
   std::vector<Weights> out;
+  auto flag = [](const std::vector<bool>& v, int k) {
+    return static_cast<size_t>(k) < v.size() && v[static_cast<size_t>(k)];
+  };
   for (int k = 0;; ++k) {
     fs::path p = dir / (prefix + "_" + std::to_string(k) + ".pb");
     if (!fs::exists(p)) break;
-    KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(p.string()));
-    out.push_back(std::move(t.value));
+    std::vector<NamedTensor> tensors;
+    if (flag(optionals, k)) {
+      KILN_ASSIGN_OR_RETURN(OptionalTensors opt, readTensorOptionalFile(p.string()));
+      if (present) (*present)[k] = opt.present;
+      if (opt.sequence && lengths) (*lengths)[k] = static_cast<int64_t>(opt.tensors.size());
+      tensors = std::move(opt.tensors);
+    } else if (flag(sequences, k)) {
+      KILN_ASSIGN_OR_RETURN(tensors, readTensorSequenceFile(p.string()));
+      if (lengths) (*lengths)[k] = static_cast<int64_t>(tensors.size());
+    } else {
+      KILN_ASSIGN_OR_RETURN(NamedTensor t, readTensorFile(p.string()));
+      tensors.push_back(std::move(t));
+    }
+    for (NamedTensor& t : tensors)
+      out.push_back(std::move(t.value));
   }
   return out;
 }
@@ -286,9 +311,9 @@ bool runDataSet(const NetworkDefinition& net, const fs::path& set, const std::st
     r.blockers.push_back(classifyRefusal(s, support));
     return fail(Verdict::kUnsupported, s.toString());
   };
-  auto inputs = readTensors(set, "input");
+  auto inputs = readValues(set, "input", support.sequenceInputs, support.optionalInputs);
   if (!inputs) return refuse(inputs.status());
-  auto expected = readTensors(set, "output");
+  auto expected = readValues(set, "output", support.sequenceOutputs);
   if (!expected) return refuse(expected.status());
   if (inputs->size() != net.inputs().size())
     return fail(Verdict::kError, std::to_string(inputs->size()) + " input files for " +
@@ -373,38 +398,90 @@ CaseResult runCase(const std::string& caseDir, const std::string& name,
   r.opset = support->opset;
   for (const OnnxOperatorUse& op : support->operators)
     r.operators.push_back(op.qualifiedName());
-  if (!support->supported()) {
-    kiln::Status s = support->toStatus();
-    r.verdict = s.code() == StatusCode::kUnsupported ? Verdict::kUnsupported : Verdict::kError;
-    r.reason = oneLine(s.toString());
-    r.blockers = supportBlockers(*support);
-    return finish();
-  }
-  auto net = OnnxParser::parseFile(modelPath);
-  if (!net) {
-    r.verdict =
-        net.status().code() == StatusCode::kUnsupported ? Verdict::kUnsupported : Verdict::kError;
-    r.reason = oneLine(net.status().toString());
-    if (r.verdict == Verdict::kUnsupported)
-      r.blockers.push_back(classifyRefusal(net.status(), *support));
-    return finish();
-  }
-  for (TensorId t : net->inputs())
-    r.inputTypes.push_back(dataTypeName(net->tensor(t).dtype));
   std::vector<fs::path> sets;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(caseDir, ec))
     if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0)
       sets.push_back(e.path());
   std::sort(sets.begin(), sets.end());
-  if (sets.empty()) {
-    r.verdict = Verdict::kError;
-    r.reason = "no test_data_set_N folder";
-    return finish();
-  }
-  for (const fs::path& set : sets) {
-    ++r.dataSets;
-    if (!runDataSet(*net, set, backend, *support, r)) return finish();
+  // A model with sequence or optional inputs is built per data set, for the lengths of its
+  // sequences and the values its optionals hold.
+  auto any = [](const std::vector<bool>& v) {
+    return std::find(v.begin(), v.end(), true) != v.end();
+  };
+  const bool sequenceInputs = any(support->sequenceInputs) || any(support->optionalInputs);
+  auto refuseSupport = [&](const OnnxSupportReport& report) {
+    kiln::Status s = report.toStatus();
+    r.verdict = s.code() == StatusCode::kUnsupported ? Verdict::kUnsupported : Verdict::kError;
+    r.reason = oneLine(s.toString());
+    r.blockers = supportBlockers(report);
+  };
+  auto parse = [&](const OnnxSupportReport& report,
+                   const OnnxParseOptions& options) -> std::optional<NetworkDefinition> {
+    auto net = OnnxParser::parseFile(modelPath, options);
+    if (!net) {
+      r.verdict =
+          net.status().code() == StatusCode::kUnsupported ? Verdict::kUnsupported : Verdict::kError;
+      r.reason = oneLine(net.status().toString());
+      if (r.verdict == Verdict::kUnsupported)
+        r.blockers.push_back(classifyRefusal(net.status(), report));
+      return std::nullopt;
+    }
+    if (r.inputTypes.empty())
+      for (TensorId t : net->inputs())
+        r.inputTypes.push_back(dataTypeName(net->tensor(t).dtype));
+    return std::move(net).value();
+  };
+  if (!sequenceInputs || sets.empty()) {
+    if (!support->supported()) {
+      refuseSupport(*support);
+      return finish();
+    }
+    std::optional<NetworkDefinition> net = parse(*support, OnnxParseOptions{});
+    if (!net) return finish();
+    if (sets.empty()) {
+      r.verdict = Verdict::kError;
+      r.reason = "no test_data_set_N folder";
+      return finish();
+    }
+    for (const fs::path& set : sets) {
+      ++r.dataSets;
+      if (!runDataSet(*net, set, backend, *support, r)) return finish();
+    }
+  } else {
+    for (const fs::path& set : sets) {
+      ++r.dataSets;
+      std::map<int, int64_t> lengths;
+      std::map<int, bool> present;
+      auto inputs = readValues(set, "input", support->sequenceInputs, support->optionalInputs,
+                               &lengths, &present);
+      if (!inputs) {
+        r.verdict = inputs.status().code() == StatusCode::kUnsupported ? Verdict::kUnsupported
+                                                                       : Verdict::kError;
+        r.reason = oneLine(set.filename().string() + ": " + inputs.status().toString());
+        return finish();
+      }
+      OnnxParseOptions options;
+      for (const auto& [k, n] : lengths)
+        if (static_cast<size_t>(k) < support->inputNames.size())
+          options.sequenceInputLengths[support->inputNames[static_cast<size_t>(k)]] = n;
+      for (const auto& [k, has] : present)
+        if (static_cast<size_t>(k) < support->inputNames.size())
+          options.optionalInputsPresent[support->inputNames[static_cast<size_t>(k)]] = has;
+      auto withLengths = OnnxParser::checkSupportFile(modelPath, options);
+      if (!withLengths) {
+        r.verdict = Verdict::kError;
+        r.reason = oneLine(withLengths.status().toString());
+        return finish();
+      }
+      if (!withLengths->supported()) {
+        refuseSupport(*withLengths);
+        return finish();
+      }
+      std::optional<NetworkDefinition> net = parse(*withLengths, options);
+      if (!net) return finish();
+      if (!runDataSet(*net, set, backend, *withLengths, r)) return finish();
+    }
   }
   r.verdict = Verdict::kPass;
   return finish();

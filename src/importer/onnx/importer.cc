@@ -7,6 +7,7 @@
 #include <map>
 
 #include "importer/onnx/tensor_proto.h"
+#include "ir/shape_inference.h"
 #include "kiln/onnx_parser.h"
 #include "onnx.pb.h"
 #include "util/api_guard.h"
@@ -33,8 +34,9 @@ Status nodeError(const ::onnx::NodeProto& node, int index, const Status& status)
 }
 
 /// The kiln shape of a declared graph input; unknown dims become fresh symbols "unk_N".
-Expected<Shape> inputShape(const ::onnx::ValueInfoProto& vi, int* unknownCounter) {
-  const auto& tt = vi.type().tensor_type();
+/// `symbolPrefix` keeps the dims of one sequence element apart from the others'.
+Expected<Shape> inputShape(const ::onnx::ValueInfoProto& vi, int* unknownCounter,
+                           const ::onnx::TypeProto::Tensor& tt, const std::string& symbolPrefix) {
   if (!tt.has_shape())
     return unsupported("graph input '" + vi.name() + "' has no shape (its rank is unknown)");
   Shape shape;
@@ -56,7 +58,7 @@ Expected<Shape> inputShape(const ::onnx::ValueInfoProto& vi, int* unknownCounter
           clean += static_cast<unsigned char>(c) < 0x20 ? '_' : c;
         name = clean;
       }
-      shape.push_back(Dim::named(name));
+      shape.push_back(Dim::named(symbolPrefix + name));
     } else {
       shape.push_back(Dim::named("unk_" + std::to_string((*unknownCounter)++)));
     }
@@ -64,22 +66,95 @@ Expected<Shape> inputShape(const ::onnx::ValueInfoProto& vi, int* unknownCounter
   return shape;
 }
 
-Status addGraphInputs(const ::onnx::GraphProto& g, ImportState& s) {
+/// A graph input of sequence type with a length from the options: one network input per
+/// element, "NAME[K]", of the declared element type and shape (named dims prefixed per element,
+/// since the elements of a sequence may differ in shape).
+Status addSequenceInput(const ::onnx::ValueInfoProto& vi, const ::onnx::TypeProto::Sequence& type,
+                        const OnnxParseOptions& options, int* unknownCounter, ImportState& s) {
+  auto it = options.sequenceInputLengths.find(vi.name());
+  if (it == options.sequenceInputLengths.end())
+    return unsupported("graph input '" + vi.name() +
+                       "' is a sequence, whose length is not known at build time (kiln has no "
+                       "run-time sequences; give its length in OnnxParseOptions)");
+  const int64_t length = it->second;
+  if (length < 0 || length > kMaxSequenceElements)
+    return unsupported("graph input '" + vi.name() + "' is given a length of " +
+                       std::to_string(length) + "; kiln imports sequences of 0 to " +
+                       std::to_string(kMaxSequenceElements) + " tensors");
+  const ::onnx::TypeProto& elem = type.elem_type();
+  if (!elem.has_tensor_type())
+    return unsupported("graph input '" + vi.name() + "' is a sequence of non-tensors");
+  std::optional<DataType> dtype = dataTypeFromOnnx(elem.tensor_type().elem_type());
+  if (!dtype)
+    return unsupported("graph input '" + vi.name() + "' holds tensors of element type " +
+                       onnxDataTypeName(elem.tensor_type().elem_type()) +
+                       ", which kiln does not support");
+  SequenceValue seq;
+  seq.dtype = dtype;
+  for (int64_t k = 0; k < length; ++k) {
+    const std::string name = vi.name() + "[" + std::to_string(k) + "]";
+    KILN_ASSIGN_OR_RETURN(Shape shape,
+                          inputShape(vi, unknownCounter, elem.tensor_type(), name + "."));
+    KILN_ASSIGN_OR_RETURN(TensorId t, s.net.addInput(s.freshName(name), *dtype, shape));
+    seq.elements.push_back(t);
+  }
+  s.sequences[vi.name()] = std::move(seq);
+  return Status::ok();
+}
+
+Status addTensorInput(const ::onnx::ValueInfoProto& vi, const ::onnx::TypeProto::Tensor& tt,
+                      int* unknownCounter, ImportState& s) {
+  int32_t code = tt.elem_type();
+  std::optional<DataType> dtype = dataTypeFromOnnx(code);
+  if (!dtype)
+    return unsupported("graph input '" + vi.name() + "' has element type " +
+                       onnxDataTypeName(code) + ", which kiln does not support");
+  KILN_ASSIGN_OR_RETURN(Shape shape, inputShape(vi, unknownCounter, tt, ""));
+  KILN_ASSIGN_OR_RETURN(TensorId t, s.net.addInput(vi.name(), *dtype, shape));
+  s.values[vi.name()] = t;
+  return Status::ok();
+}
+
+/// A graph input of optional type, present or not as the options say: a present one is an
+/// input of its element type (a tensor, or a sequence of the given length), an absent one an
+/// empty optional that no network input stands for.
+Status addOptionalInput(const ::onnx::ValueInfoProto& vi, const OnnxParseOptions& options,
+                        int* unknownCounter, ImportState& s) {
+  auto it = options.optionalInputsPresent.find(vi.name());
+  if (it == options.optionalInputsPresent.end())
+    return unsupported("graph input '" + vi.name() +
+                       "' is an optional, whether it holds a value is not known at build time "
+                       "(kiln has no run-time optionals; say so in OnnxParseOptions)");
+  if (!it->second) {
+    s.emptyOptionals.insert(vi.name());
+    return Status::ok();
+  }
+  const ::onnx::TypeProto& elem = vi.type().optional_type().elem_type();
+  if (elem.has_tensor_type()) return addTensorInput(vi, elem.tensor_type(), unknownCounter, s);
+  if (elem.has_sequence_type())
+    return addSequenceInput(vi, elem.sequence_type(), options, unknownCounter, s);
+  return unsupported("graph input '" + vi.name() +
+                     "' is an optional of neither a tensor nor a sequence");
+}
+
+Status addGraphInputs(const ::onnx::GraphProto& g, const OnnxParseOptions& options,
+                      ImportState& s) {
   int unknownCounter = 0;
   for (const auto& vi : g.input()) {
     if (s.values.count(vi.name())) continue;  // an initializer: a constant, not an input
+    if (vi.type().has_sequence_type()) {
+      KILN_RETURN_IF_ERROR(
+          addSequenceInput(vi, vi.type().sequence_type(), options, &unknownCounter, s));
+      continue;
+    }
+    if (vi.type().has_optional_type()) {
+      KILN_RETURN_IF_ERROR(addOptionalInput(vi, options, &unknownCounter, s));
+      continue;
+    }
     if (!vi.type().has_tensor_type())
       return unsupported("graph input '" + vi.name() +
-                         "' is not a tensor (sequence, map or "
-                         "optional inputs are not supported)");
-    int32_t code = vi.type().tensor_type().elem_type();
-    std::optional<DataType> dtype = dataTypeFromOnnx(code);
-    if (!dtype)
-      return unsupported("graph input '" + vi.name() + "' has element type " +
-                         onnxDataTypeName(code) + ", which kiln does not support");
-    KILN_ASSIGN_OR_RETURN(Shape shape, inputShape(vi, &unknownCounter));
-    KILN_ASSIGN_OR_RETURN(TensorId t, s.net.addInput(vi.name(), *dtype, shape));
-    s.values[vi.name()] = t;
+                         "' is not a tensor (map and sparse inputs are not supported)");
+    KILN_RETURN_IF_ERROR(addTensorInput(vi, vi.type().tensor_type(), &unknownCounter, s));
   }
   return Status::ok();
 }
@@ -124,6 +199,19 @@ void collectNames(const ::onnx::GraphProto& g, ImportState& s) {
   }
 }
 
+/// A graph output of sequence type: one network output per element, named "NAME[K]" (an
+/// Identity of the element, so that elements shared with other values keep their own name).
+Status addSequenceOutput(const std::string& name, const SequenceValue& seq, ImportState& s) {
+  for (size_t k = 0; k < seq.elements.size(); ++k) {
+    const std::string layer = name + "[" + std::to_string(k) + "]";
+    KILN_ASSIGN_OR_RETURN(LayerId id, s.net.addLayer(layer, UnaryAttrs{UnaryKind::kIdentity},
+                                                     {seq.elements[k]}, 1, {s.freshName(layer)}));
+    KILN_RETURN_IF_ERROR(inferLayer(s.net, id));
+    KILN_RETURN_IF_ERROR(s.net.markOutput(s.net.layer(id).outputs[0]));
+  }
+  return Status::ok();
+}
+
 /// Imports one node: domain and op checks, input resolution, the op importer, then origins.
 Status importNode(const ::onnx::NodeProto& node, int index, ImportState& s) {
   if (!isDefaultDomain(node.domain()))
@@ -139,6 +227,14 @@ Status importNode(const ::onnx::NodeProto& node, int index, ImportState& s) {
       inputs.push_back(kNoTensor);
       continue;
     }
+    if (s.sequences.count(in) || s.emptyOptionals.count(in)) {
+      if (!takesSequenceInputs(node.op_type()))
+        return unsupported("input '" + in + "' is " +
+                           (s.sequences.count(in) ? "a sequence" : "an empty optional") +
+                           ", which " + node.op_type() + " does not take (it takes tensors)");
+      inputs.push_back(kNoTensor);  // read through NodeContext::sequenceInput
+      continue;
+    }
     auto it = s.values.find(in);
     if (it == s.values.end())
       return invalidModel("input '" + in +
@@ -150,7 +246,8 @@ Status importNode(const ::onnx::NodeProto& node, int index, ImportState& s) {
   KILN_RETURN_IF_ERROR(fn(ctx));
   for (int k = 0; k < node.output_size(); ++k) {
     const std::string& out = node.output(k);
-    if (!out.empty() && !s.values.count(out) && s.consumedNames.count(out))
+    if (!out.empty() && !s.values.count(out) && !s.sequences.count(out) &&
+        !s.emptyOptionals.count(out) && s.consumedNames.count(out))
       return unsupported("output #" + std::to_string(k) + " ('" + out +
                          "') is used, but the importer does not produce it");
   }
@@ -171,11 +268,12 @@ Status importNode(const ::onnx::NodeProto& node, int index, ImportState& s) {
 }
 
 Expected<NetworkDefinition> importModel(const void* data, size_t size, const std::string& source,
-                                        const std::string& baseDir) {
+                                        const std::string& baseDir,
+                                        const OnnxParseOptions& options) {
   ::onnx::ModelProto model;
   KILN_RETURN_IF_ERROR(parseModelProto(data, size, source, &model));
   // Every unsupported operator and type is named at once, before anything is imported.
-  OnnxSupportReport support = checkModelSupport(model);
+  OnnxSupportReport support = checkModelSupport(model, options);
   KILN_RETURN_IF_ERROR(support.toStatus().withContext("'" + source + "'"));
   ImportState s;
   s.baseDir = baseDir;
@@ -183,12 +281,16 @@ Expected<NetworkDefinition> importModel(const void* data, size_t size, const std
   const ::onnx::GraphProto& g = model.graph();
   collectNames(g, s);
   KILN_RETURN_IF_ERROR(addInitializers(g, s));
-  KILN_RETURN_IF_ERROR(addGraphInputs(g, s));
+  KILN_RETURN_IF_ERROR(addGraphInputs(g, options, s));
   for (int i = 0; i < g.node_size(); ++i) {
     Status st = importNode(g.node(i), i, s);
     if (!st) return nodeError(g.node(i), i, st);
   }
   for (const auto& out : g.output()) {
+    if (auto seq = s.sequences.find(out.name()); seq != s.sequences.end()) {
+      KILN_RETURN_IF_ERROR(addSequenceOutput(out.name(), seq->second, s));
+      continue;
+    }
     auto it = s.values.find(out.name());
     if (it == s.values.end())
       return invalidModel("graph output '" + out.name() +
@@ -200,6 +302,19 @@ Expected<NetworkDefinition> importModel(const void* data, size_t size, const std
 }
 
 }  // namespace
+
+Status importNodeWithContext(const ::onnx::NodeProto& node, int index, ImportState& s) {
+  Status st = importNode(node, index, s);
+  return st ? st : nodeError(node, index, st);
+}
+
+bool takesSequenceInputs(const std::string& opType) {
+  static const std::unordered_set<std::string> ops = {
+      "ConcatFromSequence", "Identity",   "Optional",      "OptionalGetElement",
+      "OptionalHasElement", "SequenceAt", "SequenceErase", "SequenceInsert",
+      "SequenceLength",     "SequenceMap"};
+  return ops.count(opType) > 0;
+}
 
 bool isDefaultDomain(const std::string& domain) {
   return domain.empty() || domain == "ai.onnx";
@@ -235,20 +350,26 @@ ImportFn findImporter(const std::string& opType) {
 
 namespace kiln {
 
-Expected<NetworkDefinition> OnnxParser::parseFile(const std::string& path) try {
+Expected<NetworkDefinition> OnnxParser::parseFile(const std::string& path) {
+  return parseFile(path, OnnxParseOptions{});
+}
+
+Expected<NetworkDefinition> OnnxParser::parseFile(const std::string& path,
+                                                  const OnnxParseOptions& options) try {
   Expected<std::string> bytes =
       readRegularFile(path, "model", onnx_import::kMaxProtobufBytes,
                       "the protobuf limit for one message; store the weights as external data");
   if (!bytes) return bytes.status();
   std::string dir = onnx_import::parentDir(path);
-  return onnx_import::importModel(bytes->data(), bytes->size(), path, dir.empty() ? "." : dir);
+  return onnx_import::importModel(bytes->data(), bytes->size(), path, dir.empty() ? "." : dir,
+                                  options);
 } catch (...) {
   return exceptionToStatus("OnnxParser::parseFile");
 }
 
 Expected<NetworkDefinition> OnnxParser::parseBuffer(const void* data, size_t size,
                                                     const std::string& sourceName) try {
-  return onnx_import::importModel(data, size, sourceName, "");
+  return onnx_import::importModel(data, size, sourceName, "", OnnxParseOptions{});
 } catch (...) {
   return exceptionToStatus("OnnxParser::parseBuffer");
 }

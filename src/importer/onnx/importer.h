@@ -30,6 +30,18 @@ class TypeProto;
 
 namespace kiln::onnx_import {
 
+/// An ONNX sequence whose length and element positions are known at build time: the list of
+/// the tensors it holds (kiln has no runtime sequence type). `dtype` is the element type when
+/// known (SequenceEmpty's `dtype`, or that of the elements).
+struct SequenceValue {
+  std::optional<DataType> dtype;
+  std::vector<TensorId> elements;
+};
+
+/// The most elements a sequence may hold: each one is a tensor of the network (a hostile
+/// SplitToSequence of a huge dim must not make millions of layers).
+constexpr int64_t kMaxSequenceElements = 4096;
+
 /// Everything that lives for the import of one model.
 struct ImportState {
   NetworkDefinition net;
@@ -37,6 +49,11 @@ struct ImportState {
   std::string baseDir;  ///< folder for external data ("" when parsing a buffer)
   /// ONNX value name -> the tensor that holds it (aliases such as Identity share a tensor).
   std::unordered_map<std::string, TensorId> values;
+  /// ONNX value name -> the sequence it holds (values of sequence type are never in `values`).
+  std::unordered_map<std::string, SequenceValue> sequences;
+  /// Values of optional type known to be empty (Optional without an input); an optional that
+  /// holds a value is an alias of that value, in `values` or `sequences`.
+  std::unordered_set<std::string> emptyOptionals;
   /// Every value name in the graph: generated names avoid them, so a later ONNX name never
   /// collides with a tensor the importer made up.
   std::unordered_set<std::string> reservedNames;
@@ -60,6 +77,23 @@ class NodeContext {
   NodeContext(ImportState& state, const ::onnx::NodeProto& node, int index,
               std::vector<TensorId> inputs);
 
+  // ---- sequences and optionals (ops_sequence.cc) ----
+  /// The sequence that input `i` holds, or nullptr when it is absent or not a sequence.
+  const SequenceValue* sequenceInput(int i) const;
+  /// Input `i` as a sequence; an error naming the input when it is absent or a tensor.
+  Expected<const SequenceValue*> requireSequence(int i) const;
+  /// True when input `i` is named and holds an empty optional.
+  bool isEmptyOptional(int i) const;
+  /// Makes node output `k` the sequence `seq` (its dtype checked against the elements').
+  Status setSequenceOutput(int k, SequenceValue seq);
+  /// Makes node output `k` an empty optional.
+  Status setEmptyOptionalOutput(int k);
+  /// Makes node output `k` an alias of input `i`, whatever it holds (tensor or sequence).
+  Status forwardInput(int i, int k);
+  /// The value of input `i` as one int64 when it is known at build time (a constant, or a
+  /// value computed from static shapes); an error naming `what` otherwise.
+  Expected<int64_t> constantScalarInt(int i, const std::string& what) const;
+
   const ::onnx::NodeProto& node() const { return node_; }
   const std::string& opType() const;
   /// Position of the node in the graph.
@@ -68,6 +102,8 @@ class NodeContext {
   const std::string& name() const { return name_; }
   int64_t opset() const { return state_.opset; }
   NetworkDefinition& net() { return state_.net; }
+  /// The import state, for ops that import a subgraph into the network (SequenceMap).
+  ImportState& state() { return state_; }
 
   // ---- inputs ----
   /// Number of inputs as written in the node (absent optional ones included).
@@ -114,6 +150,10 @@ class NodeContext {
   /// Adds a helper layer named "<node>/<suffix>" with one output; returns that output.
   Expected<TensorId> addInternal(const std::string& suffix, LayerAttrs attrs,
                                  const std::vector<TensorId>& inputs);
+  /// Adds a helper layer named "<node>/<suffix>" with `numOutputs` outputs; returns them.
+  Expected<std::vector<TensorId>> addInternalOutputs(const std::string& suffix, LayerAttrs attrs,
+                                                     const std::vector<TensorId>& inputs,
+                                                     int numOutputs);
   /// Adds a helper constant named "<node>/<suffix>".
   TensorId addConstant(const std::string& suffix, Weights value);
   /// A constant int64 vector (for params that older opsets gave as attributes).
@@ -167,6 +207,14 @@ const OpEntry* findOp(const std::string& opType);
 /// The importer for a default-domain op type, or nullptr.
 ImportFn findImporter(const std::string& opType);
 
+/// Imports one node of the graph or of a subgraph that is inlined into it (its value names
+/// already unique in the network); errors carry the "node 'NAME' (OpType, #index): " prefix.
+Status importNodeWithContext(const ::onnx::NodeProto& node, int index, ImportState& s);
+
+/// True for operators that take sequence or optional values as inputs (every other operator
+/// is refused such an input, with a message that names it).
+bool takesSequenceInputs(const std::string& opType);
+
 /// True for "" and "ai.onnx".
 bool isDefaultDomain(const std::string& domain);
 
@@ -176,6 +224,7 @@ Status parseModelProto(const void* data, size_t size, const std::string& source,
 
 /// Reads `model` without importing it: its default-domain opset, every operator with whether
 /// the importer handles it, and the types kiln has no type for (OnnxParser::checkSupport*).
-OnnxSupportReport checkModelSupport(const ::onnx::ModelProto& model);
+OnnxSupportReport checkModelSupport(const ::onnx::ModelProto& model,
+                                    const OnnxParseOptions& options);
 
 }  // namespace kiln::onnx_import

@@ -90,6 +90,35 @@ ModelBuilder& ModelBuilder::sequenceInput(const std::string& name, DataType dtyp
   return *this;
 }
 
+ModelBuilder& ModelBuilder::sequenceInput(const std::string& name, DataType dtype,
+                                          const Shape& elementShape) {
+  sequenceInput(name, dtype);
+  auto* tt = model_->mutable_graph()
+                 ->mutable_input(model_->graph().input_size() - 1)
+                 ->mutable_type()
+                 ->mutable_sequence_type()
+                 ->mutable_elem_type()
+                 ->mutable_tensor_type();
+  auto* s = tt->mutable_shape();
+  for (const Dim& d : elementShape) {
+    auto* dim = s->add_dim();
+    if (d.isSymbol())
+      dim->set_dim_param(d.symbol());
+    else if (d.isStatic() && d.value() >= 0)
+      dim->set_dim_value(d.value());
+  }
+  return *this;
+}
+
+ModelBuilder& ModelBuilder::optionalInput(const std::string& name, DataType dtype,
+                                          const Shape& shape) {
+  input(name, dtype, shape);
+  auto* vi = model_->mutable_graph()->mutable_input(model_->graph().input_size() - 1);
+  ::onnx::TypeProto tensor = vi->type();
+  *vi->mutable_type()->mutable_optional_type()->mutable_elem_type() = tensor;
+  return *this;
+}
+
 ModelBuilder& ModelBuilder::inputWithoutShape(const std::string& name, DataType dtype) {
   auto* vi = model_->mutable_graph()->add_input();
   vi->set_name(name);
@@ -174,6 +203,16 @@ ModelBuilder& ModelBuilder::node(const NodeSpec& spec) {
     n->add_output(out);
   for (const auto& a : spec.attrs)
     setAttr(n->add_attribute(), a);
+  return *this;
+}
+
+ModelBuilder& ModelBuilder::graphAttribute(const std::string& name, const ModelBuilder& body) {
+  auto* nodes = model_->mutable_graph()->mutable_node();
+  if (nodes->empty()) return *this;  // permissive: nothing to attach to
+  auto* a = nodes->Mutable(nodes->size() - 1)->add_attribute();
+  a->set_name(name);
+  a->set_type(::onnx::AttributeProto::GRAPH);
+  *a->mutable_g() = body.model_->graph();
   return *this;
 }
 

@@ -64,6 +64,10 @@ class ModelBuilder {
   ModelBuilder& inputWithOnnxType(const std::string& name, int32_t onnxElemType, const Dims& dims);
   /// A graph input of type sequence(tensor(dtype)).
   ModelBuilder& sequenceInput(const std::string& name, DataType dtype);
+  /// A graph input of type sequence(tensor(dtype, elementShape)).
+  ModelBuilder& sequenceInput(const std::string& name, DataType dtype, const Shape& elementShape);
+  /// A graph input of type optional(tensor(dtype, shape)).
+  ModelBuilder& optionalInput(const std::string& name, DataType dtype, const Shape& shape);
   /// A graph input with a declared type but no shape.
   ModelBuilder& inputWithoutShape(const std::string& name, DataType dtype);
   /// A graph output (type not declared).
@@ -80,6 +84,9 @@ class ModelBuilder {
   ModelBuilder& externalInitializer(const std::string& name, DataType dtype, const Dims& dims,
                                     const std::string& location, int64_t offset, int64_t length);
   ModelBuilder& node(const NodeSpec& spec);
+  /// Adds a GRAPH attribute `name` holding `body`'s graph to the node added last (for
+  /// subgraph ops such as SequenceMap; the body's own opset imports are not used).
+  ModelBuilder& graphAttribute(const std::string& name, const ModelBuilder& body);
   ModelBuilder& opsetImport(const std::string& domain, int64_t version);
   /// Sets the model's IR version (8 by default).
   ModelBuilder& irVersion(int64_t version);

@@ -223,6 +223,25 @@ Expected<TensorId> NodeContext::addInternal(const std::string& suffix, LayerAttr
   return state_.net.layer(id).outputs[0];
 }
 
+Expected<std::vector<TensorId>> NodeContext::addInternalOutputs(const std::string& suffix,
+                                                                LayerAttrs attrs,
+                                                                const std::vector<TensorId>& inputs,
+                                                                int numOutputs) {
+  std::string name = name_ + "/" + suffix;
+  std::vector<std::string> names;
+  for (int k = 0; k < numOutputs; ++k) {
+    // Each name is taken by addLayer before the next is chosen, so they are distinct.
+    std::string n = state_.freshName(name + ":" + std::to_string(k));
+    for (const std::string& earlier : names)
+      if (earlier == n) return internalError("duplicate helper tensor name '" + n + "'");
+    names.push_back(std::move(n));
+  }
+  KILN_ASSIGN_OR_RETURN(LayerId id,
+                        state_.net.addLayer(name, std::move(attrs), inputs, numOutputs, names));
+  KILN_RETURN_IF_ERROR(inferLayer(state_.net, id));
+  return state_.net.layer(id).outputs;
+}
+
 TensorId NodeContext::addConstant(const std::string& suffix, Weights value) {
   return state_.net.addConstant(state_.freshName(name_ + "/" + suffix), std::move(value));
 }

@@ -179,9 +179,9 @@ Status importClip(NodeContext& ctx) {
   return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kMin}, {t, hi});
 }
 
+// Identity of a tensor, a sequence or an optional (opset 14 and 16) passes its input through.
 Status importIdentity(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
-  return ctx.setOutput(0, x);
+  return ctx.forwardInput(0, 0);
 }
 
 // Dropout at inference is the identity and its mask is all true (expand(true, shape(x)); of

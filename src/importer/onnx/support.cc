@@ -107,11 +107,14 @@ std::string elementTypeName(int32_t code) {
 /// Collects the report while walking the model.
 class SupportScan {
  public:
-  explicit SupportScan(const ::onnx::ModelProto& model) : model_(model) {}
+  SupportScan(const ::onnx::ModelProto& model, const OnnxParseOptions& options)
+      : model_(model), options_(options) {}
 
   OnnxSupportReport run() {
     readOpsets();
     scanGraph(model_.graph(), /*topLevel=*/true);
+    for (const auto& vi : model_.graph().output())
+      report_.sequenceOutputs.push_back(vi.type().has_sequence_type());
     for (auto& [key, op] : ops_)
       report_.operators.push_back(std::move(op));
     for (auto& [type, uses] : types_)
@@ -169,14 +172,22 @@ class SupportScan {
   }
 
   /// A declared value type; `allowUndefined` for value_info and outputs, whose element type
-  /// may be left for inference to find.
-  void checkValueType(const TypeProto& t, const std::string& use, bool allowUndefined) {
+  /// may be left for inference to find. Sequences of tensors are imported as build-time lists
+  /// of tensors where they are made inside the graph (outputs, value_info), not as inputs.
+  void checkValueType(const TypeProto& t, const std::string& use, bool allowUndefined,
+                      bool allowSequence = false) {
     switch (t.value_case()) {
       case TypeProto::kTensorType:
         if (t.tensor_type().elem_type() == TensorProto::UNDEFINED && allowUndefined) return;
         checkElementType(t.tensor_type().elem_type(), use);
         return;
       case TypeProto::kSequenceType:
+        if (allowSequence &&
+            t.sequence_type().elem_type().value_case() != TypeProto::kSequenceType &&
+            t.sequence_type().elem_type().value_case() != TypeProto::kMapType) {
+          checkValueType(t.sequence_type().elem_type(), use, allowUndefined, false);
+          return;
+        }
         addType("sequence", use);
         return;
       case TypeProto::kOptionalType:
@@ -202,13 +213,25 @@ class SupportScan {
     for (const auto& sparse : g.sparse_initializer())
       addType("sparse_tensor", "initializer '" + sparse.values().name() + "'");
     if (topLevel) {
-      for (const auto& vi : g.input())
-        if (!initializers.count(vi.name()))
-          checkValueType(vi.type(), "input '" + vi.name() + "'", false);
+      for (const auto& vi : g.input()) {
+        if (initializers.count(vi.name())) continue;
+        report_.inputNames.push_back(vi.name());
+        report_.sequenceInputs.push_back(vi.type().has_sequence_type());
+        report_.optionalInputs.push_back(vi.type().has_optional_type());
+        const std::string use = "input '" + vi.name() + "'";
+        const bool hasLength = options_.sequenceInputLengths.count(vi.name()) > 0;
+        if (vi.type().has_optional_type() && options_.optionalInputsPresent.count(vi.name())) {
+          // Known present or absent: its element type is checked when it holds one.
+          if (options_.optionalInputsPresent.at(vi.name()))
+            checkValueType(vi.type().optional_type().elem_type(), use, false, hasLength);
+          continue;
+        }
+        checkValueType(vi.type(), use, false, hasLength);
+      }
       for (const auto& vi : g.output())
-        checkValueType(vi.type(), "output '" + vi.name() + "'", true);
+        checkValueType(vi.type(), "output '" + vi.name() + "'", true, true);
       for (const auto& vi : g.value_info())
-        checkValueType(vi.type(), "value '" + vi.name() + "'", true);
+        checkValueType(vi.type(), "value '" + vi.name() + "'", true, true);
     }
     for (int i = 0; i < g.node_size(); ++i)
       scanNode(g.node(i), i);
@@ -287,6 +310,7 @@ class SupportScan {
   }
 
   const ::onnx::ModelProto& model_;
+  const OnnxParseOptions& options_;
   OnnxSupportReport report_;
   std::map<std::string, int64_t> opsets_;  // domain ("" for default) -> version
   std::map<std::pair<std::string, std::string>, OnnxOperatorUse> ops_;
@@ -296,25 +320,33 @@ class SupportScan {
 
 }  // namespace
 
-OnnxSupportReport checkModelSupport(const ::onnx::ModelProto& model) {
-  return SupportScan(model).run();
+OnnxSupportReport checkModelSupport(const ::onnx::ModelProto& model,
+                                    const OnnxParseOptions& options) {
+  return SupportScan(model, options).run();
 }
 
 }  // namespace onnx_import
 
 Expected<OnnxSupportReport> OnnxParser::checkSupportFile(const std::string& path) {
+  return checkSupportFile(path, OnnxParseOptions{});
+}
+
+Expected<OnnxSupportReport> OnnxParser::checkSupportFile(const std::string& path,
+                                                         const OnnxParseOptions& options) {
   Expected<std::string> bytes =
       readRegularFile(path, "model", onnx_import::kMaxProtobufBytes,
                       "the protobuf limit for one message; store the weights as external data");
   if (!bytes) return bytes.status();
-  return checkSupportBuffer(bytes->data(), bytes->size(), path);
+  ::onnx::ModelProto model;
+  KILN_RETURN_IF_ERROR(onnx_import::parseModelProto(bytes->data(), bytes->size(), path, &model));
+  return onnx_import::checkModelSupport(model, options);
 }
 
 Expected<OnnxSupportReport> OnnxParser::checkSupportBuffer(const void* data, size_t size,
                                                            const std::string& sourceName) {
   ::onnx::ModelProto model;
   KILN_RETURN_IF_ERROR(onnx_import::parseModelProto(data, size, sourceName, &model));
-  return onnx_import::checkModelSupport(model);
+  return onnx_import::checkModelSupport(model, OnnxParseOptions{});
 }
 
 }  // namespace kiln

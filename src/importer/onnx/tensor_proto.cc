@@ -1,5 +1,8 @@
 #include "importer/onnx/tensor_proto.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <algorithm>
 #include <charconv>
 #include <climits>
@@ -426,11 +429,128 @@ Expected<NamedTensor> parseTensorProtoIn(const void* data, size_t size, const st
   return NamedTensor{proto.name(), std::move(w).value()};
 }
 
+/// onnx.SequenceProto lives in onnx-data.proto, which kiln does not compile; its wire format
+/// is read here: name = 1, elem_type = 2, tensor_values = 3 (repeated TensorProto), then sparse
+/// tensors (4), sequences (5), maps (6) and optionals (7), which kiln does not read.
+Expected<std::vector<NamedTensor>> parseSequenceProtoIn(const void* data, size_t size,
+                                                        const std::string& source,
+                                                        const std::string& baseDir) {
+  if (size > static_cast<size_t>(INT_MAX))
+    return unsupported("'" + source + "' is larger than 2 GiB, the protobuf limit");
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(data),
+                                            static_cast<int>(size));
+  auto corrupt = [&]() {
+    return parseError("'" + source + "' is not a valid onnx.SequenceProto (truncated or corrupt)");
+  };
+  std::vector<NamedTensor> out;
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    if (field == 3 &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length) || length > size) return corrupt();
+      std::string bytes;
+      if (!in.ReadString(&bytes, static_cast<int>(length))) return corrupt();
+      TensorProto t;
+      if (!t.ParseFromString(bytes)) return corrupt();
+      Expected<Weights> w = weightsFromTensorProto(t, baseDir);
+      if (!w)
+        return w.status().withContext("'" + source + "' element " + std::to_string(out.size()));
+      out.push_back(NamedTensor{t.name(), std::move(w).value()});
+      continue;
+    }
+    if (field >= 4 && field <= 7)
+      return unsupported("'" + source + "' holds a sequence of " +
+                         (field == 4   ? "sparse tensors"
+                          : field == 5 ? "sequences"
+                          : field == 6 ? "maps"
+                                       : "optionals") +
+                         "; kiln reads sequences of tensors");
+    if (!WireFormatLite::SkipField(&in, tag)) return corrupt();
+  }
+  if (!in.ConsumedEntireMessage()) return corrupt();
+  return out;
+}
+
+/// onnx.OptionalProto (onnx-data.proto, read by hand as above): name = 1, elem_type = 2,
+/// tensor_value = 3, sparse_tensor_value = 4, sequence_value = 5, map_value = 6,
+/// optional_value = 7.
+Expected<OptionalTensors> parseOptionalProtoIn(const void* data, size_t size,
+                                               const std::string& source,
+                                               const std::string& baseDir) {
+  if (size > static_cast<size_t>(INT_MAX))
+    return unsupported("'" + source + "' is larger than 2 GiB, the protobuf limit");
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(data),
+                                            static_cast<int>(size));
+  auto corrupt = [&]() {
+    return parseError("'" + source + "' is not a valid onnx.OptionalProto (truncated or corrupt)");
+  };
+  OptionalTensors out;
+  while (uint32_t tag = in.ReadTag()) {
+    const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    const bool delimited =
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    if ((field == 3 || field == 5) && delimited) {
+      if (out.present) return corrupt();  // one value at most
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length) || length > size) return corrupt();
+      std::string bytes;
+      if (!in.ReadString(&bytes, static_cast<int>(length))) return corrupt();
+      out.present = true;
+      if (field == 5) {
+        out.sequence = true;
+        KILN_ASSIGN_OR_RETURN(out.tensors,
+                              parseSequenceProtoIn(bytes.data(), bytes.size(), source, baseDir));
+        continue;
+      }
+      TensorProto t;
+      if (!t.ParseFromString(bytes)) return corrupt();
+      Expected<Weights> w = weightsFromTensorProto(t, baseDir);
+      if (!w) return w.status().withContext("'" + source + "'");
+      out.tensors.push_back(NamedTensor{t.name(), std::move(w).value()});
+      continue;
+    }
+    if (field == 4 || field == 6 || field == 7)
+      return unsupported("'" + source + "' holds an optional " +
+                         (field == 4   ? "sparse tensor"
+                          : field == 6 ? "map"
+                                       : "optional") +
+                         "; kiln reads optional tensors and sequences of tensors");
+    if (!WireFormatLite::SkipField(&in, tag)) return corrupt();
+  }
+  if (!in.ConsumedEntireMessage()) return corrupt();
+  return out;
+}
+
 }  // namespace
 
 }  // namespace kiln::onnx_import
 
 namespace kiln {
+
+Expected<OptionalTensors> readTensorOptionalFile(const std::string& path) try {
+  KILN_ASSIGN_OR_RETURN(std::string bytes,
+                        readRegularFile(path, "tensor file", onnx_import::kMaxProtobufBytes,
+                                        "the protobuf limit for one message"));
+  std::string dir = onnx_import::parentDir(path);
+  return onnx_import::parseOptionalProtoIn(bytes.data(), bytes.size(), path,
+                                           dir.empty() ? "." : dir);
+} catch (...) {
+  return exceptionToStatus("readTensorOptionalFile");
+}
+
+Expected<std::vector<NamedTensor>> readTensorSequenceFile(const std::string& path) try {
+  KILN_ASSIGN_OR_RETURN(std::string bytes,
+                        readRegularFile(path, "tensor file", onnx_import::kMaxProtobufBytes,
+                                        "the protobuf limit for one message"));
+  std::string dir = onnx_import::parentDir(path);
+  return onnx_import::parseSequenceProtoIn(bytes.data(), bytes.size(), path,
+                                           dir.empty() ? "." : dir);
+} catch (...) {
+  return exceptionToStatus("readTensorSequenceFile");
+}
 
 Expected<NamedTensor> readTensorFile(const std::string& path) try {
   KILN_ASSIGN_OR_RETURN(std::string bytes,

@@ -170,6 +170,22 @@ std::vector<ReshapeCase> cases() {
                  output(n, n.addLayer("trilu", TriluAttrs{false}, {x, k}));
                },
                {{f({3, 2})}, {f({5, 4})}, {f({4, 3})}}});
+  v.push_back({"resize_grid_sample_affine_grid",
+               [](NetworkDefinition& n) {
+                 TensorId x = input(n, "x", kF32, {1, 2, sym("h"), sym("w")});
+                 TensorId scales = n.addConstant("scales", Weights::fromFloats({1, 1, 2, 1.5f}));
+                 ResizeAttrs r;
+                 r.mode = ResizeMode::kLinear;
+                 output(n, n.addLayer("resize", r, {x, kNoTensor, scales}));
+                 TensorId grid = input(n, "grid", kF32, {1, sym("a"), sym("b"), 2});
+                 output(n, n.addLayer("sample", GridSampleAttrs{}, {x, grid}));
+                 TensorId theta = input(n, "theta", kF32, {1, 2, 3});
+                 TensorId size = n.addConstant("size", Weights::fromInts({1, 1, 2, 3}));
+                 output(n, n.addLayer("affine", AffineGridAttrs{}, {theta, size}));
+               },
+               {{f({1, 2, 3, 2}), f({1, 2, 2, 2}, 1), f({1, 2, 3}, 2)},
+                {f({1, 2, 5, 4}), f({1, 3, 1, 2}, 1), f({1, 2, 3}, 2)},
+                {f({1, 2, 1, 1}), f({1, 1, 4, 2}, 1), f({1, 2, 3}, 2)}}});
   v.push_back(
       {"reduce_and_cumulative",
        [](NetworkDefinition& n) {

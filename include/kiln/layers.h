@@ -171,6 +171,39 @@ namespace kiln {
   X(Edge, "edge")         /* the edge element repeated */               \
   X(Wrap, "wrap")         /* the opposite side, as if tiled */
 
+/// Resize (ONNX Resize and Upsample): how output samples are interpolated, where an output
+/// coordinate falls in the input, how nearest rounds, and how `sizes` keeps the aspect ratio.
+#define KILN_RESIZE_MODES(X) \
+  X(Nearest, "nearest")      \
+  X(Linear, "linear")        \
+  X(Cubic, "cubic")
+
+#define KILN_RESIZE_COORDINATES(X)                                                        \
+  X(HalfPixel, "half_pixel")                    /* (o + 0.5) / s - 0.5 */                 \
+  X(HalfPixelSymmetric, "half_pixel_symmetric") /* half_pixel about the centre */         \
+  X(PytorchHalfPixel, "pytorch_half_pixel")     /* half_pixel; -0.5 for an output of 1 */ \
+  X(AlignCorners, "align_corners")              /* o (in - 1) / (out - 1) */              \
+  X(Asymmetric, "asymmetric")                   /* o / s */                               \
+  X(TfHalfPixelForNn, "tf_half_pixel_for_nn")   /* (o + 0.5) / s */                       \
+  X(TfCropAndResize, "tf_crop_and_resize")      /* inside roi; outside: extrapolation */
+
+#define KILN_RESIZE_NEAREST_MODES(X)        \
+  X(RoundPreferFloor, "round_prefer_floor") \
+  X(RoundPreferCeil, "round_prefer_ceil")   \
+  X(Floor, "floor")                         \
+  X(Ceil, "ceil")
+
+#define KILN_ASPECT_RATIO_POLICIES(X) \
+  X(Stretch, "stretch")               \
+  X(NotLarger, "not_larger")          \
+  X(NotSmaller, "not_smaller")
+
+/// GridSample: the value of a sample point outside the input.
+#define KILN_GRID_PADDING_MODES(X)                                 \
+  X(Zeros, "zeros")           /* 0 */                              \
+  X(Border, "border")         /* the point clamped to the input */ \
+  X(Reflection, "reflection") /* the point mirrored at the borders */
+
 #define KILN_DECLARE_ENUM_VALUE(name, str) k##name,
 enum class ActivationKind : int32_t { KILN_ACTIVATION_KINDS(KILN_DECLARE_ENUM_VALUE) };
 enum class UnaryKind : int32_t { KILN_UNARY_KINDS(KILN_DECLARE_ENUM_VALUE) };
@@ -185,6 +218,11 @@ enum class AttentionLayout : int32_t { KILN_ATTENTION_LAYOUTS(KILN_DECLARE_ENUM_
 enum class PadMode : int32_t { KILN_PAD_MODES(KILN_DECLARE_ENUM_VALUE) };
 enum class LossReduction : int32_t { KILN_LOSS_REDUCTIONS(KILN_DECLARE_ENUM_VALUE) };
 enum class WindowKind : int32_t { KILN_WINDOW_KINDS(KILN_DECLARE_ENUM_VALUE) };
+enum class ResizeMode : int32_t { KILN_RESIZE_MODES(KILN_DECLARE_ENUM_VALUE) };
+enum class ResizeCoordinates : int32_t { KILN_RESIZE_COORDINATES(KILN_DECLARE_ENUM_VALUE) };
+enum class ResizeNearestMode : int32_t { KILN_RESIZE_NEAREST_MODES(KILN_DECLARE_ENUM_VALUE) };
+enum class AspectRatioPolicy : int32_t { KILN_ASPECT_RATIO_POLICIES(KILN_DECLARE_ENUM_VALUE) };
+enum class GridPaddingMode : int32_t { KILN_GRID_PADDING_MODES(KILN_DECLARE_ENUM_VALUE) };
 #undef KILN_DECLARE_ENUM_VALUE
 
 /// Names of enum values ("relu"), and the number of values, for every attribute enum.
@@ -201,6 +239,11 @@ const char* enumName(AttentionLayout v);
 const char* enumName(PadMode v);
 const char* enumName(LossReduction v);
 const char* enumName(WindowKind v);
+const char* enumName(ResizeMode v);
+const char* enumName(ResizeCoordinates v);
+const char* enumName(ResizeNearestMode v);
+const char* enumName(AspectRatioPolicy v);
+const char* enumName(GridPaddingMode v);
 const char* enumName(DataType v);
 template <class E>
 int32_t enumCount();
@@ -522,6 +565,50 @@ struct StftAttrs {
 struct MelWeightMatrixAttrs {
   DataType dtype = DataType::kFloat32;
   KILN_VISIT_FIELDS(v("dtype", s.dtype);)
+};
+
+/// Resize: x, roi?, scales?, sizes? -> y. Exactly one of scales (float, one per resized axis)
+/// and sizes (int64, one per resized axis) is present; roi (2 values per resized axis, starts
+/// then ends, as fractions of the input) is read only by tf_crop_and_resize. `axes` lists the
+/// resized axes (empty: all). Each output sample is a weighted sum of input samples, axis by
+/// axis: one (nearest), two (linear) or four (cubic, coefficient cubicCoeffA) taps per axis,
+/// clamped to the edge, or widened by 1/scale when antialias downsamples; excludeOutside drops
+/// (and renormalizes without) taps outside the input. A tf_crop_and_resize sample outside the
+/// input is extrapolationValue.
+struct ResizeAttrs {
+  ResizeMode mode = ResizeMode::kNearest;
+  ResizeCoordinates coordinates = ResizeCoordinates::kHalfPixel;
+  ResizeNearestMode nearestMode = ResizeNearestMode::kRoundPreferFloor;
+  float cubicCoeffA = -0.75f;
+  bool excludeOutside = false;
+  float extrapolationValue = 0.0f;
+  bool antialias = false;
+  std::vector<int64_t> axes;
+  AspectRatioPolicy aspectRatioPolicy = AspectRatioPolicy::kStretch;
+  KILN_VISIT_FIELDS(v("mode", s.mode); v("coordinates", s.coordinates);
+                    v("nearest_mode", s.nearestMode); v("cubic_coeff_a", s.cubicCoeffA);
+                    v("exclude_outside", s.excludeOutside);
+                    v("extrapolation_value", s.extrapolationValue); v("antialias", s.antialias);
+                    v("axes", s.axes); v("aspect_ratio_policy", s.aspectRatioPolicy);)
+};
+
+/// GridSample: x[N,C,D1..Dr], grid[N,O1..Or,r] -> y[N,C,O1..Or]. grid holds normalized sample
+/// points in [-1, 1], the last input dim first (x, y[, z]); -1 and 1 are the centres of the corner
+/// samples (alignCorners) or their outer edges. Interpolation is nearest (half to even), linear
+/// or cubic (A = -0.75) over the r spatial dims.
+struct GridSampleAttrs {
+  ResizeMode mode = ResizeMode::kLinear;
+  GridPaddingMode padding = GridPaddingMode::kZeros;
+  bool alignCorners = false;
+  KILN_VISIT_FIELDS(v("mode", s.mode); v("padding", s.padding); v("align_corners", s.alignCorners);)
+  // (ONNX fixes the cubic coefficient of GridSample at -0.75.)
+};
+
+/// AffineGrid: theta[N,r,r+1], size[param] (N,C,D1..Dr) -> grid[N,D1..Dr,r] of the normalized
+/// coordinates (x, y[, z]) of every output sample mapped by theta (alignCorners as GridSample).
+struct AffineGridAttrs {
+  bool alignCorners = false;
+  KILN_VISIT_FIELDS(v("align_corners", s.alignCorners);)
 };
 
 /// Layer kinds, in layers.def order.

@@ -72,6 +72,10 @@ InputSpec inputSpec(LayerKind kind) {
     case LayerKind::kDft: return {2, 3, 0b110};              // x, axis, dft_length?
     case LayerKind::kStft: return {2, 4, 0b1010};            // signal, step, window?, length?
     case LayerKind::kMelWeightMatrix: return {5, 5, 0b11};   // bins, dft length, rate, lo, hi
+    // Resampling layers (ops-resize).
+    case LayerKind::kResize: return {1, 4, 0b1110};          // x, roi?, scales?, sizes?
+    case LayerKind::kGridSample: return {2, 2, 0};           // x, grid
+    case LayerKind::kAffineGrid: return {2, 2, 0b10};        // theta, size
   }
   // clang-format on
   return {};
@@ -82,8 +86,14 @@ bool isIntegerType(DataType t) {
          t == DataType::kInt64;
 }
 
+/// Param inputs that may hold floats: Fill's, and Resize's roi and scales (their values are
+/// read as doubles).
+bool floatParamAllowed(LayerKind kind, size_t k) {
+  return kind == LayerKind::kFill || (kind == LayerKind::kResize && (k == 1 || k == 2));
+}
+
 /// Checks the arity, the presence of required inputs, known non-negative dims, and that every
-/// present param input is an integer tensor (Fill's params may be floats).
+/// present param input is an integer tensor (see floatParamAllowed).
 Status checkInputs(const InferDesc& desc) {
   const InputSpec spec = inputSpec(desc.kind());
   const size_t n = desc.inputs.size();
@@ -112,7 +122,7 @@ Status checkInputs(const InferDesc& desc) {
         return layerError(desc, "input " + std::to_string(k) + " has a negative dim in " +
                                     shapeToString(desc.inputs[k].shape));
     }
-    if (k < 32 && (spec.paramMask >> k & 1u) && desc.kind() != LayerKind::kFill &&
+    if (k < 32 && (spec.paramMask >> k & 1u) && !floatParamAllowed(desc.kind(), k) &&
         !isIntegerType(desc.inputs[k].dtype))
       return layerError(desc, "param input " + std::to_string(k) +
                                   " must be an integer tensor, found " +

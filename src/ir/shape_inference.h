@@ -149,6 +149,24 @@ Expected<ConcreteWindow> resolveConcreteTransposedWindow(const LayerDesc& desc, 
 Status checkEpilogue(const InferDesc& desc, const TensorType& out, ActivationKind activation,
                      ResidualMode residual);
 
+/// The geometry of a Resize on concrete input dims (infer_resize.cc), shared by shape inference
+/// and kernels so both read the ONNX rules the same way.
+struct ResizeGeometry {
+  Dims output;
+  std::vector<double> scales;    ///< per dim of x (1 for dims not resized)
+  std::vector<double> roiStart;  ///< per dim of x (0 unless tf_crop_and_resize gives a roi)
+  std::vector<double> roiEnd;    ///< per dim of x (1 likewise)
+};
+/// Resolves a Resize of `input` from the values of its roi, scales and sizes inputs (nullptr:
+/// absent; an empty list counts as absent). Exactly one of scales and sizes must be given, with
+/// one value per resized axis; scales finite and positive, sizes non-negative, an axis of size
+/// 0 kept at 0, and every output dim and the element count within int64. Errors are InvalidModel
+/// without the layer's name (callers add it).
+Expected<ResizeGeometry> resolveResize(const ResizeAttrs& attrs, const Dims& input,
+                                       const std::vector<double>* roi,
+                                       const std::vector<double>* scales,
+                                       const std::vector<int64_t>* sizes);
+
 // Per-kind inference functions (defined in src/ir/infer_*.cc).
 #define KILN_LAYER(kind, attrs, summary) \
   Expected<std::vector<TensorType>> infer##kind(const InferDesc& desc);

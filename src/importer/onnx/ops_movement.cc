@@ -1,4 +1,4 @@
-// ONNX data-movement operators: Pad, Tile, Trilu.
+// ONNX data-movement operators: Pad, Tile, Trilu, CenterCropPad.
 #include "importer/onnx/importer.h"
 #include "onnx.pb.h"
 
@@ -100,6 +100,57 @@ Status importTile(NodeContext& ctx) {
   reshape.mode = ShuffleMode::kReshape;
   reshape.allowZero = true;
   return ctx.addOutputLayer(reshape, {e, outShape});
+}
+
+// CenterCropPad(input, shape) along axes (default all): each axis is padded with zeros (half in
+// front, rounded down) up to shape, then cropped about its centre (the start rounded down) to
+// shape:
+//   cur = ShapeOf(x)[axes]; padded = max(shape, cur); d = padded - cur;
+//   p = Pad(x, concat(d / 2, d - d / 2), -, axes);
+//   y = Slice(p, (padded - shape) / 2, (padded - shape) / 2 + shape, axes)
+Status importCenterCropPad(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.input(1));
+  auto rank = ctx.rankOf(x);
+  if (!rank) return unsupported("the rank of input 'input' must be known");
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, ctx.getInts("axes", {}));
+  if (axes.empty())
+    for (int64_t i = 0; i < *rank; ++i)
+      axes.push_back(i);
+  for (int64_t& a : axes) {
+    if (a < -*rank || a >= *rank)
+      return invalidModel("axis " + std::to_string(a) + " is out of range for rank " +
+                          std::to_string(*rank));
+    if (a < 0) a += *rank;
+  }
+  auto st = ctx.dtypeOf(shape);
+  if (st && *st != DataType::kInt64) {
+    if (*st != DataType::kInt32)
+      return invalidModel(std::string("shape must be int32 or int64, found ") + dataTypeName(*st));
+    KILN_ASSIGN_OR_RETURN(shape,
+                          ctx.addInternal("shape_i64", CastAttrs{DataType::kInt64}, {shape}));
+  }
+  TensorId axesT = ctx.addIntsConstant("axes", axes);
+  TensorId two = ctx.addIntsConstant("two", {2});
+  auto binary = [&](const char* suffix, ElementwiseKind kind, TensorId a, TensorId b) {
+    return ctx.addInternal(suffix, ElementwiseAttrs{kind}, {a, b});
+  };
+  KILN_ASSIGN_OR_RETURN(TensorId dims, ctx.addInternal("shape_of", ShapeOfAttrs{}, {x}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId cur,
+      ctx.addInternal("axis_dims", GatherAttrs{GatherMode::kDefault, 0, 0}, {dims, axesT}));
+  KILN_ASSIGN_OR_RETURN(TensorId padded, binary("padded", ElementwiseKind::kMax, shape, cur));
+  KILN_ASSIGN_OR_RETURN(TensorId grow, binary("grow", ElementwiseKind::kSub, padded, cur));
+  KILN_ASSIGN_OR_RETURN(TensorId front, binary("pad_front", ElementwiseKind::kDiv, grow, two));
+  KILN_ASSIGN_OR_RETURN(TensorId back, binary("pad_back", ElementwiseKind::kSub, grow, front));
+  KILN_ASSIGN_OR_RETURN(TensorId pads,
+                        ctx.addInternal("pads", ConcatenationAttrs{0}, {front, back}));
+  KILN_ASSIGN_OR_RETURN(TensorId p,
+                        ctx.addInternal("pad", PadAttrs{}, {x, pads, kNoTensor, axesT}));
+  KILN_ASSIGN_OR_RETURN(TensorId shrink, binary("shrink", ElementwiseKind::kSub, padded, shape));
+  KILN_ASSIGN_OR_RETURN(TensorId start, binary("start", ElementwiseKind::kDiv, shrink, two));
+  KILN_ASSIGN_OR_RETURN(TensorId end, binary("end", ElementwiseKind::kAdd, start, shape));
+  return ctx.addOutputLayer(SliceAttrs{}, {p, start, end, axesT});
 }
 
 }  // namespace kiln::onnx_import

@@ -553,7 +553,8 @@ Status ExecutionContext::Impl::placeOnDevice(const EngineData& d, Stream& stream
                     std::find(net.inputs().begin(), net.inputs().end(), id) != net.inputs().end();
     if (io) {
       // Copied in before the kernels and out after them (enqueue).
-      KILN_RETURN_IF_ERROR(staging[t]->reserve(shapes.tensors[t].bytes(), "device I/O buffer"));
+      KILN_RETURN_IF_ERROR(
+          staging[t]->reserve(shapes.tensors[t].bytes(), "device I/O buffer").status());
       address[t] = staging[t]->ptr;
       continue;
     }

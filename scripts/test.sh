@@ -13,7 +13,7 @@ if [ "${KILN_SANITIZE:-0}" = "1" ]; then
   echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer"
   # -O1 with line tables only (-g1): readable sanitizer stacks and a much quicker build than
   # RelWithDebInfo's -O2 -g, which matters on CI's two cores.
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=ON \
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=ON -DKILN_CUDA=OFF \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
     -DPython3_EXECUTABLE="$(command -v python3)" >/dev/null
   cmake --build build-asan -j "${KILN_JOBS:-$(nproc)}"
@@ -26,7 +26,7 @@ if [ "${KILN_SANITIZE:-0}" = "1" ]; then
      ctest --output-on-failure -j "${KILN_JOBS:-$(nproc)}" -E '^Onnx/Conformance\.' "$@")
   echo "== concurrency test under ThreadSanitizer"
   # Only the library and the one test binary are built (build-tsan/).
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_TSAN=ON \
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_TSAN=ON -DKILN_CUDA=OFF \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
     -DPython3_EXECUTABLE="$(command -v python3)" >/dev/null
   cmake --build build-tsan -j "${KILN_JOBS:-$(nproc)}" --target kiln_tsan_tests

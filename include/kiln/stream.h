@@ -12,6 +12,9 @@ class Stream {
   virtual ~Stream() = default;
   /// Waits until all enqueued work is done; returns the first error of that work.
   virtual Status synchronize() = 0;
+  /// The backend's native queue (a cudaStream_t on the cuda backend); nullptr for the host
+  /// stream, which runs work inline.
+  virtual void* nativeHandle() const { return nullptr; }
 };
 
 }  // namespace kiln

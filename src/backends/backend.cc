@@ -1,5 +1,10 @@
 #include "backends/backend.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -62,6 +67,12 @@ bool Backend::hasCapability(const Capability& c) const {
   return false;
 }
 
+Status Backend::copy(void* dst, const void* src, size_t bytes, CopyKind kind,
+                     Stream& stream) const {
+  if (bytes > 0) std::memcpy(dst, src, bytes);
+  return Status::ok();
+}
+
 const Tactic* Backend::findTactic(std::string_view name) const {
   for (const auto& t : allTactics())
     if (t->name() == name) return t.get();
@@ -90,6 +101,70 @@ std::vector<const Backend*> builtinBackends() {
   return {&referenceBackend(), &cpuBackend()};
 }
 
+/// The entry point that libkiln_cuda.so exports (src/backends/cuda/cuda_backend.cc): the
+/// backend, or nullptr with the reason (no driver, no GPU) written to `error`.
+using CudaEntry = const Backend* (*)(char* error, size_t errorBytes);
+
+/// Where libkiln_cuda.so may be: $KILN_CUDA_LIBRARY, then beside the executable (and in lib/
+/// next to or above it, where the build puts it), then the loader's search path.
+std::vector<std::string> cudaLibraryCandidates() {
+  std::vector<std::string> out;
+  if (const char* env = std::getenv("KILN_CUDA_LIBRARY"); env && *env) {
+    out.push_back(env);
+    return out;
+  }
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    std::string dir(exe);
+    dir = dir.substr(0, dir.rfind('/'));
+    for (const char* rel : {"/", "/lib/", "/../lib/", "/../"})
+      out.push_back(dir + rel + "libkiln_cuda.so");
+  }
+  out.push_back("libkiln_cuda.so");
+  return out;
+}
+
+/// Loads the cuda backend once (thread-safe); the error says what is missing: the library
+/// (kiln built without CUDA, or a CUDA library it needs), the driver, or a GPU.
+Expected<const Backend*> loadCudaBackend() {
+  static std::once_flag once;
+  static const Backend* backend = nullptr;
+  static Status error;
+  std::call_once(once, [] {
+    std::string tried;
+    void* handle = nullptr;
+    for (const std::string& path : cudaLibraryCandidates()) {
+      // A path that does not exist is skipped; one that exists but cannot load (a CUDA library
+      // it needs is missing, say) is the answer.
+      if (path.find('/') != std::string::npos && ::access(path.c_str(), F_OK) != 0) continue;
+      handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (handle) break;
+      const char* e = ::dlerror();
+      tried = e ? e : "unknown error";
+      break;
+    }
+    if (!handle) {
+      error = unsupported(
+          "the cuda backend is not available: libkiln_cuda.so could not be loaded (" + tried +
+          "); build kiln on a machine with the CUDA toolkit (docs/cuda.md) or set "
+          "KILN_CUDA_LIBRARY to the library's path");
+      return;
+    }
+    auto entry = reinterpret_cast<CudaEntry>(::dlsym(handle, "kilnCudaBackendEntry"));
+    if (!entry) {
+      error = internalError("libkiln_cuda.so has no entry point kilnCudaBackendEntry");
+      return;
+    }
+    char why[1024] = {0};
+    backend = entry(why, sizeof(why));
+    if (!backend) error = unsupported(std::string("the cuda backend cannot run here: ") + why);
+  });
+  if (!backend) return error;
+  return backend;
+}
+
 }  // namespace
 
 Status registerBackend(const Backend* backend) {
@@ -113,6 +188,15 @@ Expected<const Backend*> findBackend(std::string_view name) {
     std::lock_guard<std::mutex> lock(r.mutex);
     for (const Backend* b : r.backends)
       if (b->name() == name) return b;
+  }
+  if (name == "cuda") {
+    KILN_ASSIGN_OR_RETURN(const Backend* cuda, loadCudaBackend());
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    for (const Backend* b : r.backends)
+      if (b == cuda) return cuda;
+    r.backends.push_back(cuda);
+    return cuda;
   }
   std::string known;
   for (const auto& n : backendNames())

@@ -28,6 +28,9 @@ namespace kiln {
 /// Where a backend's tensors live.
 enum class MemorySpace { kHost, kDevice };
 
+/// The direction of a Backend::copy.
+enum class CopyKind { kHostToDevice, kDeviceToHost, kDeviceToDevice };
+
 /// A kernel bound to one layer. Subclasses implement the on* hooks; the public methods enforce
 /// the lifecycle order.
 class Kernel {
@@ -100,6 +103,11 @@ class Backend : public TargetCapabilities {
   /// Allocates / frees backend memory for arenas and workspaces (64-byte aligned at least).
   virtual Expected<void*> allocate(size_t bytes) const = 0;
   virtual void deallocate(void* p) const = 0;
+  /// Copies `bytes` bytes, ordered after the work already enqueued on `stream`. The host memory
+  /// of a copy must stay valid until the stream is synchronized. Host backends copy inline
+  /// (every kind is a memcpy); a device backend enqueues the copy on its stream.
+  virtual Status copy(void* dst, const void* src, size_t bytes, CopyKind kind,
+                      Stream& stream) const;
   /// Device signature for plan headers ("x86_64", "sm_90").
   virtual std::string deviceSignature() const = 0;
   /// Default answer: a layer kind is supported when some tactic implements it; fused variants

@@ -6,6 +6,7 @@
 // they must grow, and kernels are set up again only when an address changed.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/backend.h"
@@ -18,25 +19,38 @@ namespace kiln {
 
 namespace {
 
-/// A buffer from the backend that grows on demand (never shrinks).
+/// A buffer from the backend (or, with `host`, from the host heap) that grows on demand (never
+/// shrinks).
 struct Buffer {
   const Backend* backend = nullptr;
+  bool host = false;
   void* ptr = nullptr;
   size_t capacity = 0;
 
-  ~Buffer() {
-    if (ptr) backend->deallocate(ptr);
+  ~Buffer() { release(ptr); }
+  void release(void* p) const {
+    if (!p) return;
+    if (host)
+      std::free(p);
+    else
+      backend->deallocate(p);
   }
   /// Ensures `bytes` bytes; returns whether the address changed.
   Expected<bool> reserve(size_t bytes, const char* what) {
     if (ptr && bytes <= capacity) return false;
     void* old = ptr;
-    auto p = backend->allocate(std::max<size_t>(bytes, 1));
+    Expected<void*> p = nullptr;
+    if (host) {
+      void* h = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+      p = h ? Expected<void*>(h) : Expected<void*>(Status(StatusCode::kOutOfMemory, "host heap"));
+    } else {
+      p = backend->allocate(std::max<size_t>(bytes, 1));
+    }
     if (!p)
       return Status(StatusCode::kOutOfMemory, std::string("cannot allocate the ") + what + " (" +
                                                   std::to_string(bytes) +
                                                   " bytes): " + p.status().message());
-    if (old) backend->deallocate(old);
+    release(old);
     ptr = *p;
     capacity = std::max<size_t>(bytes, 1);
     return true;
@@ -88,6 +102,16 @@ struct ExecutionContext::Impl {
   std::vector<void*> written;
   bool profiling = false;
   std::vector<ExecutionContext::LayerTimes> times;  ///< per kernel, when profiling
+  /// Device backends (MemorySpace::kDevice): kernels see device addresses only. The user's I/O
+  /// buffers are host memory, staged through `staging` (per tensor) with copies on the stream;
+  /// constants are uploaded once (`deviceConstants`), host-computed shape values at each setup.
+  bool device = false;
+  std::vector<std::unique_ptr<Buffer>> staging;
+  std::vector<std::unique_ptr<Buffer>> deviceConstants;
+
+  /// Device backends: replaces the host addresses in `address` by device ones, uploading
+  /// constants and host values as needed.
+  Status placeOnDevice(const EngineData& d, Stream& stream);
 
   /// Runs the shape pass for the current input shapes (when they or shape-deciding input
   /// values changed) and prepares kernels and memory for them.
@@ -106,6 +130,7 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
   impl->stream = backend.createStream();
   if (!impl->stream) return internalError("backend '" + backend.name() + "' gave no stream");
   impl->arena.backend = impl->workspace.backend = &backend;
+  impl->device = backend.memorySpace() == MemorySpace::kDevice;
   const NetworkDefinition& net = d.network;
   // Kernels are created for the representative shapes and reshaped for the real ones.
   ConcreteShapes opt;
@@ -130,6 +155,15 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
   for (size_t i = 0; i < net.outputs().size(); ++i) {
     impl->ownOutputs.push_back(std::make_unique<Buffer>());
     impl->ownOutputs.back()->backend = &backend;
+    impl->ownOutputs.back()->host = impl->device;  // the caller reads them from the host
+  }
+  if (impl->device) {
+    for (size_t t = 0; t < net.tensors().size(); ++t) {
+      impl->staging.push_back(std::make_unique<Buffer>());
+      impl->staging.back()->backend = &backend;
+      impl->deviceConstants.push_back(std::make_unique<Buffer>());
+      impl->deviceConstants.back()->backend = &backend;
+    }
   }
   impl->address.assign(net.tensors().size(), nullptr);
   for (const IOTensorInfo& io : d.inputs) {
@@ -465,6 +499,7 @@ Status ExecutionContext::enqueue(Stream& stream) try {
       else if (!impl_->shapes.values[t].empty())
         addr[t] = const_cast<void*>(impl_->shapes.values[t].data());
     }
+    if (impl_->device) KILN_RETURN_IF_ERROR(impl_->placeOnDevice(d, stream));
     for (auto& [lid, kernel] : impl_->kernels) {
       const Layer& l = net.layer(lid);
       std::vector<const void*> ins;
@@ -478,6 +513,14 @@ Status ExecutionContext::enqueue(Stream& stream) try {
     }
     impl_->needSetup = false;
   }
+  const Backend& backend = *impl_->backend;
+  if (impl_->device)
+    for (TensorId t : net.inputs()) {
+      const size_t bytes = impl_->shapes.tensors[t].bytes();
+      if (impl_->address[t] != nullptr && bytes > 0)
+        KILN_RETURN_IF_ERROR(backend.copy(impl_->address[t], impl_->bindings[t].data, bytes,
+                                          CopyKind::kHostToDevice, stream));
+    }
   for (size_t i = 0; i < impl_->kernels.size(); ++i) {
     auto& [lid, kernel] = impl_->kernels[i];
     auto t0 = std::chrono::steady_clock::now();
@@ -489,9 +532,45 @@ Status ExecutionContext::enqueue(Stream& stream) try {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
   }
+  if (impl_->device)
+    for (TensorId t : net.outputs()) {
+      const size_t bytes = impl_->shapes.tensors[t].bytes();
+      if (impl_->address[t] != nullptr && impl_->written[t] != nullptr && bytes > 0)
+        KILN_RETURN_IF_ERROR(backend.copy(impl_->written[t], impl_->address[t], bytes,
+                                          CopyKind::kDeviceToHost, stream));
+    }
   return Status::ok();
 } catch (...) {
   return exceptionToStatus("ExecutionContext::enqueue");
+}
+
+Status ExecutionContext::Impl::placeOnDevice(const EngineData& d, Stream& stream) {
+  const NetworkDefinition& net = d.network;
+  for (size_t t = 0; t < net.tensors().size(); ++t) {
+    if (address[t] == nullptr) continue;
+    const TensorId id = static_cast<TensorId>(t);
+    const bool io = bindings[t].bound || net.tensors()[t].isOutput ||
+                    std::find(net.inputs().begin(), net.inputs().end(), id) != net.inputs().end();
+    if (io) {
+      // Copied in before the kernels and out after them (enqueue).
+      KILN_RETURN_IF_ERROR(
+          staging[t]->reserve(shapes.tensors[t].bytes(), "device I/O buffer").status());
+      address[t] = staging[t]->ptr;
+      continue;
+    }
+    if (arenaPlan.offsets[t] >= 0) continue;  // already in the device arena
+    Buffer& b = *deviceConstants[t];
+    const Weights* w = net.constantValue(id);
+    const void* src = w ? w->data() : shapes.values[t].data();
+    const size_t bytes = w ? w->bytes() : shapes.values[t].bytes();
+    KILN_ASSIGN_OR_RETURN(bool moved, b.reserve(bytes, "device copy of a constant"));
+    // A constant never changes: uploaded when its buffer is new. Shape values are host results
+    // of the shape pass: uploaded at every setup.
+    if ((moved || !w) && bytes > 0)
+      KILN_RETURN_IF_ERROR(backend->copy(b.ptr, src, bytes, CopyKind::kHostToDevice, stream));
+    address[t] = b.ptr;
+  }
+  return Status::ok();
 }
 
 void ExecutionContext::setProfiling(bool on) {

@@ -1,0 +1,68 @@
+// kiln — launchers of the cuda backend's own kernels (defined in the .cu files beside this one).
+//
+// Plain C++ signatures, so the tactic code (compiled by the host compiler) calls them without
+// seeing device code. Every launcher enqueues on `stream` and returns the launch's error.
+// All tensors are fp32, dense and row-major.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kiln/layers.h"
+
+namespace kiln::cuda {
+
+/// Up to this many dims after merging (broadcasting and transposes).
+constexpr int kMaxRank = 8;
+
+/// Index map of a broadcast or permuted read: output element i (row-major over `dims`) reads
+/// input element sum_d coord_d * stride[d]. A stride of 0 broadcasts that dim.
+struct StridedIndex {
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t stride[kMaxRank] = {};
+};
+
+/// The epilogue of a convolution or matrix product: y = act(y + r) or act(y) + r per `residual`.
+struct EpilogueArgs {
+  ActivationKind activation = ActivationKind::kNone;
+  float alpha = 0.0f, beta = 0.0f;
+  ResidualMode residual = ResidualMode::kNone;
+};
+
+/// y = f(x), n elements.
+cudaError_t launchActivation(ActivationKind kind, float alpha, float beta, const float* x, float* y,
+                             int64_t n, cudaStream_t stream);
+/// y = f(x), n elements; only kinds for which unarySupported() is true.
+cudaError_t launchUnary(UnaryKind kind, const float* x, float* y, int64_t n, cudaStream_t stream);
+bool unarySupported(UnaryKind kind);
+/// y[i] = a[ai(i)] op b[bi(i)]; only kinds for which binarySupported() is true.
+cudaError_t launchBinary(ElementwiseKind kind, const float* a, const StridedIndex& ai,
+                         const float* b, const StridedIndex& bi, float* y, int64_t n,
+                         cudaStream_t stream);
+bool binarySupported(ElementwiseKind kind);
+/// y[i] = x[xi(i)]: transposes, broadcasts (Expand), strided slices.
+cudaError_t launchGather(const float* x, const StridedIndex& xi, int64_t xOffset, float* y,
+                         int64_t n, cudaStream_t stream);
+/// Softmax (log-softmax with `log`) over the middle dim of [outer, axis, inner].
+cudaError_t launchSoftmax(const float* x, float* y, int64_t outer, int64_t axis, int64_t inner,
+                          bool log, cudaStream_t stream);
+/// Layer (or RMS) normalization of each row of [rows, cols]; scale and bias (nullable) have
+/// `cols` elements.
+cudaError_t launchLayerNorm(const float* x, const float* scale, const float* bias, float* y,
+                            int64_t rows, int64_t cols, float epsilon, bool rms,
+                            cudaStream_t stream);
+/// y = act(alpha_y * y + beta * c[ci(i)] (+) r[i]) in place over n elements; c and r nullable.
+cudaError_t launchEpilogue(float* y, int64_t n, const float* c, const StridedIndex& ci, float beta,
+                           const float* r, const EpilogueArgs& e, cudaStream_t stream);
+
+/// A 2-D convolution (1-D as H = 1): x [N, C, H, W], w [M, C/group, KH, KW], b [M]?, r like y.
+struct Conv2dArgs {
+  int64_t n, c, h, w, m, kh, kw, oh, ow, group;
+  int64_t strideH, strideW, dilH, dilW, padH, padW;
+};
+cudaError_t launchConv2d(const Conv2dArgs& a, const float* x, const float* w, const float* b,
+                         const float* r, float* y, const EpilogueArgs& e, cudaStream_t stream);
+
+}  // namespace kiln::cuda

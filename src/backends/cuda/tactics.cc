@@ -1,0 +1,605 @@
+// kiln — the cuda backend's device tactics (fp32): cuBLASLt matrix multiply, direct convolution,
+// and our own kernels for elementwise, activation, unary, softmax, layer normalization, shuffle
+// and concatenation. Each tactic's supports() says exactly what it runs; anything else goes to
+// the host fallback (cuda_backend.cc).
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cuda/cuda_backend.h"
+
+namespace kiln::cuda {
+namespace {
+
+bool allFloat32(const LayerDesc& d) {
+  for (size_t k = 0; k < d.inputs.size(); ++k)
+    if (d.hasInput(k) && d.inputs[k].dtype != DataType::kFloat32) return false;
+  for (const TensorDesc& o : d.outputs)
+    if (o.dtype != DataType::kFloat32) return false;
+  return true;
+}
+
+Status notFloat32(const LayerDesc& d, const std::string& tactic) {
+  return unsupported(tactic + " runs fp32 tensors only (layer '" + d.name() + "')");
+}
+
+/// Base of the device kernels: a copy of the layer's attributes, the shapes of the last
+/// reshape and the pointers of the last setup.
+template <class Attrs>
+class DeviceKernel : public Kernel {
+ public:
+  explicit DeviceKernel(const LayerDesc& d) : attrs_(d.layer->as<Attrs>()), name_(d.name()) {
+    present_ = d.inputPresent;
+  }
+
+ protected:
+  Status onReshape(const std::vector<TensorDesc>& inputs,
+                   const std::vector<TensorDesc>& outputs) override {
+    in_ = inputs;
+    out_ = outputs;
+    return reshaped();
+  }
+  Status onSetup(const std::vector<const void*>& inputs, const std::vector<void*>& outputs,
+                 void* workspace) override {
+    inPtr_ = inputs;
+    outPtr_ = outputs;
+    workspace_ = workspace;
+    return Status::ok();
+  }
+  virtual Status reshaped() { return Status::ok(); }
+  const float* in(size_t k) const {
+    return k < inPtr_.size() ? static_cast<const float*>(inPtr_[k]) : nullptr;
+  }
+  float* out(size_t k) const { return static_cast<float*>(outPtr_[k]); }
+  bool has(size_t k) const { return k < present_.size() && present_[k] && in(k) != nullptr; }
+  Status error(const std::string& m) const { return internalError("layer '" + name_ + "': " + m); }
+  Status launched(cudaError_t e) const { return check(e, "layer '" + name_ + "'"); }
+
+  Attrs attrs_;
+  std::string name_;
+  std::vector<bool> present_;
+  std::vector<TensorDesc> in_, out_;
+  std::vector<const void*> inPtr_;
+  std::vector<void*> outPtr_;
+  void* workspace_ = nullptr;
+};
+
+/// A tactic from two functions: what it supports, and the kernel it creates.
+template <class K>
+class SimpleTactic final : public Tactic {
+ public:
+  using SupportsFn = Status (*)(const LayerDesc&, const std::string&);
+  SimpleTactic(std::string name, LayerKind kind, SupportsFn supports)
+      : name_(std::move(name)), kind_(kind), supports_(supports) {}
+  const std::string& name() const override { return name_; }
+  LayerKind kind() const override { return kind_; }
+  Status supports(const LayerDesc& d) const override {
+    if (d.kind() != kind_) return unsupported(name_ + ": wrong layer kind");
+    return supports_(d, name_);
+  }
+  Expected<std::unique_ptr<Kernel>> create(const LayerDesc& d) const override {
+    KILN_RETURN_IF_ERROR(supports(d));
+    return std::unique_ptr<Kernel>(new K(d));
+  }
+
+ private:
+  std::string name_;
+  LayerKind kind_;
+  SupportsFn supports_;
+};
+
+// ---- Activation, Unary ---------------------------------------------------------------------
+
+class ActivationKernel final : public DeviceKernel<ActivationAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status onRun(Stream& s) override {
+    return launched(launchActivation(attrs_.kind, attrs_.alpha, attrs_.beta, in(0), out(0),
+                                     volume(out_[0].dims), nativeStream(s)));
+  }
+};
+
+Status supportsActivation(const LayerDesc& d, const std::string& name) {
+  return allFloat32(d) ? Status::ok() : notFloat32(d, name);
+}
+
+class UnaryKernel final : public DeviceKernel<UnaryAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status onRun(Stream& s) override {
+    return launched(launchUnary(attrs_.kind, in(0), out(0), volume(out_[0].dims), nativeStream(s)));
+  }
+};
+
+Status supportsUnary(const LayerDesc& d, const std::string& name) {
+  if (!allFloat32(d)) return notFloat32(d, name);
+  const UnaryKind k = d.layer->as<UnaryAttrs>().kind;
+  if (!unarySupported(k)) return unsupported(name + " has no kernel for " + enumName(k));
+  return Status::ok();
+}
+
+// ---- Elementwise (binary, broadcasting) ----------------------------------------------------
+
+class ElementwiseKernel final : public DeviceKernel<ElementwiseAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status reshaped() override {
+    if (!broadcastIndex(in_[0].dims, out_[0].dims, &ai_) ||
+        !broadcastIndex(in_[1].dims, out_[0].dims, &bi_))
+      return error("inputs do not broadcast to the output within " + std::to_string(kMaxRank) +
+                   " merged dims");
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    return launched(launchBinary(attrs_.kind, in(0), ai_, in(1), bi_, out(0), volume(out_[0].dims),
+                                 nativeStream(s)));
+  }
+
+ private:
+  StridedIndex ai_, bi_;
+};
+
+Status supportsElementwise(const LayerDesc& d, const std::string& name) {
+  if (!allFloat32(d)) return notFloat32(d, name);
+  const ElementwiseKind k = d.layer->as<ElementwiseAttrs>().kind;
+  if (!binarySupported(k)) return unsupported(name + " has no kernel for " + enumName(k));
+  if (d.inputs.size() != 2) return unsupported(name + " takes two inputs");
+  StridedIndex ix;
+  if (!broadcastIndex(d.inputs[0].dims, d.outputs[0].dims, &ix) ||
+      !broadcastIndex(d.inputs[1].dims, d.outputs[0].dims, &ix))
+    return unsupported(name + ": the broadcast needs more than 8 merged dims");
+  return Status::ok();
+}
+
+// ---- Softmax, Normalization ----------------------------------------------------------------
+
+/// [outer, axis, inner] of `dims` around `axis`.
+void splitAround(const Dims& dims, int64_t axis, int64_t* outer, int64_t* mid, int64_t* inner) {
+  *outer = *mid = *inner = 1;
+  for (int64_t k = 0; k < static_cast<int64_t>(dims.size()); ++k)
+    (k < axis ? *outer : k == axis ? *mid : *inner) *= dims[static_cast<size_t>(k)];
+}
+
+class SoftmaxKernel final : public DeviceKernel<SoftmaxAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status reshaped() override {
+    const int64_t rank = static_cast<int64_t>(in_[0].dims.size());
+    int64_t axis = attrs_.axis < 0 ? attrs_.axis + rank : attrs_.axis;
+    if (rank == 0) axis = 0;
+    if (axis < 0 || (rank > 0 && axis >= rank)) return error("softmax axis out of range");
+    splitAround(in_[0].dims, axis, &outer_, &axis_, &inner_);
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    return launched(
+        launchSoftmax(in(0), out(0), outer_, axis_, inner_, attrs_.log, nativeStream(s)));
+  }
+
+ private:
+  int64_t outer_ = 1, axis_ = 1, inner_ = 1;
+};
+
+Status supportsSoftmax(const LayerDesc& d, const std::string& name) {
+  if (!allFloat32(d)) return notFloat32(d, name);
+  if (d.layer->as<SoftmaxAttrs>().hard) return unsupported(name + " has no hardmax kernel");
+  return Status::ok();
+}
+
+class NormalizationKernel final : public DeviceKernel<NormalizationAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status reshaped() override {
+    const int64_t rank = static_cast<int64_t>(in_[0].dims.size());
+    const int64_t axis = attrs_.axis < 0 ? attrs_.axis + rank : attrs_.axis;
+    if (axis < 0 || axis > rank) return error("normalization axis out of range");
+    rows_ = cols_ = 1;
+    for (int64_t k = 0; k < rank; ++k)
+      (k < axis ? rows_ : cols_) *= in_[0].dims[static_cast<size_t>(k)];
+    if (volume(in_[1].dims) != cols_ || (has(2) && volume(in_[2].dims) != cols_))
+      return error("scale and bias must have one value per normalized element");
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    return launched(launchLayerNorm(in(0), in(1), has(2) ? in(2) : nullptr, out(0), rows_, cols_,
+                                    attrs_.epsilon, attrs_.rms, nativeStream(s)));
+  }
+
+ private:
+  int64_t rows_ = 1, cols_ = 1;
+};
+
+Status supportsNormalization(const LayerDesc& d, const std::string& name) {
+  if (!allFloat32(d)) return notFloat32(d, name);
+  if (d.inputs.size() < 2 || !d.hasInput(1)) return unsupported(name + " needs a scale input");
+  const auto& a = d.layer->as<NormalizationAttrs>();
+  const int64_t rank = static_cast<int64_t>(d.inputs[0].dims.size());
+  const int64_t axis = a.axis < 0 ? a.axis + rank : a.axis;
+  int64_t cols = 1;
+  for (int64_t k = std::max<int64_t>(axis, 0); k < rank; ++k)
+    cols *= d.inputs[0].dims[static_cast<size_t>(k)];
+  if (volume(d.inputs[1].dims) != cols || (d.hasInput(2) && volume(d.inputs[2].dims) != cols))
+    return unsupported(name + ": scale and bias must cover the normalized dims exactly");
+  return Status::ok();
+}
+
+// ---- Shuffle, Concatenation ----------------------------------------------------------------
+
+class ShuffleKernel final : public DeviceKernel<ShuffleAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status reshaped() override {
+    transpose_ = attrs_.mode == ShuffleMode::kTranspose;
+    if (!transpose_) return Status::ok();
+    const Dims& x = in_[0].dims;
+    std::vector<int64_t> perm = attrs_.perm;
+    if (perm.empty())
+      for (size_t k = x.size(); k-- > 0;)
+        perm.push_back(static_cast<int64_t>(k));
+    if (perm.size() != x.size() || x.size() > static_cast<size_t>(kMaxRank))
+      return error("transpose permutation does not match the input rank (or rank > 8)");
+    std::vector<int64_t> stride(x.size(), 1);
+    for (size_t k = x.size(); k-- > 1;)
+      stride[k - 1] = stride[k] * x[k];
+    ix_ = StridedIndex{};
+    ix_.rank = static_cast<int>(x.size());
+    for (size_t k = 0; k < x.size(); ++k) {
+      ix_.dims[k] = x[static_cast<size_t>(perm[k])];
+      ix_.stride[k] = stride[static_cast<size_t>(perm[k])];
+    }
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    if (transpose_)
+      return launched(launchGather(in(0), ix_, 0, out(0), volume(out_[0].dims), nativeStream(s)));
+    // Reshape, squeeze, unsqueeze and flatten keep the bytes.
+    if (outPtr_[0] == inPtr_[0] || out_[0].bytes() == 0) return Status::ok();
+    return launched(cudaMemcpyAsync(outPtr_[0], inPtr_[0], out_[0].bytes(),
+                                    cudaMemcpyDeviceToDevice, nativeStream(s)));
+  }
+
+ private:
+  bool transpose_ = false;
+  StridedIndex ix_;
+};
+
+Status supportsShuffle(const LayerDesc& d, const std::string& name) {
+  const auto& a = d.layer->as<ShuffleAttrs>();
+  if (a.mode == ShuffleMode::kTranspose) {
+    if (!allFloat32(d)) return notFloat32(d, name);
+    if (d.inputs[0].dims.size() > static_cast<size_t>(kMaxRank))
+      return unsupported(name + ": transposes of rank > 8");
+  }
+  if (d.inputs[0].dtype != d.outputs[0].dtype) return unsupported(name + ": dtype changes");
+  return Status::ok();
+}
+
+class ConcatenationKernel final : public DeviceKernel<ConcatenationAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status reshaped() override {
+    const Dims& y = out_[0].dims;
+    const int64_t rank = static_cast<int64_t>(y.size());
+    axis_ = attrs_.axis < 0 ? attrs_.axis + rank : attrs_.axis;
+    if (axis_ < 0 || axis_ >= rank) return error("concatenation axis out of range");
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    const Dims& y = out_[0].dims;
+    const size_t elem = dataTypeSize(out_[0].dtype);
+    int64_t outer = 1, inner = 1;
+    for (int64_t k = 0; k < static_cast<int64_t>(y.size()); ++k)
+      if (k < axis_)
+        outer *= y[static_cast<size_t>(k)];
+      else if (k > axis_)
+        inner *= y[static_cast<size_t>(k)];
+    const size_t outRow = static_cast<size_t>(y[static_cast<size_t>(axis_)] * inner) * elem;
+    size_t offset = 0;
+    for (size_t k = 0; k < in_.size(); ++k) {
+      if (!inPtr_[k]) continue;
+      const size_t row =
+          static_cast<size_t>(in_[k].dims[static_cast<size_t>(axis_)] * inner) * elem;
+      if (row > 0 && outer > 0)
+        KILN_RETURN_IF_ERROR(launched(cudaMemcpy2DAsync(
+            static_cast<char*>(outPtr_[0]) + offset, outRow, inPtr_[k], row, row,
+            static_cast<size_t>(outer), cudaMemcpyDeviceToDevice, nativeStream(s))));
+      offset += row;
+    }
+    return Status::ok();
+  }
+
+ private:
+  int64_t axis_ = 0;
+};
+
+Status supportsConcatenation(const LayerDesc& d, const std::string& name) {
+  for (size_t k = 0; k < d.inputs.size(); ++k)
+    if (d.hasInput(k) && (d.inputs[k].dtype != d.outputs[0].dtype ||
+                          d.inputs[k].dims.size() != d.outputs[0].dims.size()))
+      return unsupported(name + ": inputs must match the output's dtype and rank");
+  return Status::ok();
+}
+
+// ---- MatrixMultiply (cuBLASLt) -------------------------------------------------------------
+
+struct MatmulShape {
+  int64_t m = 0, n = 0, k = 0, batch = 1, strideA = 0, strideB = 0;
+  bool foldBatch = false;  ///< A's batch folded into M (B has no batch, A not transposed)
+};
+
+/// The GEMM geometry of a layer, or an error when cuBLASLt's strided batches cannot express it.
+Expected<MatmulShape> matmulShape(const MatrixMultiplyAttrs& at, const Dims& a, const Dims& b,
+                                  const Dims& y) {
+  if (a.size() < 2 || b.size() < 2) return unsupported("1-D operands");
+  MatmulShape s;
+  const size_t ra = a.size(), rb = b.size();
+  s.m = at.transA ? a[ra - 1] : a[ra - 2];
+  s.k = at.transA ? a[ra - 2] : a[ra - 1];
+  s.n = at.transB ? b[rb - 2] : b[rb - 1];
+  const int64_t kb = at.transB ? b[rb - 1] : b[rb - 2];
+  if (kb != s.k) return unsupported("inner dims differ");
+  const int64_t aBatch = volume(Dims(a.begin(), a.end() - 2));
+  const int64_t bBatch = volume(Dims(b.begin(), b.end() - 2));
+  const int64_t yBatch = volume(Dims(y.begin(), y.end() - 2));
+  if ((aBatch != yBatch && aBatch != 1) || (bBatch != yBatch && bBatch != 1))
+    return unsupported("batch dims broadcast partially");
+  if (yBatch > 1 && aBatch == yBatch && bBatch == 1 && !at.transA) {
+    s.foldBatch = true;
+    s.m *= yBatch;
+    return s;
+  }
+  s.batch = yBatch;
+  s.strideA = aBatch == 1 ? 0 : s.m * s.k;
+  s.strideB = bBatch == 1 ? 0 : s.k * s.n;
+  return s;
+}
+
+class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  ~MatmulKernel() override { release(); }
+
+  Status reshaped() override {
+    release();
+    KILN_ASSIGN_OR_RETURN(shape_, matmulShape(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
+    const MatmulShape& s = shape_;
+    const Dims& y = out_[0].dims;
+    // cuBLASLt is column-major: y^T[N, M] = op(B)^T [N, K] * op(A)^T [K, M].
+    KILN_RETURN_IF_ERROR(
+        check(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul desc"));
+    const cublasOperation_t opB = attrs_.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t opA = attrs_.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+    KILN_RETURN_IF_ERROR(
+        check(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &opB, sizeof(opB)),
+              "transa"));
+    KILN_RETURN_IF_ERROR(
+        check(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &opA, sizeof(opA)),
+              "transb"));
+    // C as a bias row over N, beta 1, no residual: cuBLASLt's bias (+ relu) epilogue.
+    const bool hasC = present_.size() > 2 && present_[2];
+    biasEpilogue_ = false;
+    if (hasC && attrs_.beta == 1.0f && attrs_.residual == ResidualMode::kNone &&
+        volume(in_[2].dims) == s.n && !in_[2].dims.empty() && in_[2].dims.back() == s.n &&
+        (attrs_.activation == ActivationKind::kNone ||
+         attrs_.activation == ActivationKind::kRelu)) {
+      biasEpilogue_ = true;
+      const cublasLtEpilogue_t e = attrs_.activation == ActivationKind::kRelu
+                                       ? CUBLASLT_EPILOGUE_RELU_BIAS
+                                       : CUBLASLT_EPILOGUE_BIAS;
+      KILN_RETURN_IF_ERROR(
+          check(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof(e)),
+                "epilogue"));
+    }
+    postEpilogue_ = !biasEpilogue_ && (hasC || attrs_.activation != ActivationKind::kNone ||
+                                       attrs_.residual != ResidualMode::kNone);
+    if (postEpilogue_ && hasC && !broadcastIndex(in_[2].dims, y, &cIndex_))
+      return error("C does not broadcast to the output within 8 merged dims");
+    auto layout = [&](cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t ld,
+                      int64_t stride) -> Status {
+      KILN_RETURN_IF_ERROR(
+          check(cublasLtMatrixLayoutCreate(l, CUDA_R_32F, static_cast<uint64_t>(rows),
+                                           static_cast<uint64_t>(cols), ld),
+                "matrix layout"));
+      if (s.batch > 1) {
+        const int32_t count = static_cast<int32_t>(s.batch);
+        KILN_RETURN_IF_ERROR(
+            check(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                   sizeof(count)),
+                  "batch count"));
+        KILN_RETURN_IF_ERROR(
+            check(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                   &stride, sizeof(stride)),
+                  "batch stride"));
+      }
+      return Status::ok();
+    };
+    // The first operand is B as stored: [K, N] row-major is N x K column-major (ld N).
+    KILN_RETURN_IF_ERROR(attrs_.transB ? layout(&la_, s.k, s.n, s.k, s.strideB)
+                                       : layout(&la_, s.n, s.k, s.n, s.strideB));
+    KILN_RETURN_IF_ERROR(attrs_.transA ? layout(&lb_, s.m, s.k, s.m, s.strideA)
+                                       : layout(&lb_, s.k, s.m, s.k, s.strideA));
+    KILN_RETURN_IF_ERROR(layout(&ld_, s.n, s.m, s.n, s.m * s.n));
+    cublasLtMatmulPreference_t pref = nullptr;
+    KILN_RETURN_IF_ERROR(check(cublasLtMatmulPreferenceCreate(&pref), "preference"));
+    const uint64_t maxWs = 32u << 20;
+    (void)cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                               &maxWs, sizeof(maxWs));
+    int found = 0;
+    cublasLtMatmulHeuristicResult_t result{};
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(cublasLt(), desc_, la_, lb_, ld_, ld_, pref,
+                                                       1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (hs != CUBLAS_STATUS_SUCCESS || found == 0)
+      return error("cuBLASLt found no algorithm for M=" + std::to_string(s.m) +
+                   " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k));
+    algo_ = result.algo;
+    setWorkspaceBytes(result.workspaceSize);
+    workspaceSize_ = result.workspaceSize;
+    return Status::ok();
+  }
+
+  Status onRun(Stream& st) override {
+    cudaStream_t s = nativeStream(st);
+    if (biasEpilogue_) {
+      const void* bias = in(2);
+      KILN_RETURN_IF_ERROR(check(cublasLtMatmulDescSetAttribute(
+                                     desc_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+                                 "bias pointer"));
+    }
+    const float alpha = attrs_.alpha, beta = 0.0f;
+    if (shape_.m * shape_.n * shape_.batch == 0) return Status::ok();
+    if (shape_.k == 0)
+      KILN_RETURN_IF_ERROR(launched(cudaMemsetAsync(out(0), 0, out_[0].bytes(), s)));
+    else
+      KILN_RETURN_IF_ERROR(
+          check(cublasLtMatmul(cublasLt(), desc_, &alpha, in(1), la_, in(0), lb_, &beta, out(0),
+                               ld_, out(0), ld_, &algo_, workspace_, workspaceSize_, s),
+                "layer '" + name_ + "': cublasLtMatmul"));
+    if (!postEpilogue_) return Status::ok();
+    EpilogueArgs e{attrs_.activation, attrs_.activationAlpha, attrs_.activationBeta,
+                   attrs_.residual};
+    return launched(launchEpilogue(out(0), volume(out_[0].dims), has(2) ? in(2) : nullptr, cIndex_,
+                                   attrs_.beta, has(3) ? in(3) : nullptr, e, s));
+  }
+
+ private:
+  void release() {
+    if (la_) cublasLtMatrixLayoutDestroy(la_);
+    if (lb_) cublasLtMatrixLayoutDestroy(lb_);
+    if (ld_) cublasLtMatrixLayoutDestroy(ld_);
+    if (desc_) cublasLtMatmulDescDestroy(desc_);
+    la_ = lb_ = ld_ = nullptr;
+    desc_ = nullptr;
+  }
+
+  MatmulShape shape_;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, ld_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+  size_t workspaceSize_ = 0;
+  bool biasEpilogue_ = false, postEpilogue_ = false;
+  StridedIndex cIndex_;
+};
+
+Status supportsMatmul(const LayerDesc& d, const std::string& name) {
+  if (!allFloat32(d)) return notFloat32(d, name);
+  const auto& a = d.layer->as<MatrixMultiplyAttrs>();
+  auto s = matmulShape(a, d.inputs[0].dims, d.inputs[1].dims, d.outputs[0].dims);
+  if (!s) return unsupported(name + ": " + s.status().message());
+  if (d.hasInput(3) && d.inputs[3].dims != d.outputs[0].dims)
+    return unsupported(name + ": the residual must have the output's shape");
+  StridedIndex ix;
+  if (d.hasInput(2) && !broadcastIndex(d.inputs[2].dims, d.outputs[0].dims, &ix))
+    return unsupported(name + ": C does not broadcast within 8 merged dims");
+  return Status::ok();
+}
+
+// ---- Convolution (direct) ------------------------------------------------------------------
+
+/// The 2-D geometry of a 1-D or 2-D convolution (1-D as H = 1).
+Expected<Conv2dArgs> convArgs(const ConvolutionAttrs& at, const Dims& x, const Dims& w,
+                              const Dims& y) {
+  if (x.size() != 3 && x.size() != 4) return unsupported("only 1-D and 2-D convolutions");
+  if (w.size() != x.size() || y.size() != x.size()) return unsupported("rank mismatch");
+  const size_t sp = x.size() - 2;
+  Conv2dArgs a{};
+  a.n = x[0];
+  a.c = x[1];
+  a.m = w[0];
+  a.group = at.group;
+  if (a.group <= 0 || a.c % a.group != 0 || a.m % a.group != 0 || w[1] * a.group != a.c)
+    return unsupported("group does not divide the channels");
+  auto get = [](const std::vector<int64_t>& v, size_t i, int64_t dflt) {
+    return i < v.size() ? v[i] : dflt;
+  };
+  int64_t in[2] = {1, 1}, k[2] = {1, 1}, o[2] = {1, 1}, st[2] = {1, 1}, dl[2] = {1, 1},
+          pad[2] = {0, 0};
+  for (size_t i = 0; i < sp; ++i) {
+    const size_t j = 2 - sp + i;  // 1-D fills W only
+    in[j] = x[2 + i];
+    k[j] = w[2 + i];
+    o[j] = y[2 + i];
+    st[j] = get(at.strides, i, 1);
+    dl[j] = get(at.dilations, i, 1);
+    switch (at.padding) {
+      case PaddingMode::kExplicit:
+        pad[j] = get(at.padsBegin, i, 0);
+        break;
+      case PaddingMode::kValid:
+        pad[j] = 0;
+        break;
+      case PaddingMode::kSameUpper:
+      case PaddingMode::kSameLower: {
+        const int64_t total =
+            std::max<int64_t>((o[j] - 1) * st[j] + (k[j] - 1) * dl[j] + 1 - in[j], 0);
+        pad[j] = at.padding == PaddingMode::kSameUpper ? total / 2 : total - total / 2;
+        break;
+      }
+    }
+  }
+  a.h = in[0];
+  a.w = in[1];
+  a.kh = k[0];
+  a.kw = k[1];
+  a.oh = o[0];
+  a.ow = o[1];
+  a.strideH = st[0];
+  a.strideW = st[1];
+  a.dilH = dl[0];
+  a.dilW = dl[1];
+  a.padH = pad[0];
+  a.padW = pad[1];
+  return a;
+}
+
+class ConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status reshaped() override {
+    KILN_ASSIGN_OR_RETURN(args_, convArgs(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    EpilogueArgs e{attrs_.activation, attrs_.activationAlpha, attrs_.activationBeta,
+                   attrs_.residual};
+    return launched(launchConv2d(args_, in(0), in(1), has(2) ? in(2) : nullptr,
+                                 has(3) ? in(3) : nullptr, out(0), e, nativeStream(s)));
+  }
+
+ private:
+  Conv2dArgs args_{};
+};
+
+Status supportsConvolution(const LayerDesc& d, const std::string& name) {
+  if (!allFloat32(d)) return notFloat32(d, name);
+  auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
+                    d.outputs[0].dims);
+  if (!a) return unsupported(name + ": " + a.status().message());
+  if (d.hasInput(3) && d.inputs[3].dims != d.outputs[0].dims)
+    return unsupported(name + ": the residual must have the output's shape");
+  return Status::ok();
+}
+
+}  // namespace
+
+void addDeviceTactics(std::vector<std::unique_ptr<Tactic>>& out) {
+  out.push_back(std::make_unique<SimpleTactic<MatmulKernel>>(
+      "cuda.matrix_multiply.cublaslt.f32", LayerKind::kMatrixMultiply, supportsMatmul));
+  out.push_back(std::make_unique<SimpleTactic<ConvolutionKernel>>(
+      "cuda.convolution.direct.f32", LayerKind::kConvolution, supportsConvolution));
+  out.push_back(std::make_unique<SimpleTactic<ActivationKernel>>(
+      "cuda.activation.f32", LayerKind::kActivation, supportsActivation));
+  out.push_back(std::make_unique<SimpleTactic<UnaryKernel>>("cuda.unary.f32", LayerKind::kUnary,
+                                                            supportsUnary));
+  out.push_back(std::make_unique<SimpleTactic<ElementwiseKernel>>(
+      "cuda.elementwise.broadcast.f32", LayerKind::kElementwise, supportsElementwise));
+  out.push_back(std::make_unique<SimpleTactic<SoftmaxKernel>>(
+      "cuda.softmax.f32", LayerKind::kSoftmax, supportsSoftmax));
+  out.push_back(std::make_unique<SimpleTactic<NormalizationKernel>>(
+      "cuda.normalization.layer.f32", LayerKind::kNormalization, supportsNormalization));
+  out.push_back(std::make_unique<SimpleTactic<ShuffleKernel>>("cuda.shuffle", LayerKind::kShuffle,
+                                                              supportsShuffle));
+  out.push_back(std::make_unique<SimpleTactic<ConcatenationKernel>>(
+      "cuda.concatenation", LayerKind::kConcatenation, supportsConcatenation));
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,329 @@
+// kiln — every cuda tactic against the reference backend (the oracle), at sizes around the
+// kernels' block size (255, 256, 257) and primes, on fresh random inputs.
+//
+// GPU tests: on a machine without the cuda backend, its driver or a GPU each test is skipped
+// (GTEST_SKIP with the reason), so CI builds and runs this binary without failing.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "backends/backend.h"
+#include "backends/reference/reference.h"
+
+namespace kiln {
+namespace {
+
+const Backend* cudaOrSkip(std::string* why) {
+  auto b = findBackend("cuda");
+  if (!b) {
+    *why = b.status().message();
+    return nullptr;
+  }
+  return *b;
+}
+
+#define KILN_REQUIRE_CUDA(var)            \
+  std::string why_;                       \
+  const Backend* var = cudaOrSkip(&why_); \
+  if (!var) GTEST_SKIP() << "no cuda: " << why_
+
+struct Case {
+  LayerAttrs attrs;
+  std::vector<Dims> inputs;  ///< empty Dims with present false: absent
+  std::vector<bool> present;
+  Dims output;
+  bool positive = false;  ///< inputs in (0.1, 2) instead of (-2, 2)
+};
+
+struct Result {
+  std::vector<float> y;
+  std::string tactic;
+};
+
+std::vector<std::vector<float>> randomInputs(const Case& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(c.positive ? 0.1f : -2.0f, 2.0f);
+  std::vector<std::vector<float>> out;
+  for (const Dims& d : c.inputs) {
+    std::vector<float> v(static_cast<size_t>(volume(d)));
+    for (float& x : v)
+      x = dist(rng);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+LayerDesc describe(const Case& c, const Layer& layer) {
+  LayerDesc d;
+  d.layer = &layer;
+  for (size_t k = 0; k < c.inputs.size(); ++k) {
+    d.inputs.push_back(TensorDesc{DataType::kFloat32, c.inputs[k]});
+    d.inputPresent.push_back(c.present.empty() || c.present[k]);
+    d.constantInputs.push_back(nullptr);
+  }
+  d.outputs.push_back(TensorDesc{DataType::kFloat32, c.output});
+  return d;
+}
+
+/// Runs the first tactic `b` offers for the case; device backends get device buffers.
+Expected<Result> runOn(const Backend& b, const Case& c,
+                       const std::vector<std::vector<float>>& inputs) {
+  Layer layer;
+  layer.name = "layer";
+  layer.attrs = c.attrs;
+  LayerDesc d = describe(c, layer);
+  auto tactics = b.tactics(d);
+  if (tactics.empty()) return b.supports(d);
+  Result r;
+  r.tactic = tactics[0]->name();
+  KILN_ASSIGN_OR_RETURN(auto kernel, tactics[0]->create(d));
+  KILN_RETURN_IF_ERROR(kernel->reshape(d.inputs, d.outputs));
+  const bool device = b.memorySpace() == MemorySpace::kDevice;
+  auto stream = b.createStream();
+  std::vector<void*> owned;
+  auto buffer = [&](size_t bytes) -> Expected<void*> {
+    KILN_ASSIGN_OR_RETURN(void* p, b.allocate(std::max<size_t>(bytes, 4)));
+    owned.push_back(p);
+    return p;
+  };
+  struct Free {
+    const Backend& b;
+    std::vector<void*>& v;
+    ~Free() {
+      for (void* p : v)
+        b.deallocate(p);
+    }
+  } freeAll{b, owned};
+  std::vector<const void*> ins;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!d.inputPresent[k]) {
+      ins.push_back(nullptr);
+      continue;
+    }
+    const size_t bytes = inputs[k].size() * sizeof(float);
+    KILN_ASSIGN_OR_RETURN(void* p, buffer(bytes));
+    KILN_RETURN_IF_ERROR(b.copy(p, inputs[k].data(), bytes,
+                                device ? CopyKind::kHostToDevice : CopyKind::kDeviceToDevice,
+                                *stream));
+    ins.push_back(p);
+  }
+  const size_t outBytes = static_cast<size_t>(volume(c.output)) * sizeof(float);
+  KILN_ASSIGN_OR_RETURN(void* out, buffer(outBytes));
+  // Poison: every element must be written.
+  std::vector<float> poison(static_cast<size_t>(volume(c.output)), std::nanf(""));
+  KILN_RETURN_IF_ERROR(b.copy(out, poison.data(), outBytes,
+                              device ? CopyKind::kHostToDevice : CopyKind::kDeviceToDevice,
+                              *stream));
+  KILN_ASSIGN_OR_RETURN(void* ws, buffer(kernel->workspaceBytes()));
+  KILN_RETURN_IF_ERROR(kernel->setup(ins, {out}, ws));
+  KILN_RETURN_IF_ERROR(kernel->run(*stream));
+  r.y.resize(static_cast<size_t>(volume(c.output)));
+  KILN_RETURN_IF_ERROR(b.copy(r.y.data(), out, outBytes,
+                              device ? CopyKind::kDeviceToHost : CopyKind::kDeviceToDevice,
+                              *stream));
+  KILN_RETURN_IF_ERROR(stream->synchronize());
+  return r;
+}
+
+/// Runs the case on both backends and compares: max |cuda - ref| <= tol * max(1, max |ref|).
+void expectMatches(const Backend& cuda, const Case& c, const std::string& expectTactic,
+                   float tol = 1e-4f) {
+  for (uint32_t seed : {1u, 2u}) {
+    auto inputs = randomInputs(c, seed);
+    auto ref = runOn(referenceBackend(), c, inputs);
+    ASSERT_TRUE(ref) << ref.status().message();
+    auto got = runOn(cuda, c, inputs);
+    ASSERT_TRUE(got) << got.status().message();
+    EXPECT_EQ(got->tactic, expectTactic);
+    float scale = 1.0f, err = 0.0f;
+    for (float v : ref->y)
+      scale = std::max(scale, std::fabs(v));
+    for (size_t i = 0; i < ref->y.size(); ++i) {
+      const float e = std::fabs(got->y[i] - ref->y[i]);
+      if (!(e <= err)) err = std::isnan(e) ? INFINITY : e;  // NaN (unwritten) never passes
+    }
+    EXPECT_LE(err, tol * scale) << got->tactic << " output " << dimsToString(c.output)
+                                << " max error " << err << " (scale " << scale << ")";
+  }
+}
+
+TEST(CudaBackend, LoadsOrSaysWhyNot) {
+  auto b = findBackend("cuda");
+  if (!b) {
+    // The message names what is missing (the library, the driver or a GPU).
+    EXPECT_NE(b.status().message().find("cuda backend"), std::string::npos) << b.status().message();
+    GTEST_SKIP() << b.status().message();
+  }
+  EXPECT_EQ((*b)->memorySpace(), MemorySpace::kDevice);
+  EXPECT_EQ((*b)->deviceSignature().rfind("sm_", 0), 0u);
+}
+
+TEST(CudaTactics, Activation) {
+  KILN_REQUIRE_CUDA(cuda);
+  for (ActivationKind k :
+       {ActivationKind::kRelu, ActivationKind::kSigmoid, ActivationKind::kTanh,
+        ActivationKind::kLeakyRelu, ActivationKind::kClip, ActivationKind::kGeluErf,
+        ActivationKind::kGeluTanh, ActivationKind::kSilu, ActivationKind::kHardSwish,
+        ActivationKind::kElu, ActivationKind::kSoftplus, ActivationKind::kHardSigmoid})
+    for (int64_t n : {1, 255, 256, 257, 4099}) {
+      ActivationAttrs a;
+      a.kind = k;
+      a.alpha = k == ActivationKind::kClip ? -0.5f : 0.2f;
+      a.beta = k == ActivationKind::kClip ? 0.7f : 0.5f;
+      expectMatches(*cuda, Case{a, {{n}}, {}, {n}}, "cuda.activation.f32");
+    }
+}
+
+TEST(CudaTactics, Unary) {
+  KILN_REQUIRE_CUDA(cuda);
+  for (UnaryKind k :
+       {UnaryKind::kNeg, UnaryKind::kAbs, UnaryKind::kExp, UnaryKind::kLog, UnaryKind::kSqrt,
+        UnaryKind::kReciprocal, UnaryKind::kErf, UnaryKind::kFloor, UnaryKind::kSin})
+    for (int64_t n : {1, 257, 1031}) {
+      Case c{UnaryAttrs{k}, {{n}}, {}, {n}};
+      c.positive = true;
+      expectMatches(*cuda, c, "cuda.unary.f32");
+    }
+}
+
+TEST(CudaTactics, ElementwiseBroadcast) {
+  KILN_REQUIRE_CUDA(cuda);
+  struct Shapes {
+    Dims a, b, y;
+  };
+  for (ElementwiseKind k :
+       {ElementwiseKind::kAdd, ElementwiseKind::kSub, ElementwiseKind::kMul, ElementwiseKind::kDiv,
+        ElementwiseKind::kMax, ElementwiseKind::kPow, ElementwiseKind::kPRelu})
+    for (const Shapes& s : {Shapes{{257}, {257}, {257}}, Shapes{{3, 1, 5}, {4, 1}, {3, 4, 5}},
+                            Shapes{{2, 3, 256}, {256}, {2, 3, 256}}, Shapes{{}, {7}, {7}},
+                            Shapes{{2, 1, 3, 1}, {1, 5, 1, 7}, {2, 5, 3, 7}}}) {
+      Case c{ElementwiseAttrs{k}, {s.a, s.b}, {}, s.y};
+      c.positive = true;
+      expectMatches(*cuda, c, "cuda.elementwise.broadcast.f32");
+    }
+}
+
+TEST(CudaTactics, Softmax) {
+  KILN_REQUIRE_CUDA(cuda);
+  for (bool log : {false, true}) {
+    SoftmaxAttrs a;
+    a.log = log;
+    expectMatches(*cuda, Case{a, {{3, 257}}, {}, {3, 257}}, "cuda.softmax.f32");
+    expectMatches(*cuda, Case{a, {{1, 1}}, {}, {1, 1}}, "cuda.softmax.f32");
+    a.axis = 1;
+    expectMatches(*cuda, Case{a, {{2, 5, 3}}, {}, {2, 5, 3}}, "cuda.softmax.f32");
+  }
+}
+
+TEST(CudaTactics, Normalization) {
+  KILN_REQUIRE_CUDA(cuda);
+  for (bool rms : {false, true})
+    for (int64_t cols : {1, 255, 256, 257, 768}) {
+      NormalizationAttrs a;
+      a.rms = rms;
+      expectMatches(*cuda, Case{a, {{4, cols}, {cols}, {cols}}, {}, {4, cols}},
+                    "cuda.normalization.layer.f32");
+      expectMatches(*cuda, Case{a, {{3, cols}, {cols}, {}}, {true, true, false}, {3, cols}},
+                    "cuda.normalization.layer.f32");
+    }
+  NormalizationAttrs a;
+  a.axis = 1;
+  expectMatches(*cuda, Case{a, {{2, 3, 32}, {3, 32}, {3, 32}}, {}, {2, 3, 32}},
+                "cuda.normalization.layer.f32");
+}
+
+TEST(CudaTactics, ShuffleAndConcatenation) {
+  KILN_REQUIRE_CUDA(cuda);
+  ShuffleAttrs t;
+  t.mode = ShuffleMode::kTranspose;
+  t.perm = {0, 2, 3, 1};
+  expectMatches(*cuda, Case{t, {{2, 3, 4, 5}}, {}, {2, 4, 5, 3}}, "cuda.shuffle");
+  t.perm = {1, 0};
+  expectMatches(*cuda, Case{t, {{31, 257}}, {}, {257, 31}}, "cuda.shuffle");
+  ConcatenationAttrs c;
+  c.axis = 1;
+  expectMatches(*cuda, Case{c, {{2, 3, 4}, {2, 5, 4}}, {}, {2, 8, 4}}, "cuda.concatenation");
+  c.axis = -1;
+  expectMatches(*cuda, Case{c, {{3, 1}, {3, 7}, {3, 2}}, {}, {3, 10}}, "cuda.concatenation");
+}
+
+TEST(CudaTactics, MatrixMultiply) {
+  KILN_REQUIRE_CUDA(cuda);
+  const std::string name = "cuda.matrix_multiply.cublaslt.f32";
+  struct Mnk {
+    int64_t m, n, k;
+  };
+  for (const Mnk& s :
+       {Mnk{1, 1, 1}, Mnk{15, 17, 33}, Mnk{64, 64, 64}, Mnk{65, 63, 129}, Mnk{128, 256, 255}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        MatrixMultiplyAttrs a;
+        a.transA = ta;
+        a.transB = tb;
+        Dims A = ta ? Dims{s.k, s.m} : Dims{s.m, s.k};
+        Dims B = tb ? Dims{s.n, s.k} : Dims{s.k, s.n};
+        expectMatches(*cuda, Case{a, {A, B}, {}, {s.m, s.n}}, name);
+        // Gemm: alpha, beta, C broadcast as a bias row (cuBLASLt's epilogue) and as a column.
+        a.alpha = 0.5f;
+        a.activation = ActivationKind::kRelu;
+        expectMatches(*cuda, Case{a, {A, B, {s.n}}, {}, {s.m, s.n}}, name);
+        a.beta = 2.0f;
+        a.activation = ActivationKind::kGeluErf;
+        expectMatches(*cuda, Case{a, {A, B, {s.m, 1}}, {}, {s.m, s.n}}, name);
+      }
+  MatrixMultiplyAttrs a;
+  // Batched, A's batch folded into M, B batched against one A, residual after activation.
+  expectMatches(*cuda, Case{a, {{3, 17, 33}, {3, 33, 19}}, {}, {3, 17, 19}}, name);
+  expectMatches(*cuda, Case{a, {{2, 3, 17, 33}, {33, 19}}, {}, {2, 3, 17, 19}}, name);
+  expectMatches(*cuda, Case{a, {{17, 33}, {4, 33, 19}}, {}, {4, 17, 19}}, name);
+  a.activation = ActivationKind::kTanh;
+  a.residual = ResidualMode::kAfterActivation;
+  expectMatches(
+      *cuda, Case{a, {{5, 64}, {64, 65}, {}, {5, 65}}, {true, true, false, true}, {5, 65}}, name);
+}
+
+TEST(CudaTactics, Convolution) {
+  KILN_REQUIRE_CUDA(cuda);
+  const std::string name = "cuda.convolution.direct.f32";
+  ConvolutionAttrs a;
+  a.padsBegin = {1, 1};
+  a.padsEnd = {1, 1};
+  expectMatches(*cuda, Case{a, {{2, 3, 9, 9}, {4, 3, 3, 3}}, {}, {2, 4, 9, 9}}, name);
+  a.activation = ActivationKind::kRelu;
+  expectMatches(*cuda, Case{a, {{2, 3, 9, 9}, {4, 3, 3, 3}, {4}}, {}, {2, 4, 9, 9}}, name);
+  a.strides = {2, 2};
+  a.dilations = {2, 2};
+  // (9 + 2 - 2*2 - 1) / 2 + 1 = 4
+  expectMatches(*cuda, Case{a, {{1, 3, 9, 9}, {5, 3, 3, 3}, {5}}, {}, {1, 5, 4, 4}}, name);
+  ConvolutionAttrs g;  // grouped / depthwise
+  g.group = 3;
+  g.padsBegin = {1, 1};
+  g.padsEnd = {1, 1};
+  g.residual = ResidualMode::kBeforeActivation;
+  g.activation = ActivationKind::kClip;
+  g.activationAlpha = 0.0f;
+  g.activationBeta = 6.0f;
+  expectMatches(*cuda,
+                Case{g, {{1, 6, 17, 17}, {6, 2, 3, 3}, {6}, {1, 6, 17, 17}}, {}, {1, 6, 17, 17}},
+                name);
+  ConvolutionAttrs c1;  // 1-D
+  expectMatches(*cuda, Case{c1, {{2, 4, 17}, {5, 4, 3}}, {}, {2, 5, 15}}, name);
+}
+
+TEST(CudaTactics, HostFallback) {
+  KILN_REQUIRE_CUDA(cuda);
+  // Pooling has no device tactic yet: the reference kernel runs on the host between copies.
+  PoolingAttrs p;
+  p.kind = PoolingKind::kMax;
+  p.kernelShape = {2, 2};
+  p.strides = {2, 2};
+  p.padsBegin = {0, 0};
+  p.padsEnd = {0, 0};
+  expectMatches(*cuda, Case{p, {{1, 2, 8, 8}}, {}, {1, 2, 4, 4}}, "cuda.host.reference.pooling",
+                0.0f);
+}
+
+}  // namespace
+}  // namespace kiln

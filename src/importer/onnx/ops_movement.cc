@@ -50,6 +50,46 @@ Status importPad(NodeContext& ctx) {
   return ctx.addOutputLayer(a, inputs);
 }
 
+// SpaceToDepth(input[N, C, H, W]; blocksize b) -> reshape to [N, C, H/b, b, W/b, b], transpose
+// to [N, b, b, C, H/b, W/b] and reshape to [N, C*b*b, H/b, W/b]. The shapes come from ShapeOf
+// (folded when the input's shape is static); H or W not divisible by b fails the first reshape.
+Status importSpaceToDepth(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(int64_t b, ctx.requireInt("blocksize"));
+  if (b < 1)
+    return invalidModel("attribute 'blocksize' is " + std::to_string(b) + ", expected >= 1");
+  std::optional<int64_t> bb = checkedMul(b, b);
+  if (!bb) return invalidModel("attribute 'blocksize' " + std::to_string(b) + " overflows");
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  if (rank && *rank != 4)
+    return invalidModel("input must have rank 4 ([N, C, H, W]), not " + std::to_string(*rank));
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
+  // [N, C, H/b, W/b]
+  KILN_ASSIGN_OR_RETURN(TensorId blocks,
+                        ctx.addInternal("blocks", ElementwiseAttrs{ElementwiseKind::kDiv},
+                                        {shape, ctx.addIntsConstant("block", {1, 1, b, b})}));
+  // [N, C, H/b, W/b, b] -> [N, C, H/b, b, W/b, b]
+  KILN_ASSIGN_OR_RETURN(TensorId withB, ctx.addInternal("blocks_b", ConcatenationAttrs{0},
+                                                        {blocks, ctx.addIntsConstant("b", {b})}));
+  GatherAttrs g;
+  g.axis = 0;
+  KILN_ASSIGN_OR_RETURN(
+      TensorId splitShape,
+      ctx.addInternal("split_shape", g, {withB, ctx.addIntsConstant("order", {0, 1, 2, 4, 3, 4})}));
+  ShuffleAttrs reshape;
+  reshape.mode = ShuffleMode::kReshape;
+  reshape.allowZero = true;
+  KILN_ASSIGN_OR_RETURN(TensorId split, ctx.addInternal("split", reshape, {x, splitShape}));
+  ShuffleAttrs transpose;
+  transpose.mode = ShuffleMode::kTranspose;
+  transpose.perm = {0, 3, 5, 1, 2, 4};
+  KILN_ASSIGN_OR_RETURN(TensorId moved, ctx.addInternal("moved", transpose, {split}));
+  KILN_ASSIGN_OR_RETURN(TensorId outShape,
+                        ctx.addInternal("out_shape", ElementwiseAttrs{ElementwiseKind::kMul},
+                                        {blocks, ctx.addIntsConstant("depth", {1, *bb, 1, 1})}));
+  return ctx.addOutputLayer(reshape, {moved, outShape});
+}
+
 // Trilu(input, k?) -> Trilu{upper}.
 Status importTrilu(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));

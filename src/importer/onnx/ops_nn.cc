@@ -116,6 +116,80 @@ Status importGlobalMaxPool(NodeContext& ctx) {
   return importGlobalPool(ctx, PoolingKind::kMax);
 }
 
+// LpPool(X; p, kernel_shape, pads, auto_pad, strides, dilations) = (sum over the window of
+// |x|^p)^(1/p): the channels are folded into the batch ([N*C, 1, spatial...]), the window sum is
+// a Convolution with a kernel of ones (zero padding, so pads add nothing), and the result is
+// reshaped back to [N, C, spatial'...]. ceil_mode = 1 is refused (Convolution has no ceil mode).
+Status importLpPool(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  std::optional<DataType> dtype = ctx.dtypeOf(x);
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  if (!rank || !dtype)
+    return unsupported("the rank and type of input '" + ctx.net().tensor(x).name +
+                       "' must be known at import (declare its shape in value_info)");
+  double p = 2.0;
+  if (ctx.opset() < 2) {
+    KILN_ASSIGN_OR_RETURN(float pf, ctx.getFloat("p", 2.0f));
+    p = pf;
+  } else {
+    KILN_ASSIGN_OR_RETURN(int64_t pi, ctx.getInt("p", 2));
+    p = static_cast<double>(pi);
+  }
+  if (!(p > 0.0)) return invalidModel("attribute 'p' must be positive");
+  KILN_ASSIGN_OR_RETURN(int64_t ceilMode, ctx.getInt("ceil_mode", 0));
+  if (ceilMode != 0) return unsupported("attribute 'ceil_mode' = 1 is not supported");
+  ConvolutionAttrs c;
+  KILN_ASSIGN_OR_RETURN(c.kernelShape, ctx.requireInts("kernel_shape"));
+  const int64_t spatial = static_cast<int64_t>(c.kernelShape.size());
+  if (*rank != spatial + 2)
+    return invalidModel("input rank " + std::to_string(*rank) + " does not match the " +
+                        std::to_string(spatial) + "-D kernel_shape");
+  for (int64_t k : c.kernelShape)
+    if (k < 1) return invalidModel("attribute 'kernel_shape' has a value < 1");
+  KILN_ASSIGN_OR_RETURN(c.strides, ctx.getInts("strides"));
+  KILN_ASSIGN_OR_RETURN(c.dilations, ctx.getInts("dilations"));
+  KILN_RETURN_IF_ERROR(splitPads(ctx, &c.padsBegin, &c.padsEnd));
+  KILN_ASSIGN_OR_RETURN(c.padding, paddingMode(ctx));
+  // |x|^p
+  KILN_ASSIGN_OR_RETURN(TensorId absX, ctx.addInternal("abs", UnaryAttrs{UnaryKind::kAbs}, {x}));
+  TensorId powered = absX;
+  if (p != 1.0) {
+    KILN_ASSIGN_OR_RETURN(TensorId pT, ctx.addScalarConstant("p", p, *dtype));
+    KILN_ASSIGN_OR_RETURN(
+        powered, ctx.addInternal("pow", ElementwiseAttrs{ElementwiseKind::kPow}, {absX, pT}));
+  }
+  // [N, C, spatial...] -> [N*C, 1, spatial...]
+  std::vector<int64_t> folded(static_cast<size_t>(*rank), 0);
+  folded[0] = -1;
+  folded[1] = 1;
+  KILN_ASSIGN_OR_RETURN(TensorId f,
+                        ctx.addInternal("fold", shuffleAttrs(ShuffleMode::kReshape),
+                                        {powered, ctx.addIntsConstant("folded", folded)}));
+  std::vector<int64_t> wShape = {1, 1};
+  wShape.insert(wShape.end(), c.kernelShape.begin(), c.kernelShape.end());
+  KILN_ASSIGN_OR_RETURN(TensorId one, ctx.addScalarConstant("one", 1.0, *dtype));
+  KILN_ASSIGN_OR_RETURN(TensorId w, ctx.addInternal("ones", ExpandAttrs{},
+                                                    {one, ctx.addIntsConstant("w_shape", wShape)}));
+  KILN_ASSIGN_OR_RETURN(TensorId sum, ctx.addInternal("window_sum", c, {f, w}));
+  // [N*C, 1, spatial'...] -> [N, C, spatial'...]
+  ShapeOfAttrs nc;
+  nc.end = 2;
+  ShapeOfAttrs sp;
+  sp.start = 2;
+  KILN_ASSIGN_OR_RETURN(TensorId ncShape, ctx.addInternal("nc", nc, {x}));
+  KILN_ASSIGN_OR_RETURN(TensorId spShape, ctx.addInternal("spatial", sp, {sum}));
+  KILN_ASSIGN_OR_RETURN(TensorId outShape,
+                        ctx.addInternal("out_shape", ConcatenationAttrs{0}, {ncShape, spShape}));
+  ShuffleAttrs reshape;
+  reshape.mode = ShuffleMode::kReshape;
+  reshape.allowZero = true;
+  if (p == 1.0) return ctx.addOutputLayer(reshape, {sum, outShape});
+  KILN_ASSIGN_OR_RETURN(TensorId unfolded, ctx.addInternal("unfold", reshape, {sum, outShape}));
+  if (p == 2.0) return ctx.addOutputLayer(UnaryAttrs{UnaryKind::kSqrt}, {unfolded});
+  KILN_ASSIGN_OR_RETURN(TensorId inv, ctx.addScalarConstant("inv_p", 1.0 / p, *dtype));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kPow}, {unfolded, inv});
+}
+
 // Gemm(A, B, C?) = alpha * op(A) @ op(B) + beta * C -> MatrixMultiply.
 Status importGemm(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId a, ctx.input(0));

@@ -269,6 +269,34 @@ Status importInstanceNormalization(NodeContext& ctx) {
   return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kAdd}, {scaled, b});
 }
 
+// LpNormalization(input; axis, p) -> x / Reduce{kL1 or kL2}(x, [axis], keepdims), a zero norm
+// replaced by 1. Only p = 1 and p = 2 are defined by ONNX; any other p is refused.
+Status importLpNormalization(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", -1));
+  KILN_ASSIGN_OR_RETURN(int64_t p, ctx.getInt("p", 2));
+  if (p != 1 && p != 2)
+    return unsupported("attribute 'p' is " + std::to_string(p) + "; only 1 and 2 are supported");
+  ReduceAttrs r;
+  r.kind = p == 1 ? ReduceKind::kL1 : ReduceKind::kL2;
+  r.keepDims = true;
+  std::optional<DataType> dtype = ctx.dtypeOf(x);
+  if (!dtype)
+    return unsupported("the type of input '" + ctx.net().tensor(x).name +
+                       "' must be known at import (declare it in value_info)");
+  KILN_ASSIGN_OR_RETURN(TensorId norm,
+                        ctx.addInternal("norm", r, {x, ctx.addIntsConstant("axis", {axis})}));
+  // A zero norm (an all-zero slice) divides by 1, so the slice stays zero.
+  KILN_ASSIGN_OR_RETURN(TensorId zero, ctx.addScalarConstant("zero", 0.0, *dtype));
+  KILN_ASSIGN_OR_RETURN(TensorId one, ctx.addScalarConstant("one", 1.0, *dtype));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId isZero,
+      ctx.addInternal("norm_is_zero", ElementwiseAttrs{ElementwiseKind::kEqual}, {norm, zero}));
+  KILN_ASSIGN_OR_RETURN(TensorId divisor,
+                        ctx.addInternal("divisor", SelectAttrs{}, {isZero, one, norm}));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kDiv}, {x, divisor});
+}
+
 // RMSNormalization(X, Scale) -> Normalization{rms} over dims [axis, rank):
 // y = x / sqrt(mean(x^2) + epsilon) * scale. The reference kernel accumulates in double, which
 // covers stash_type (float32 statistics for 16-bit inputs).

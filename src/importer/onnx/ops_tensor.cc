@@ -135,4 +135,69 @@ Status importSize(NodeContext& ctx) {
   return ctx.addOutputLayer(a, {shape});
 }
 
+// OneHot(indices, depth, values[off, on]; axis) -> where(equal(unsqueeze(idx, axis), range), on,
+// off), with idx = indices (as int64) plus depth where negative; indices outside [-depth, depth)
+// match no position and give `off` everywhere. The depth fixes the output shape, so it must be a
+// build-time constant.
+Status importOneHot(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId indices, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.input(1).status());
+  KILN_ASSIGN_OR_RETURN(TensorId values, ctx.input(2));
+  const Weights* depthW = ctx.constantInput(1);
+  if (!depthW) return unsupported("input #1 (depth) must be a build-time constant");
+  if (depthW->count() != 1)
+    return invalidModel("depth " + dimsToString(depthW->dims()) + " must hold one value");
+  KILN_ASSIGN_OR_RETURN(std::vector<double> depthV, depthW->toDoubles());
+  constexpr int64_t kMaxDepth = int64_t{1} << 24;
+  if (!(depthV[0] >= 1.0) || !(depthV[0] <= static_cast<double>(kMaxDepth)))
+    return invalidModel("depth " + std::to_string(depthV[0]) + " must be in [1, 2^24]");
+  const int64_t depth = static_cast<int64_t>(depthV[0]);
+  std::optional<int64_t> rank = ctx.rankOf(indices);
+  if (!rank)
+    return unsupported("the rank of input '" + ctx.net().tensor(indices).name +
+                       "' is unknown at import (declare its shape in value_info)");
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.getInt("axis", -1));
+  const int64_t outRank = *rank + 1;
+  if (axis < -outRank || axis >= outRank)
+    return invalidModel("attribute 'axis' " + std::to_string(axis) + " is out of range for rank " +
+                        std::to_string(outRank));
+  if (axis < 0) axis += outRank;
+  CastAttrs toI64;
+  toI64.to = DataType::kInt64;
+  KILN_ASSIGN_OR_RETURN(TensorId idx, ctx.addInternal("indices_i64", toI64, {indices}));
+  const TensorId depthT = ctx.addIntsConstant("depth", {depth});
+  const TensorId zero = ctx.addIntsConstant("zero", {0});
+  KILN_ASSIGN_OR_RETURN(
+      TensorId neg,
+      ctx.addInternal("negative", ElementwiseAttrs{ElementwiseKind::kLess}, {idx, zero}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId wrapped,
+      ctx.addInternal("wrapped", ElementwiseAttrs{ElementwiseKind::kAdd}, {idx, depthT}));
+  KILN_ASSIGN_OR_RETURN(TensorId adj,
+                        ctx.addInternal("normalized", SelectAttrs{}, {neg, wrapped, idx}));
+  KILN_ASSIGN_OR_RETURN(TensorId unsq,
+                        ctx.addInternal("unsqueezed", shuffleAttrs(ShuffleMode::kUnsqueeze),
+                                        {adj, ctx.addIntsConstant("axis", {axis})}));
+  // 0..depth-1 laid along `axis` of the output: [depth, 1, ...] with outRank - axis dims.
+  std::vector<int64_t> positions(static_cast<size_t>(depth));
+  for (int64_t i = 0; i < depth; ++i)
+    positions[static_cast<size_t>(i)] = i;
+  std::vector<int64_t> rangeShape(static_cast<size_t>(outRank - axis), 1);
+  rangeShape[0] = depth;
+  KILN_ASSIGN_OR_RETURN(TensorId range,
+                        ctx.addInternal("range", shuffleAttrs(ShuffleMode::kReshape),
+                                        {ctx.addIntsConstant("positions", positions),
+                                         ctx.addIntsConstant("range_shape", rangeShape)}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId hot,
+      ctx.addInternal("hot", ElementwiseAttrs{ElementwiseKind::kEqual}, {unsq, range}));
+  GatherAttrs g;
+  g.axis = 0;
+  KILN_ASSIGN_OR_RETURN(TensorId off,
+                        ctx.addInternal("off", g, {values, ctx.addIntsConstant("off_index", {0})}));
+  KILN_ASSIGN_OR_RETURN(TensorId on,
+                        ctx.addInternal("on", g, {values, ctx.addIntsConstant("on_index", {1})}));
+  return ctx.addOutputLayer(SelectAttrs{}, {hot, on, off});
+}
+
 }  // namespace kiln::onnx_import

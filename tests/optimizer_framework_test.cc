@@ -46,6 +46,30 @@ TEST(UseDefIndex, KeptByTheMutators) {
   EXPECT_TRUE(net.hasSingleUse(net.findTensor(cName)));
 }
 
+TEST(NetworkStorage, ReferencesSurviveAddingLayersAndTensors) {
+  // Rules bind `const Layer&` / `const Tensor&` into the network and then add layers; with
+  // storage that moves on growth that was a use-after-free (ASan) or a silently stale read.
+  NetworkDefinition net;
+  TensorId x = *net.addInput("x", kF32, dims({2, 3}));
+  TensorId first = *net.addActivation(x, ActivationKind::kRelu);
+  const Tensor& t = net.tensor(first);
+  const Layer& l = net.layer(t.producer);
+  const std::string name = l.name;
+  const LayerId producer = t.producer;
+  TensorId cur = first;
+  for (int i = 0; i < 5000; ++i)
+    cur = *net.addActivation(cur, ActivationKind::kRelu);
+  EXPECT_EQ(l.name, name);
+  EXPECT_EQ(l.inputs, std::vector<TensorId>{x});
+  EXPECT_EQ(t.producer, producer);
+  // A layer added with inputs that live in another layer's storage.
+  auto again = net.addLayer("again", ActivationAttrs{}, net.layer(producer).outputs);
+  ASSERT_TRUE(again.hasValue()) << again.status().toString();
+  EXPECT_EQ(net.layer(*again).inputs, std::vector<TensorId>{first});
+  ASSERT_TRUE(net.markOutput(cur).isOk());
+  EXPECT_TRUE(net.verify().isOk()) << net.verify().toString();
+}
+
 TEST(UseDefIndex, VerifierCatchesAnEditThatBypassesIt) {
   NetworkDefinition net;
   TensorId x = *net.addInput("x", kF32, dims({4}));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -117,8 +118,11 @@ class NetworkDefinition {
   Expected<TensorId> addMatrixMultiply(TensorId a, TensorId b, TensorId c = kNoTensor,
                                        MatrixMultiplyAttrs attrs = {});
 
-  const std::vector<Tensor>& tensors() const { return tensors_; }
-  const std::vector<Layer>& layers() const { return layers_; }
+  /// Tensors and layers by id. Both live in deques: adding a tensor or layer never moves the
+  /// others, so a reference held across an add (a rule that binds `const Layer&` and then adds
+  /// layers) stays valid. compact() and topologicalSort() renumber, and invalidate references.
+  const std::deque<Tensor>& tensors() const { return tensors_; }
+  const std::deque<Layer>& layers() const { return layers_; }
   /// The tensor or layer with an id this network returned; std::out_of_range for any other id
   /// (a programming error: the only exception kiln's API lets out besides the ones noted at
   /// Weights::fromInts).
@@ -187,8 +191,8 @@ class NetworkDefinition {
   std::string uniqueName(const std::string& base) const;
 
  private:
-  std::vector<Tensor> tensors_;
-  std::vector<Layer> layers_;
+  std::deque<Tensor> tensors_;
+  std::deque<Layer> layers_;
   std::vector<TensorId> inputs_;
   std::vector<TensorId> outputs_;
   /// Live tensors by name.

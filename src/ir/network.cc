@@ -275,7 +275,7 @@ void NetworkDefinition::compact() {
   // Canonical tensor order: graph inputs, then each live layer's outputs in layer order. A
   // network rebuilt from a plan (inputs first, then layers) gets the same ids.
   std::vector<TensorId> tmap(tensors_.size(), kNoTensor);
-  std::vector<Tensor> nt;
+  std::deque<Tensor> nt;
   auto take = [&](TensorId t) {
     if (tmap[t] != kNoTensor || tensors_[t].removed) return;
     tmap[t] = static_cast<TensorId>(nt.size());
@@ -287,7 +287,7 @@ void NetworkDefinition::compact() {
     if (!l.removed)
       for (TensorId t : l.outputs)
         take(t);
-  std::vector<Layer> nl;
+  std::deque<Layer> nl;
   for (Layer& l : layers_) {
     if (l.removed) continue;
     for (TensorId& t : l.inputs)
@@ -353,7 +353,7 @@ Status NetworkDefinition::topologicalSort() try {
   for (size_t i = 0; i < n; ++i)
     if (!layers_[i].removed && !done[i])
       return invalidModel("the graph has a cycle through layer '" + layers_[i].name + "'");
-  std::vector<Layer> sorted;
+  std::deque<Layer> sorted;
   std::vector<LayerId> newId(n, -1);
   for (LayerId id : order) {
     newId[id] = static_cast<LayerId>(sorted.size());

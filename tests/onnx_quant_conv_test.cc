@@ -150,5 +150,36 @@ TEST(OnnxQuantize, UnsupportedTypesAreRefused) {
   EXPECT_NE(r.status().message().find("output_dtype"), std::string::npos) << r.status().toString();
 }
 
+/// OneHot(indices[2, 3], depth, values[2]) with depth a graph input of dims `depthDims`.
+std::string oneHot(Dims depthDims) {
+  ModelBuilder b(11);
+  b.input("indices", DataType::kInt64, fixed({2, 3}))
+      .input("depth", DataType::kFloat32, shapeFromDims(depthDims))
+      .input("values", DataType::kFloat32, fixed({2}))
+      .node({"OneHot", {"indices", "depth", "values"}, {"y"}, {{"axis", int64_t{1}}}, "hot"})
+      .output("y");
+  return b.serialize();
+}
+
+TEST(OnnxOneHot, RunTimeDepthDecidesTheOutputShape) {
+  // depth is read when input values are set: the class axis has no build-time size.
+  auto net = parse(oneHot({}));
+  ASSERT_TRUE(net) << net.status().toString();
+  const Shape& y = net->tensor(net->findTensor("y")).shape;
+  ASSERT_EQ(y.size(), 3u);
+  EXPECT_EQ(y[0], Dim(2));
+  EXPECT_FALSE(y[1].isStatic());
+  EXPECT_EQ(y[2], Dim(3));
+  auto one = parse(oneHot({1}));
+  EXPECT_TRUE(one) << one.status().toString();
+}
+
+TEST(OnnxOneHot, DepthOfSeveralValuesIsRefused) {
+  auto r = parse(oneHot({2, 2}));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("hot"), std::string::npos) << r.status().toString();
+  EXPECT_NE(r.status().message().find("depth"), std::string::npos) << r.status().toString();
+}
+
 }  // namespace
 }  // namespace kiln

@@ -1,4 +1,6 @@
 // ONNX Constant, Cast, CastLike, Range, ConstantOfShape and Size.
+#include <cmath>
+
 #include "importer/onnx/importer.h"
 #include "importer/onnx/tensor_proto.h"
 #include "onnx.pb.h"
@@ -141,17 +143,8 @@ Status importSize(NodeContext& ctx) {
 // build-time constant.
 Status importOneHot(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId indices, ctx.input(0));
-  KILN_RETURN_IF_ERROR(ctx.input(1).status());
+  KILN_ASSIGN_OR_RETURN(TensorId depthIn, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(TensorId values, ctx.input(2));
-  const Weights* depthW = ctx.constantInput(1);
-  if (!depthW) return unsupported("input #1 (depth) must be a build-time constant");
-  if (depthW->count() != 1)
-    return invalidModel("depth " + dimsToString(depthW->dims()) + " must hold one value");
-  KILN_ASSIGN_OR_RETURN(std::vector<double> depthV, depthW->toDoubles());
-  constexpr int64_t kMaxDepth = int64_t{1} << 24;
-  if (!(depthV[0] >= 1.0) || !(depthV[0] <= static_cast<double>(kMaxDepth)))
-    return invalidModel("depth " + std::to_string(depthV[0]) + " must be in [1, 2^24]");
-  const int64_t depth = static_cast<int64_t>(depthV[0]);
   std::optional<int64_t> rank = ctx.rankOf(indices);
   if (!rank)
     return unsupported("the rank of input '" + ctx.net().tensor(indices).name +
@@ -164,9 +157,30 @@ Status importOneHot(NodeContext& ctx) {
   if (axis < 0) axis += outRank;
   CastAttrs toI64;
   toI64.to = DataType::kInt64;
+  // depth: a build-time constant (checked here), or a run-time scalar that the Fill below reads
+  // when input values are set (its value decides the output's shape).
+  TensorId depthT = kNoTensor;
+  if (const Weights* depthW = ctx.constantInput(1)) {
+    if (depthW->count() != 1)
+      return invalidModel("depth " + dimsToString(depthW->dims()) + " must hold one value");
+    KILN_ASSIGN_OR_RETURN(std::vector<double> depthV, depthW->toDoubles());
+    constexpr int64_t kMaxDepth = int64_t{1} << 24;
+    if (!(depthV[0] >= 1.0) || !(depthV[0] <= static_cast<double>(kMaxDepth)))
+      return invalidModel("depth " + std::to_string(depthV[0]) + " must be in [1, 2^24]");
+    KILN_ASSIGN_OR_RETURN(depthT,
+                          ctx.addScalarConstant("depth", std::floor(depthV[0]), DataType::kInt64));
+  } else {
+    std::optional<int64_t> depthRank = ctx.rankOf(depthIn);
+    if (!depthRank || *depthRank > 1)
+      return invalidModel("depth must be a scalar or a tensor of one element");
+    KILN_ASSIGN_OR_RETURN(TensorId d, ctx.addInternal("depth_i64", toI64, {depthIn}));
+    // A one-element 1-D depth becomes a scalar.
+    KILN_ASSIGN_OR_RETURN(depthT, ctx.addInternal("depth", shuffleAttrs(ShuffleMode::kReshape),
+                                                  {d, ctx.addIntsConstant("scalar_shape", {})}));
+  }
   KILN_ASSIGN_OR_RETURN(TensorId idx, ctx.addInternal("indices_i64", toI64, {indices}));
-  const TensorId depthT = ctx.addIntsConstant("depth", {depth});
-  const TensorId zero = ctx.addIntsConstant("zero", {0});
+  KILN_ASSIGN_OR_RETURN(TensorId zero, ctx.addScalarConstant("zero", 0, DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(TensorId one, ctx.addScalarConstant("one", 1, DataType::kInt64));
   KILN_ASSIGN_OR_RETURN(
       TensorId neg,
       ctx.addInternal("negative", ElementwiseAttrs{ElementwiseKind::kLess}, {idx, zero}));
@@ -179,15 +193,13 @@ Status importOneHot(NodeContext& ctx) {
                         ctx.addInternal("unsqueezed", shuffleAttrs(ShuffleMode::kUnsqueeze),
                                         {adj, ctx.addIntsConstant("axis", {axis})}));
   // 0..depth-1 laid along `axis` of the output: [depth, 1, ...] with outRank - axis dims.
-  std::vector<int64_t> positions(static_cast<size_t>(depth));
-  for (int64_t i = 0; i < depth; ++i)
-    positions[static_cast<size_t>(i)] = i;
+  KILN_ASSIGN_OR_RETURN(TensorId positions,
+                        ctx.addInternal("positions", FillAttrs{}, {zero, depthT, one}));
   std::vector<int64_t> rangeShape(static_cast<size_t>(outRank - axis), 1);
-  rangeShape[0] = depth;
-  KILN_ASSIGN_OR_RETURN(TensorId range,
-                        ctx.addInternal("range", shuffleAttrs(ShuffleMode::kReshape),
-                                        {ctx.addIntsConstant("positions", positions),
-                                         ctx.addIntsConstant("range_shape", rangeShape)}));
+  rangeShape[0] = -1;
+  KILN_ASSIGN_OR_RETURN(
+      TensorId range, ctx.addInternal("range", shuffleAttrs(ShuffleMode::kReshape),
+                                      {positions, ctx.addIntsConstant("range_shape", rangeShape)}));
   KILN_ASSIGN_OR_RETURN(
       TensorId hot,
       ctx.addInternal("hot", ElementwiseAttrs{ElementwiseKind::kEqual}, {unsq, range}));

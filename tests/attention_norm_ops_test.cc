@@ -1,6 +1,6 @@
-// Tests of RMSNormalization, LayerNormalization's Mean/InvStdDev outputs and Attention: each
-// ONNX op imported, built and run on the reference backend against hand-computed values, plus
-// the errors they must give.
+// Tests of RMSNormalization, LRN, LayerNormalization's Mean/InvStdDev outputs, DepthToSpace and
+// Attention: each ONNX op imported, built and run on the reference backend against hand-computed
+// values, plus the errors they must give.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -120,6 +120,90 @@ TEST(NormOps, LayerNormalizationInvStdDevWithoutMeanIsRefused) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(r.status().message().find("InvStdDev"), std::string::npos) << r.status().toString();
+}
+
+TEST(NormOps, LrnSumsSquaresOverACenteredChannelWindow) {
+  // size 3, alpha / size = 1, beta 1, bias 1 over channels [1, 2, 3]: the window of channel c is
+  // [c - 1, c + 1] clipped, so y = x / (1 + sum x^2) = 1 / 6, 2 / 15, 3 / 14.
+  auto r = runNode(13, "LRN", {"x"}, {f32({1, 3, 1, 1}, {1, 2, 3})}, {"y"},
+                   {{"size", int64_t{3}}, {"alpha", 3.0f}, {"beta", 1.0f}, {"bias", 1.0f}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 3, 1, 1}, {1.0 / 6, 2.0 / 15, 3.0 / 14});
+}
+
+TEST(NormOps, LrnEvenSizeLeansForward) {
+  // size 2: floor(1 / 2) = 0 channels before, ceil(1 / 2) = 1 after; the window of c is [c, c + 1].
+  // beta 0.5 over rank 3 (one spatial dim of 2): channel values [1, 2, 3] and [2, 0, 1].
+  auto r = runNode(13, "LRN", {"x"}, {f32({1, 3, 2}, {1, 2, 2, 0, 3, 1})}, {"y"},
+                   {{"size", int64_t{2}}, {"alpha", 2.0f}, {"beta", 0.5f}, {"bias", 1.0f}});
+  ASSERT_TRUE(r) << r.status().toString();
+  auto y = [](double x, double s) { return x / std::sqrt(1 + s); };
+  expectNear(r->at(0), {1, 3, 2},
+             {y(1, 1 + 4), y(2, 4 + 0), y(2, 4 + 9), y(0, 0 + 1), y(3, 9), y(1, 1)});
+}
+
+TEST(NormOps, LrnRejectsBadAttributes) {
+  auto r = runNode(13, "LRN", {"x"}, {f32({1, 2, 1, 1}, {1, 2})}, {"y"}, {{"size", int64_t{0}}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("size"), std::string::npos) << r.status().toString();
+  r = runNode(13, "LRN", {"x"}, {f32({1, 2, 1, 1}, {1, 2})}, {"y"});  // size is required
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("size"), std::string::npos) << r.status().toString();
+}
+
+// ---- DepthToSpace -----------------------------------------------------------------------------
+
+TEST(MovementOps, DepthToSpaceDcrAndCrd) {
+  // 8 channels of one pixel, blocksize 2, 2 output channels. DCR: out[c][i][j] = x[(2i + j) * 2 + c];
+  // CRD: out[c][i][j] = x[4c + 2i + j].
+  const Weights x = f32({1, 8, 1, 1}, {0, 1, 2, 3, 4, 5, 6, 7});
+  auto dcr = runNode(13, "DepthToSpace", {"x"}, {x}, {"y"}, {{"blocksize", int64_t{2}}});
+  ASSERT_TRUE(dcr) << dcr.status().toString();
+  expectNear(dcr->at(0), {1, 2, 2, 2}, {0, 2, 4, 6, 1, 3, 5, 7});
+  auto crd = runNode(13, "DepthToSpace", {"x"}, {x}, {"y"},
+                     {{"blocksize", int64_t{2}}, {"mode", std::string("CRD")}});
+  ASSERT_TRUE(crd) << crd.status().toString();
+  expectNear(crd->at(0), {1, 2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7});
+}
+
+TEST(MovementOps, DepthToSpaceIsTheInverseOfSpaceToDepth) {
+  // Two pixels wide and high per block: SpaceToDepth then DepthToSpace (DCR) gives x back.
+  std::vector<float> v(2 * 4 * 6);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  ModelBuilder b(13);
+  b.input("x", kF32, shapeFromDims({1, 2, 4, 6}))
+      .node({"SpaceToDepth", {"x"}, {"d"}, {{"blocksize", int64_t{2}}}, "s2d"})
+      .node({"DepthToSpace", {"d"}, {"y"}, {{"blocksize", int64_t{2}}}, "d2s"})
+      .output("y");
+  const std::string bytes = b.serialize();
+  auto net = OnnxParser::parseBuffer(bytes.data(), bytes.size(), "ops.onnx");
+  ASSERT_TRUE(net) << net.status().toString();
+  BuilderConfig config;
+  config.backend = "reference";
+  auto engine = Builder::build(*net, config);
+  ASSERT_TRUE(engine) << engine.status().toString();
+  auto r = test::runEngine(**engine, {{"x", f32({1, 2, 4, 6}, v)}});
+  ASSERT_TRUE(r) << r.status().toString();
+  expectNear(r->at(0), {1, 2, 4, 6}, std::vector<double>(v.begin(), v.end()));
+}
+
+TEST(MovementOps, DepthToSpaceRejectsBadInputs) {
+  // 6 channels do not split into 2 x 2 blocks.
+  auto r = runNode(13, "DepthToSpace", {"x"}, {f32({1, 6, 1, 1}, {0, 1, 2, 3, 4, 5})}, {"y"},
+                   {{"blocksize", int64_t{2}}});
+  EXPECT_FALSE(r);
+  r = runNode(13, "DepthToSpace", {"x"}, {f32({1, 4, 1, 1}, {0, 1, 2, 3})}, {"y"},
+              {{"blocksize", int64_t{0}}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("blocksize"), std::string::npos) << r.status().toString();
+  r = runNode(13, "DepthToSpace", {"x"}, {f32({1, 4, 1, 1}, {0, 1, 2, 3})}, {"y"},
+              {{"blocksize", int64_t{2}}, {"mode", std::string("RDC")}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("mode"), std::string::npos) << r.status().toString();
+  r = runNode(13, "DepthToSpace", {"x"}, {f32({4}, {0, 1, 2, 3})}, {"y"},
+              {{"blocksize", int64_t{2}}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("rank"), std::string::npos) << r.status().toString();
 }
 
 // ---- Attention --------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ class ConformanceCases : public ::testing::Test {
     return dir.string();
   }
 
-  /// node/test_add (passes), node/test_add_wrong (wrong reference), simple/test_lrn (two
+  /// node/test_add (passes), node/test_add_wrong (wrong reference), simple/test_gru (two
   /// missing operators and a missing type).
   void writeSuite() {
     ModelBuilder add(17);
@@ -136,13 +136,13 @@ class ConformanceCases : public ::testing::Test {
               {Weights::fromFloats({2, 4, 6})});
     writeCase("node", "test_add_wrong", add, {Weights::fromFloats({1, 2, 3})},
               {Weights::fromFloats({2, 4.5f, 6})});
-    ModelBuilder lrn(17);
-    lrn.input("x", DataType::kFloat32, shapeFromDims({1, 1, 2, 2}))
+    ModelBuilder gru(17);
+    gru.input("x", DataType::kFloat32, shapeFromDims({1, 1, 2, 2}))
         .inputWithOnnxType("s", 8, {1})
-        .node({"LRN", {"x"}, {"a"}, {{"size", int64_t{1}}}, "lrn"})
+        .node({"GRU", {"x"}, {"a"}, {{"size", int64_t{1}}}, "gru"})
         .node({"Foo", {"a", "s"}, {"y"}, {}, "foo"})
         .output("y");
-    writeCase("simple", "test_lrn", lrn, {}, {});
+    writeCase("simple", "test_gru", gru, {}, {});
   }
 
   std::string root;
@@ -166,12 +166,12 @@ TEST_F(ConformanceCases, VerdictsBlockersAndWorstElement) {
   EXPECT_EQ(fail.mismatch->expected, 4.5);
   EXPECT_NE(fail.reason.find("worst at [1]: 4, expected 4.5"), std::string::npos) << fail.reason;
 
-  auto refused = conformance::runCase(root + "/simple/test_lrn", "simple/test_lrn");
+  auto refused = conformance::runCase(root + "/simple/test_gru", "simple/test_gru");
   EXPECT_EQ(refused.verdict, Verdict::kUnsupported);
   ASSERT_EQ(refused.blockers.size(), 3u);  // every missing operator and type, not the first
   EXPECT_EQ(refused.blockers[0].kind, "operator");
   EXPECT_EQ(refused.blockers[0].name, "Foo");
-  EXPECT_EQ(refused.blockers[1].name, "LRN");
+  EXPECT_EQ(refused.blockers[1].name, "GRU");
   EXPECT_EQ(refused.blockers[2].kind, "type");
   EXPECT_EQ(refused.blockers[2].name, "string");
 
@@ -189,7 +189,7 @@ TEST_F(ConformanceCases, FindsCasesFromRootSuiteOrCaseAndReports) {
   auto all = conformance::findCases(root);
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].name, "node/test_add");
-  EXPECT_EQ(all[2].name, "simple/test_lrn");
+  EXPECT_EQ(all[2].name, "simple/test_gru");
   EXPECT_EQ(conformance::findCases(root + "/node").size(), 2u);
   auto one = conformance::findCases(root + "/node/test_add/");
   ASSERT_EQ(one.size(), 1u);
@@ -207,14 +207,14 @@ TEST_F(ConformanceCases, FindsCasesFromRootSuiteOrCaseAndReports) {
   EXPECT_EQ(report["model_cases"]["unsupported"], 1);
   EXPECT_EQ(report["operators"]["Add"]["cases"], 2);
   EXPECT_EQ(report["operators"]["Add"]["passed"], 1);
-  EXPECT_EQ(report["operators"]["LRN"]["refused_for_this_operator"], 1);
+  EXPECT_EQ(report["operators"]["GRU"]["refused_for_this_operator"], 1);
   EXPECT_EQ(report["operators"]["Foo"]["refused_for_this_operator"], 1);
   EXPECT_EQ(report["blockers"].size(), 3u);
   EXPECT_FALSE(report["cases"][0].contains("seconds"));  // deterministic
 
   std::string md = cli::operatorsMarkdown({report});
   EXPECT_NE(md.find("| Add | 1–28 | partial 1/2, **1 wrong** | f32 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| LRN | 1 | 17 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| GRU | 1 | 17 |"), std::string::npos) << md;
 }
 
 TEST_F(ConformanceCases, ExpectedListRoundTrip) {
@@ -248,16 +248,16 @@ TEST_F(ConformanceCases, ConformanceCommand) {
   EXPECT_EQ(report["cases"].size(), 3u);
 
   // --filter, --verbose and --blockers.
-  r = kiln("conformance " + root + " --filter lrn -v --blockers");
+  r = kiln("conformance " + root + " --filter gru -v --blockers");
   EXPECT_EQ(r.exitCode, 0) << r.output;
-  EXPECT_NE(r.output.find("UNSUPPORTED simple/test_lrn  unsupported: 2 operators are not "
-                          "supported: Foo (node foo), LRN (node lrn)"),
+  EXPECT_NE(r.output.find("UNSUPPORTED simple/test_gru  unsupported: 2 operators are not "
+                          "supported: Foo (node foo), GRU (node gru)"),
             std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("operator  LRN"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("operator  GRU"), std::string::npos) << r.output;
 
   // --filter repeats, before or after the folders.
-  r = kiln("conformance --filter lrn --filter add_wrong " + root);
+  r = kiln("conformance --filter gru --filter add_wrong " + root);
   EXPECT_NE(r.output.find("0 passed, 1 failed, 1 unsupported, 0 errors\n"), std::string::npos)
       << r.output;
 

@@ -51,25 +51,25 @@ Expected<std::vector<Weights>> run(const ModelBuilder& b, const std::vector<Name
 TEST(OnnxSupport, BuildListsEveryUnsupportedOperatorWithItsNodes) {
   ModelBuilder b(17);
   b.input("x", DataType::kFloat32, fixed({1, 3, 4, 4}))
-      .node({"LRN", {"x"}, {"a"}, {{"size", int64_t{3}}}, "conv1/lrn"})
+      .node({"GRU", {"x"}, {"a"}, {{"size", int64_t{3}}}, "conv1/gru"})
       .node({"Relu", {"a"}, {"r"}, {}, "relu"})
-      .node({"LRN", {"r"}, {"c"}, {{"size", int64_t{3}}}, "conv2/lrn"})
+      .node({"GRU", {"r"}, {"c"}, {{"size", int64_t{3}}}, "conv2/gru"})
       .node({"Foo", {"c"}, {"y"}, {}, "x"})
       .output("y");
   auto net = parse(b);
   ASSERT_FALSE(net);
   EXPECT_EQ(net.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(net.status().message(),
-            "'test.onnx': 2 operators are not supported: Foo (node x), LRN (nodes conv1/lrn, "
-            "conv2/lrn)");
+            "'test.onnx': 2 operators are not supported: Foo (node x), GRU (nodes conv1/gru, "
+            "conv2/gru)");
 
   auto report = check(b);
   ASSERT_TRUE(report) << report.status().toString();
   EXPECT_FALSE(report->supported());
   EXPECT_EQ(report->opset, 17);
-  ASSERT_EQ(report->operators.size(), 3u);  // Foo, LRN, Relu: sorted, each once
+  ASSERT_EQ(report->operators.size(), 3u);  // Foo, GRU, Relu: sorted, each once
   EXPECT_EQ(report->operators[0].opType, "Foo");
-  EXPECT_EQ(report->operators[1].nodes, (std::vector<std::string>{"conv1/lrn", "conv2/lrn"}));
+  EXPECT_EQ(report->operators[1].nodes, (std::vector<std::string>{"conv1/gru", "conv2/gru"}));
   EXPECT_EQ(report->operators[1].unsupportedReason, "not implemented");
   EXPECT_EQ(report->operators[2].opType, "Relu");
   EXPECT_TRUE(report->operators[2].unsupportedReason.empty());

@@ -1,4 +1,4 @@
-// ONNX data-movement operators: Pad, Tile, Trilu, CenterCropPad.
+// ONNX data-movement operators: Pad, SpaceToDepth, DepthToSpace, Tile, Trilu, CenterCropPad.
 #include "importer/onnx/importer.h"
 #include "onnx.pb.h"
 
@@ -87,6 +87,59 @@ Status importSpaceToDepth(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(TensorId outShape,
                         ctx.addInternal("out_shape", ElementwiseAttrs{ElementwiseKind::kMul},
                                         {blocks, ctx.addIntsConstant("depth", {1, *bb, 1, 1})}));
+  return ctx.addOutputLayer(reshape, {moved, outShape});
+}
+
+// DepthToSpace(input[N, C, H, W]; blocksize b, mode) -> reshape, transpose, reshape:
+//   DCR (the default): [N, b, b, C/(b*b), H, W] -> perm [0, 3, 4, 1, 5, 2];
+//   CRD:               [N, C/(b*b), b, b, H, W] -> perm [0, 1, 4, 2, 5, 3];
+// then [N, C/(b*b), H*b, W*b]. The shapes come from ShapeOf (folded when the input's shape is
+// static); C not divisible by b*b fails the first reshape. `mode` exists from opset 11.
+Status importDepthToSpace(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(int64_t b, ctx.requireInt("blocksize"));
+  if (b < 1)
+    return invalidModel("attribute 'blocksize' is " + std::to_string(b) + ", expected >= 1");
+  std::optional<int64_t> bb = checkedMul(b, b);
+  if (!bb) return invalidModel("attribute 'blocksize' " + std::to_string(b) + " overflows");
+  std::string mode = "DCR";
+  if (ctx.opset() >= 11) {
+    KILN_ASSIGN_OR_RETURN(mode, ctx.getString("mode", "DCR"));
+  }
+  if (mode != "DCR" && mode != "CRD")
+    return invalidModel("attribute 'mode' is '" + mode + "'; expected DCR or CRD");
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  if (rank && *rank != 4)
+    return invalidModel("input must have rank 4 ([N, C, H, W]), not " + std::to_string(*rank));
+  KILN_ASSIGN_OR_RETURN(TensorId shape, ctx.addInternal("shape", ShapeOfAttrs{}, {x}));
+  // [N, C/(b*b), H, W]
+  KILN_ASSIGN_OR_RETURN(TensorId depth,
+                        ctx.addInternal("depth", ElementwiseAttrs{ElementwiseKind::kDiv},
+                                        {shape, ctx.addIntsConstant("block", {1, *bb, 1, 1})}));
+  // [N, C/(b*b), H, W, b] -> the split shape of the mode
+  KILN_ASSIGN_OR_RETURN(TensorId withB, ctx.addInternal("depth_b", ConcatenationAttrs{0},
+                                                        {depth, ctx.addIntsConstant("b", {b})}));
+  const bool dcr = mode == "DCR";
+  GatherAttrs g;
+  g.axis = 0;
+  KILN_ASSIGN_OR_RETURN(
+      TensorId splitShape,
+      ctx.addInternal(
+          "split_shape", g,
+          {withB, ctx.addIntsConstant("order", dcr ? std::vector<int64_t>{0, 4, 4, 1, 2, 3}
+                                                   : std::vector<int64_t>{0, 1, 4, 4, 2, 3})}));
+  ShuffleAttrs reshape;
+  reshape.mode = ShuffleMode::kReshape;
+  reshape.allowZero = true;
+  KILN_ASSIGN_OR_RETURN(TensorId split, ctx.addInternal("split", reshape, {x, splitShape}));
+  ShuffleAttrs transpose;
+  transpose.mode = ShuffleMode::kTranspose;
+  transpose.perm =
+      dcr ? std::vector<int64_t>{0, 3, 4, 1, 5, 2} : std::vector<int64_t>{0, 1, 4, 2, 5, 3};
+  KILN_ASSIGN_OR_RETURN(TensorId moved, ctx.addInternal("moved", transpose, {split}));
+  KILN_ASSIGN_OR_RETURN(TensorId outShape,
+                        ctx.addInternal("out_shape", ElementwiseAttrs{ElementwiseKind::kMul},
+                                        {depth, ctx.addIntsConstant("space", {1, 1, b, b})}));
   return ctx.addOutputLayer(reshape, {moved, outShape});
 }
 

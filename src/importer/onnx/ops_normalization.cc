@@ -297,6 +297,62 @@ Status importLpNormalization(NodeContext& ctx) {
   return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kDiv}, {x, divisor});
 }
 
+// LRN(X[N, C, *]; size, alpha, beta, bias): y = x / (bias + alpha / size * s)^beta with s the
+// sum of x^2 over channels [c - floor((size-1)/2), c + ceil((size-1)/2)] (clipped to [0, C)).
+// The windowed sum is an average pooling of x^2 unsqueezed to [N, 1, C, *] with a window of
+// `size` channels and count_include_pad (so the average is s / size), then squeezed back.
+Status importLRN(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(TensorId x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(int64_t size, ctx.requireInt("size"));
+  KILN_ASSIGN_OR_RETURN(float alpha, ctx.getFloat("alpha", 1e-4f));
+  KILN_ASSIGN_OR_RETURN(float beta, ctx.getFloat("beta", 0.75f));
+  KILN_ASSIGN_OR_RETURN(float bias, ctx.getFloat("bias", 1.0f));
+  if (size < 1)
+    return invalidModel("attribute 'size' is " + std::to_string(size) + ", expected >= 1");
+  std::optional<int64_t> rank = ctx.rankOf(x);
+  std::optional<DataType> dtype = ctx.dtypeOf(x);
+  if (!rank || !dtype)
+    return unsupported("the rank and type of input '" + ctx.net().tensor(x).name +
+                       "' must be known at import (declare its shape in value_info)");
+  if (*rank < 3 || *rank > 5)
+    return unsupported("LRN on an input of rank " + std::to_string(*rank) +
+                       " (ranks 3 to 5, [N, C, 1 to 3 spatial dims], are supported)");
+  KILN_ASSIGN_OR_RETURN(TensorId sq,
+                        ctx.addInternal("square", ElementwiseAttrs{ElementwiseKind::kMul}, {x, x}));
+  TensorId axis1 = ctx.addIntsConstant("channel_axis", {1});
+  KILN_ASSIGN_OR_RETURN(
+      TensorId sq1,
+      ctx.addInternal("square_n1c", shuffleAttrs(ShuffleMode::kUnsqueeze), {sq, axis1}));
+  PoolingAttrs pool;
+  pool.kind = PoolingKind::kAverage;
+  pool.countIncludePad = true;
+  const size_t spatial = static_cast<size_t>(*rank - 1);  // C and the spatial dims of x
+  pool.kernelShape.assign(spatial, 1);
+  pool.kernelShape[0] = size;
+  pool.strides.assign(spatial, 1);
+  pool.padsBegin.assign(spatial, 0);
+  pool.padsEnd.assign(spatial, 0);
+  pool.padsBegin[0] = (size - 1) / 2;
+  pool.padsEnd[0] = size - 1 - (size - 1) / 2;
+  KILN_ASSIGN_OR_RETURN(TensorId avg1, ctx.addInternal("window_mean", pool, {sq1}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId avg,
+      ctx.addInternal("window_mean_nc", shuffleAttrs(ShuffleMode::kSqueeze), {avg1, axis1}));
+  KILN_ASSIGN_OR_RETURN(TensorId alphaT, ctx.addScalarConstant("alpha", alpha, *dtype));
+  KILN_ASSIGN_OR_RETURN(TensorId biasT, ctx.addScalarConstant("bias", bias, *dtype));
+  KILN_ASSIGN_OR_RETURN(TensorId betaT, ctx.addScalarConstant("beta", beta, *dtype));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId scaled,
+      ctx.addInternal("scaled", ElementwiseAttrs{ElementwiseKind::kMul}, {avg, alphaT}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId based,
+      ctx.addInternal("biased", ElementwiseAttrs{ElementwiseKind::kAdd}, {scaled, biasT}));
+  KILN_ASSIGN_OR_RETURN(
+      TensorId denom,
+      ctx.addInternal("denominator", ElementwiseAttrs{ElementwiseKind::kPow}, {based, betaT}));
+  return ctx.addOutputLayer(ElementwiseAttrs{ElementwiseKind::kDiv}, {x, denom});
+}
+
 // RMSNormalization(X, Scale) -> Normalization{rms} over dims [axis, rank):
 // y = x / sqrt(mean(x^2) + epsilon) * scale. The reference kernel accumulates in double, which
 // covers stash_type (float32 statistics for 16-bit inputs).

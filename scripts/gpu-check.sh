@@ -7,7 +7,8 @@
 #   bash scripts/gpu-check.sh FILE.tar.xz [OUT]              on the GPU machine: runs the GPU tests
 #       (every cuda tactic against the reference), compute-sanitizer memcheck over them when it
 #       is there, and for each packed model builds a plan with --backend cuda, lists the layers
-#       that fall back to the host, and runs the plan against the model's reference outputs.
+#       that fall back to the host, runs the plan against the model's reference outputs and
+#       times it (kiln bench, median latency in the summary).
 #       OUT (optional) receives summary.txt, gpu_tests.log and logs.tar.gz (every log); the
 #       last lines printed are the summary.
 set -uo pipefail
@@ -85,7 +86,11 @@ for m in "$dir"/models/*/; do
   timeout 300 "$dir/kiln" run "$plan" --inputs "$m/test_data_set_0" --expected "$m/test_data_set_0" \
     --rtol 1e-3 --atol 1e-4 >"$out/$name.run.log" 2>&1
   rrc=$?
-  summary+=("$name: build $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")s, run exit $rrc ($(tail -1 "$out/$name.run.log")); device layers $device; host fallback: ${host:-none}")
+  # Latency of the plan at the shapes of its test inputs (median over 2 s; layer times in the log).
+  timeout 120 "$dir/kiln" bench "$plan" --inputs "$m/test_data_set_0" --duration 2 --layer-times \
+    >"$out/$name.bench.log" 2>&1
+  lat=$(grep -o 'median [0-9.]*' "$out/$name.bench.log" | head -1)
+  summary+=("$name: build $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")s, run exit $rrc ($(tail -1 "$out/$name.run.log")); latency ms ${lat:-(bench failed)}; device layers $device; host fallback: ${host:-none}")
 done
 
 echo "==== summary"

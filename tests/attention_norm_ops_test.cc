@@ -154,8 +154,8 @@ TEST(NormOps, LrnRejectsBadAttributes) {
 // ---- DepthToSpace -----------------------------------------------------------------------------
 
 TEST(MovementOps, DepthToSpaceDcrAndCrd) {
-  // 8 channels of one pixel, blocksize 2, 2 output channels. DCR: out[c][i][j] = x[(2i + j) * 2 + c];
-  // CRD: out[c][i][j] = x[4c + 2i + j].
+  // 8 channels of one pixel, blocksize 2, 2 output channels. DCR: out[c][i][j] = x[(2i + j) * 2 +
+  // c]; CRD: out[c][i][j] = x[4c + 2i + j].
   const Weights x = f32({1, 8, 1, 1}, {0, 1, 2, 3, 4, 5, 6, 7});
   auto dcr = runNode(13, "DepthToSpace", {"x"}, {x}, {"y"}, {{"blocksize", int64_t{2}}});
   ASSERT_TRUE(dcr) << dcr.status().toString();
@@ -169,7 +169,8 @@ TEST(MovementOps, DepthToSpaceDcrAndCrd) {
 TEST(MovementOps, DepthToSpaceIsTheInverseOfSpaceToDepth) {
   // Two pixels wide and high per block: SpaceToDepth then DepthToSpace (DCR) gives x back.
   std::vector<float> v(2 * 4 * 6);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<float>(i);
   ModelBuilder b(13);
   b.input("x", kF32, shapeFromDims({1, 2, 4, 6}))
       .node({"SpaceToDepth", {"x"}, {"d"}, {{"blocksize", int64_t{2}}}, "s2d"})

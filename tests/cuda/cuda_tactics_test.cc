@@ -67,18 +67,23 @@ LayerDesc describe(const Case& c, const Layer& layer) {
   return d;
 }
 
-/// Runs the first tactic `b` offers for the case; device backends get device buffers.
+/// Runs the tactic named `want` if `b` offers it for the case, else the first it offers; device
+/// backends get device buffers.
 Expected<Result> runOn(const Backend& b, const Case& c,
-                       const std::vector<std::vector<float>>& inputs) {
+                       const std::vector<std::vector<float>>& inputs,
+                       const std::string& want = "") {
   Layer layer;
   layer.name = "layer";
   layer.attrs = c.attrs;
   LayerDesc d = describe(c, layer);
   auto tactics = b.tactics(d);
   if (tactics.empty()) return b.supports(d);
+  const Tactic* tactic = tactics[0];
+  for (const Tactic* t : tactics)
+    if (t->name() == want) tactic = t;
   Result r;
-  r.tactic = tactics[0]->name();
-  KILN_ASSIGN_OR_RETURN(auto kernel, tactics[0]->create(d));
+  r.tactic = tactic->name();
+  KILN_ASSIGN_OR_RETURN(auto kernel, tactic->create(d));
   KILN_RETURN_IF_ERROR(kernel->reshape(d.inputs, d.outputs));
   const bool device = b.memorySpace() == MemorySpace::kDevice;
   auto stream = b.createStream();
@@ -134,7 +139,7 @@ void expectMatches(const Backend& cuda, const Case& c, const std::string& expect
     auto inputs = randomInputs(c, seed);
     auto ref = runOn(referenceBackend(), c, inputs);
     ASSERT_TRUE(ref) << ref.status().message();
-    auto got = runOn(cuda, c, inputs);
+    auto got = runOn(cuda, c, inputs, expectTactic);
     ASSERT_TRUE(got) << got.status().message();
     EXPECT_EQ(got->tactic, expectTactic);
     float scale = 1.0f, err = 0.0f;
@@ -286,43 +291,150 @@ TEST(CudaTactics, MatrixMultiply) {
 
 TEST(CudaTactics, Convolution) {
   KILN_REQUIRE_CUDA(cuda);
-  const std::string name = "cuda.convolution.direct.f32";
-  ConvolutionAttrs a;
-  a.padsBegin = {1, 1};
-  a.padsEnd = {1, 1};
-  expectMatches(*cuda, Case{a, {{2, 3, 9, 9}, {4, 3, 3, 3}}, {}, {2, 4, 9, 9}}, name);
-  a.activation = ActivationKind::kRelu;
-  expectMatches(*cuda, Case{a, {{2, 3, 9, 9}, {4, 3, 3, 3}, {4}}, {}, {2, 4, 9, 9}}, name);
-  a.strides = {2, 2};
-  a.dilations = {2, 2};
-  // (9 + 2 - 2*2 - 1) / 2 + 1 = 4
-  expectMatches(*cuda, Case{a, {{1, 3, 9, 9}, {5, 3, 3, 3}, {5}}, {}, {1, 5, 4, 4}}, name);
-  ConvolutionAttrs g;  // grouped / depthwise
-  g.group = 3;
-  g.padsBegin = {1, 1};
-  g.padsEnd = {1, 1};
-  g.residual = ResidualMode::kBeforeActivation;
-  g.activation = ActivationKind::kClip;
-  g.activationAlpha = 0.0f;
-  g.activationBeta = 6.0f;
-  expectMatches(*cuda,
-                Case{g, {{1, 6, 17, 17}, {6, 2, 3, 3}, {6}, {1, 6, 17, 17}}, {}, {1, 6, 17, 17}},
-                name);
-  ConvolutionAttrs c1;  // 1-D
-  expectMatches(*cuda, Case{c1, {{2, 4, 17}, {5, 4, 3}}, {}, {2, 5, 15}}, name);
+  for (const std::string name : {"cuda.convolution.direct.f32", "cuda.convolution.cudnn.f32"}) {
+    SCOPED_TRACE(name);
+    ConvolutionAttrs a;
+    a.padsBegin = {1, 1};
+    a.padsEnd = {1, 1};
+    expectMatches(*cuda, Case{a, {{2, 3, 9, 9}, {4, 3, 3, 3}}, {}, {2, 4, 9, 9}}, name);
+    a.activation = ActivationKind::kRelu;
+    expectMatches(*cuda, Case{a, {{2, 3, 9, 9}, {4, 3, 3, 3}, {4}}, {}, {2, 4, 9, 9}}, name);
+    a.strides = {2, 2};
+    a.dilations = {2, 2};
+    // (9 + 2 - 2*2 - 1) / 2 + 1 = 4
+    expectMatches(*cuda, Case{a, {{1, 3, 9, 9}, {5, 3, 3, 3}, {5}}, {}, {1, 5, 4, 4}}, name);
+    ConvolutionAttrs g;  // grouped / depthwise
+    g.group = 3;
+    g.padsBegin = {1, 1};
+    g.padsEnd = {1, 1};
+    g.residual = ResidualMode::kBeforeActivation;
+    g.activation = ActivationKind::kClip;
+    g.activationAlpha = 0.0f;
+    g.activationBeta = 6.0f;
+    expectMatches(*cuda,
+                  Case{g, {{1, 6, 17, 17}, {6, 2, 3, 3}, {6}, {1, 6, 17, 17}}, {}, {1, 6, 17, 17}},
+                  name);
+    ConvolutionAttrs c1;  // 1-D
+    expectMatches(*cuda, Case{c1, {{2, 4, 17}, {5, 4, 3}}, {}, {2, 5, 15}}, name);
+    // more channels than a block, a residual after the activation, 1x1 and strided
+    ConvolutionAttrs wide;
+    wide.strides = {2, 2};
+    wide.residual = ResidualMode::kAfterActivation;
+    wide.activation = ActivationKind::kRelu;
+    expectMatches(
+        *cuda,
+        Case{wide, {{2, 257, 8, 8}, {64, 257, 1, 1}, {64}, {2, 64, 4, 4}}, {}, {2, 64, 4, 4}},
+        name);
+  }
+  // Asymmetric padding: only the direct kernel gives this output.
+  ConvolutionAttrs asym;
+  asym.padsBegin = {0, 0};
+  asym.padsEnd = {1, 1};
+  expectMatches(*cuda, Case{asym, {{1, 2, 8, 8}, {3, 2, 3, 3}}, {}, {1, 3, 7, 7}},
+                "cuda.convolution.direct.f32");
+  // Transposed: neither device tactic runs it; the reference runs it on the host.
+  ConvolutionAttrs t;
+  t.transposed = true;
+  expectMatches(*cuda, Case{t, {{1, 3, 5, 5}, {3, 3, 3, 3}}, {}, {1, 3, 7, 7}},
+                "cuda.host.reference.convolution");
+}
+
+TEST(CudaTactics, Pointwise) {
+  KILN_REQUIRE_CUDA(cuda);
+  const std::string name = "cuda.pointwise.f32";
+  struct Expr {
+    std::string text;
+    std::vector<Dims> inputs;
+    Dims y;
+  };
+  for (const Expr& e : std::vector<Expr>{
+           // GELU (erf) spelled out, one input
+           {"mul(mul(x0, 0.5), add(erf(mul(x0, 0.70710677)), 1))", {{257}}, {257}},
+           // bias + residual + activation over broadcast inputs
+           {"relu(add(add(x0, x1), x2), 0, 0)", {{2, 3, 255}, {255}, {2, 3, 255}}, {2, 3, 255}},
+           {"leaky_relu(sub(x0, x1), 0.1, 0)", {{3, 1, 5}, {4, 1}}, {3, 4, 5}},
+           // comparisons, bools, select and casts
+           {"where(greater(x0, x1), x0, neg(x1))", {{4099}, {4099}}, {4099}},
+           {"cast_f32(and(less(x0, 0.5), not(isnan(x1))))", {{256}, {1}}, {256}},
+           {"where(cast_bool(floor(x0)), sqrt(abs(x0)), tanh(x0, 0, 0))", {{1031}}, {1031}},
+           // a normalization tail: (x - mean) * rsqrt(var + eps) * gamma + beta
+           {"add(mul(div(sub(x0, x1), sqrt(add(x2, 1e-05))), x3), x4)",
+            {{2, 7, 33}, {2, 7, 1}, {2, 7, 1}, {33}, {33}},
+            {2, 7, 33}},
+           {"mod(x0, 0.75)", {{300}}, {300}},
+           {"pow(x0, x1)", {{2, 1, 3, 1}, {1, 5, 1, 7}}, {2, 5, 3, 7}},
+           {"sigmoid(x0, 0, 0)", {{}}, {}}}) {
+    Case c{PointwiseAttrs{e.text}, e.inputs, {}, e.y};
+    // pow and the square root of the variance need positive inputs
+    c.positive = e.text.rfind("pow", 0) == 0 || e.text.find("sqrt(add") != std::string::npos;
+    SCOPED_TRACE(e.text);
+    expectMatches(*cuda, c, name);
+  }
+}
+
+TEST(CudaTactics, PointwiseNeedsFloat32) {
+  KILN_REQUIRE_CUDA(cuda);
+  // A bool output: the device tactic refuses it and the layer goes to the host.
+  Layer layer;
+  layer.name = "layer";
+  layer.attrs = PointwiseAttrs{"less(x0, x1)"};
+  LayerDesc d;
+  d.layer = &layer;
+  d.inputs = {TensorDesc{DataType::kFloat32, {4}}, TensorDesc{DataType::kFloat32, {4}}};
+  d.inputPresent = {true, true};
+  d.constantInputs = {nullptr, nullptr};
+  d.outputs = {TensorDesc{DataType::kBool, {4}}};
+  auto tactics = cuda->tactics(d);
+  ASSERT_FALSE(tactics.empty());
+  EXPECT_NE(tactics[0]->name(), "cuda.pointwise.f32");
+}
+
+TEST(CudaTactics, Pooling) {
+  KILN_REQUIRE_CUDA(cuda);
+  const std::string name = "cuda.pooling.f32";
+  auto window = [](PoolingKind k, std::vector<int64_t> kernel, std::vector<int64_t> strides,
+                   std::vector<int64_t> pads) {
+    PoolingAttrs p;
+    p.kind = k;
+    p.kernelShape = kernel;
+    p.strides = strides;
+    p.padsBegin = pads;
+    p.padsEnd = pads;
+    return p;
+  };
+  for (PoolingKind k : {PoolingKind::kMax, PoolingKind::kAverage}) {
+    // max is exact; an average is summed in fp32 here and in fp64 by the reference
+    expectMatches(*cuda, Case{window(k, {2, 2}, {2, 2}, {0, 0}), {{1, 2, 8, 8}}, {}, {1, 2, 4, 4}},
+                  name, k == PoolingKind::kMax ? 0.0f : 1e-6f);
+    // 3x3 stride 2 pad 1 over 257 planes (the block size)
+    expectMatches(
+        *cuda, Case{window(k, {3, 3}, {2, 2}, {1, 1}), {{1, 257, 9, 9}}, {}, {1, 257, 5, 5}}, name);
+    PoolingAttrs inc = window(k, {3, 3}, {2, 2}, {1, 1});
+    inc.countIncludePad = true;
+    inc.ceilMode = true;  // (10 + 2 - 3) / 2 + 1 = 5.5 -> 6
+    expectMatches(*cuda, Case{inc, {{2, 3, 10, 10}}, {}, {2, 3, 6, 6}}, name);
+    PoolingAttrs global;
+    global.kind = k;
+    global.global = true;
+    expectMatches(*cuda, Case{global, {{2, 255, 7, 7}}, {}, {2, 255, 1, 1}}, name);
+    expectMatches(*cuda, Case{window(k, {3}, {1}, {1}), {{2, 3, 17}}, {}, {2, 3, 17}}, name);
+    expectMatches(
+        *cuda,
+        Case{window(k, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}), {{1, 2, 4, 6, 6}}, {}, {1, 2, 2, 3, 3}},
+        name);
+  }
+  PoolingAttrs dil = window(PoolingKind::kMax, {2, 2}, {1, 1}, {0, 0});
+  dil.dilations = {2, 2};
+  expectMatches(*cuda, Case{dil, {{1, 2, 7, 7}}, {}, {1, 2, 5, 5}}, name, 0.0f);
 }
 
 TEST(CudaTactics, HostFallback) {
   KILN_REQUIRE_CUDA(cuda);
-  // Pooling has no device tactic yet: the reference kernel runs on the host between copies.
-  PoolingAttrs p;
-  p.kind = PoolingKind::kMax;
-  p.kernelShape = {2, 2};
-  p.strides = {2, 2};
-  p.padsBegin = {0, 0};
-  p.padsEnd = {0, 0};
-  expectMatches(*cuda, Case{p, {{1, 2, 8, 8}}, {}, {1, 2, 4, 4}}, "cuda.host.reference.pooling",
-                0.0f);
+  // An Elementwise Mod layer has no device tactic (only Pointwise expressions evaluate mod): the
+  // reference kernel runs on the host between copies.
+  Case c{ElementwiseAttrs{ElementwiseKind::kMod}, {{3, 5}, {5}}, {}, {3, 5}};
+  c.positive = true;
+  expectMatches(*cuda, c, "cuda.host.reference.elementwise", 0.0f);
 }
 
 }  // namespace

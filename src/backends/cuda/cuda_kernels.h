@@ -57,6 +57,40 @@ cudaError_t launchLayerNorm(const float* x, const float* scale, const float* bia
 cudaError_t launchEpilogue(float* y, int64_t n, const float* c, const StridedIndex& ci, float beta,
                            const float* r, const EpilogueArgs& e, cudaStream_t stream);
 
+/// A Pointwise layer's expression (ir/pointwise_expr.h) compiled for the device: steps in
+/// evaluation order, the last one the result; every value is fp32 (a bool is 0 or 1).
+constexpr int kMaxPointwiseSteps = 64;
+constexpr int kMaxPointwiseInputs = 8;
+struct PointwiseStep {
+  enum Op : int8_t { kInput, kLiteral, kUnary, kBinary, kActivation, kSelect, kToBool };
+  int8_t op = kLiteral;
+  int8_t arg[3] = {};  ///< earlier steps
+  int32_t kind = 0;    ///< kInput: the input; kUnary / kBinary / kActivation: the enum value
+  float value = 0.0f, alpha = 0.0f, beta = 0.0f;  ///< kLiteral: value; kActivation: alpha, beta
+};
+struct PointwiseProgram {
+  int steps = 0, inputs = 0;
+  PointwiseStep step[kMaxPointwiseSteps];
+  StridedIndex index[kMaxPointwiseInputs];  ///< input k read at index[k](i)
+  const float* in[kMaxPointwiseInputs] = {};
+};
+/// Whether the device evaluates unary / binary `kind` inside a Pointwise expression.
+bool pointwiseUnarySupported(UnaryKind kind);
+bool pointwiseBinarySupported(ElementwiseKind kind);
+/// y[i] = the program's value at output element i, n elements.
+cudaError_t launchPointwise(const PointwiseProgram& p, float* y, int64_t n, cudaStream_t stream);
+
+/// Max or average pooling of `planes` (N * C) planes over 1 to 3 spatial dims (missing dims are
+/// 1). Average divides by the taps inside the input, or inside the padded input with
+/// countIncludePad; max propagates NaN.
+struct PoolArgs {
+  int64_t planes = 0;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1},
+          dilation[3] = {1, 1, 1}, padBegin[3] = {}, padEnd[3] = {};
+  bool isMax = true, countIncludePad = false;
+};
+cudaError_t launchPool(const PoolArgs& a, const float* x, float* y, cudaStream_t stream);
+
 /// A 2-D convolution (1-D as H = 1): x [N, C, H, W], w [M, C/group, KH, KW], b [M]?, r like y.
 struct Conv2dArgs {
   int64_t n, c, h, w, m, kh, kw, oh, ow, group;

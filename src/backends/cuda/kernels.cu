@@ -1,5 +1,6 @@
 // kiln — the cuda backend's own fp32 kernels: elementwise (activation, unary, binary with
-// broadcasting), strided copies, softmax, layer normalization, epilogues, direct convolution.
+// broadcasting), fused Pointwise expressions, strided copies, softmax, layer normalization,
+// pooling, epilogues, direct convolution.
 //
 // Correct before fast: grid-stride loops over the output, one block per row for the row
 // reductions. The math matches the reference backend's definitions (layers.h).
@@ -99,6 +100,32 @@ __device__ float unary(UnaryKind k, float x) {
       return cosf(x);
     case UnaryKind::kTan:
       return tanf(x);
+    case UnaryKind::kAsin:
+      return asinf(x);
+    case UnaryKind::kAcos:
+      return acosf(x);
+    case UnaryKind::kAtan:
+      return atanf(x);
+    case UnaryKind::kSinh:
+      return sinhf(x);
+    case UnaryKind::kCosh:
+      return coshf(x);
+    case UnaryKind::kAsinh:
+      return asinhf(x);
+    case UnaryKind::kAcosh:
+      return acoshf(x);
+    case UnaryKind::kAtanh:
+      return atanhf(x);
+    case UnaryKind::kNot:
+      return x != 0.0f ? 0.0f : 1.0f;
+    case UnaryKind::kIsNaN:
+      return x != x ? 1.0f : 0.0f;
+    case UnaryKind::kIsInf:
+      return isinf(x) ? 1.0f : 0.0f;
+    case UnaryKind::kIsPosInf:
+      return isinf(x) && x > 0.0f ? 1.0f : 0.0f;
+    case UnaryKind::kIsNegInf:
+      return isinf(x) && x < 0.0f ? 1.0f : 0.0f;
     default:
       return x;
   }
@@ -122,6 +149,29 @@ __device__ float binary(ElementwiseKind k, float a, float b) {
       return (a != a || b != b) ? a + b : fminf(a, b);
     case ElementwiseKind::kPRelu:
       return a < 0.0f ? a * b : a;
+    // Bool operands and results are 0 / 1 (Pointwise expressions only).
+    case ElementwiseKind::kAnd:
+      return (a != 0.0f && b != 0.0f) ? 1.0f : 0.0f;
+    case ElementwiseKind::kOr:
+      return (a != 0.0f || b != 0.0f) ? 1.0f : 0.0f;
+    case ElementwiseKind::kXor:
+      return ((a != 0.0f) != (b != 0.0f)) ? 1.0f : 0.0f;
+    case ElementwiseKind::kEqual:
+      return a == b ? 1.0f : 0.0f;
+    case ElementwiseKind::kLess:
+      return a < b ? 1.0f : 0.0f;
+    case ElementwiseKind::kLessOrEqual:
+      return a <= b ? 1.0f : 0.0f;
+    case ElementwiseKind::kGreater:
+      return a > b ? 1.0f : 0.0f;
+    case ElementwiseKind::kGreaterOrEqual:
+      return a >= b ? 1.0f : 0.0f;
+    case ElementwiseKind::kMod: {  // the divisor's sign, as Python's %
+      const float r = fmodf(a, b);
+      return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
+    }
+    case ElementwiseKind::kFmod:
+      return fmodf(a, b);
     default:
       return a;
   }
@@ -163,6 +213,99 @@ __global__ void gatherKernel(const float* x, StridedIndex xi, int64_t xOffset, f
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     y[i] = x[xOffset + offsetOf(xi, i)];
+}
+
+/// One thread per output element; each step's value lives in v[] (local memory).
+__global__ void pointwiseKernel(PointwiseProgram p, float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    float v[kMaxPointwiseSteps];
+    for (int s = 0; s < p.steps; ++s) {
+      const PointwiseStep& st = p.step[s];
+#define KILN_ARG(k) v[st.arg[k]]
+      switch (st.op) {
+        case PointwiseStep::kInput:
+          v[s] = p.in[st.kind][offsetOf(p.index[st.kind], i)];
+          break;
+        case PointwiseStep::kLiteral:
+          v[s] = st.value;
+          break;
+        case PointwiseStep::kUnary:
+          v[s] = unary(static_cast<UnaryKind>(st.kind), KILN_ARG(0));
+          break;
+        case PointwiseStep::kBinary:
+          v[s] = binary(static_cast<ElementwiseKind>(st.kind), KILN_ARG(0), KILN_ARG(1));
+          break;
+        case PointwiseStep::kActivation:
+          v[s] = activate(static_cast<ActivationKind>(st.kind), KILN_ARG(0), st.alpha, st.beta);
+          break;
+        case PointwiseStep::kSelect:
+          v[s] = KILN_ARG(0) != 0.0f ? KILN_ARG(1) : KILN_ARG(2);
+          break;
+        case PointwiseStep::kToBool:
+          v[s] = KILN_ARG(0) != 0.0f ? 1.0f : 0.0f;
+          break;
+      }
+#undef KILN_ARG
+    }
+    y[i] = v[p.steps - 1];
+  }
+}
+
+/// One thread per output element of every plane.
+__global__ void poolKernel(PoolArgs a, const float* __restrict__ x, float* __restrict__ y) {
+  const int64_t outPlane = a.out[0] * a.out[1] * a.out[2];
+  const int64_t inPlane = a.in[0] * a.in[1] * a.in[2];
+  const int64_t total = a.planes * outPlane;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t ow = i % a.out[2];
+    const int64_t oh = (i / a.out[2]) % a.out[1];
+    const int64_t od = (i / (a.out[2] * a.out[1])) % a.out[0];
+    const int64_t plane = i / outPlane;
+    const int64_t start[3] = {od * a.stride[0] - a.padBegin[0], oh * a.stride[1] - a.padBegin[1],
+                              ow * a.stride[2] - a.padBegin[2]};
+    const float* xp = x + plane * inPlane;
+    float acc = a.isMax ? -INFINITY : 0.0f;
+    bool nan = false;
+    for (int64_t kd = 0; kd < a.kernel[0]; ++kd) {
+      const int64_t id = start[0] + kd * a.dilation[0];
+      if (id < 0 || id >= a.in[0]) continue;
+      for (int64_t kh = 0; kh < a.kernel[1]; ++kh) {
+        const int64_t ih = start[1] + kh * a.dilation[1];
+        if (ih < 0 || ih >= a.in[1]) continue;
+        const float* xr = xp + (id * a.in[1] + ih) * a.in[2];
+        for (int64_t kw = 0; kw < a.kernel[2]; ++kw) {
+          const int64_t iw = start[2] + kw * a.dilation[2];
+          if (iw < 0 || iw >= a.in[2]) continue;
+          const float val = xr[iw];
+          if (a.isMax) {
+            nan |= val != val;
+            acc = fmaxf(acc, val);
+          } else {
+            acc += val;
+          }
+        }
+      }
+    }
+    if (a.isMax) {
+      if (nan) acc = NAN;
+    } else {
+      int64_t count = 1;
+      for (int d = 0; d < 3; ++d) {
+        const int64_t lo = a.countIncludePad ? -a.padBegin[d] : 0;
+        const int64_t hi = a.countIncludePad ? a.in[d] + a.padEnd[d] : a.in[d];
+        int64_t taps = 0;
+        for (int64_t t = 0; t < a.kernel[d]; ++t) {
+          const int64_t q = start[d] + t * a.dilation[d];
+          taps += (q >= lo && q < hi) ? 1 : 0;
+        }
+        count *= taps;
+      }
+      acc = count > 0 ? acc / static_cast<float>(count) : 0.0f;
+    }
+    y[i] = acc;
+  }
 }
 
 /// Block-wide reduction of one float (sum or max) through shared memory.
@@ -308,6 +451,14 @@ bool unarySupported(UnaryKind k) {
     case UnaryKind::kSin:
     case UnaryKind::kCos:
     case UnaryKind::kTan:
+    case UnaryKind::kAsin:
+    case UnaryKind::kAcos:
+    case UnaryKind::kAtan:
+    case UnaryKind::kSinh:
+    case UnaryKind::kCosh:
+    case UnaryKind::kAsinh:
+    case UnaryKind::kAcosh:
+    case UnaryKind::kAtanh:
       return true;
     default:
       return false;
@@ -381,6 +532,50 @@ cudaError_t launchConv2d(const Conv2dArgs& a, const float* x, const float* w, co
   const int64_t total = a.n * a.m * a.oh * a.ow;
   if (total == 0) return cudaSuccess;
   conv2dKernel<<<blocksFor(total), kThreads, 0, stream>>>(a, x, w, b, r, y, e);
+  return cudaGetLastError();
+}
+
+bool pointwiseUnarySupported(UnaryKind k) {
+  switch (k) {
+    case UnaryKind::kNot:
+    case UnaryKind::kIsNaN:
+    case UnaryKind::kIsInf:
+    case UnaryKind::kIsPosInf:
+    case UnaryKind::kIsNegInf:
+      return true;
+    default:
+      return unarySupported(k);
+  }
+}
+
+bool pointwiseBinarySupported(ElementwiseKind k) {
+  switch (k) {
+    case ElementwiseKind::kAnd:
+    case ElementwiseKind::kOr:
+    case ElementwiseKind::kXor:
+    case ElementwiseKind::kEqual:
+    case ElementwiseKind::kLess:
+    case ElementwiseKind::kLessOrEqual:
+    case ElementwiseKind::kGreater:
+    case ElementwiseKind::kGreaterOrEqual:
+    case ElementwiseKind::kMod:
+    case ElementwiseKind::kFmod:
+      return true;
+    default:
+      return binarySupported(k);
+  }
+}
+
+cudaError_t launchPointwise(const PointwiseProgram& p, float* y, int64_t n, cudaStream_t stream) {
+  if (n == 0 || p.steps == 0) return cudaSuccess;
+  pointwiseKernel<<<blocksFor(n), kThreads, 0, stream>>>(p, y, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launchPool(const PoolArgs& a, const float* x, float* y, cudaStream_t stream) {
+  const int64_t total = a.planes * a.out[0] * a.out[1] * a.out[2];
+  if (total == 0) return cudaSuccess;
+  poolKernel<<<blocksFor(total), kThreads, 0, stream>>>(a, x, y);
   return cudaGetLastError();
 }
 

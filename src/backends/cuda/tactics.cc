@@ -1,11 +1,19 @@
-// kiln — the cuda backend's device tactics (fp32): cuBLASLt matrix multiply, direct convolution,
-// and our own kernels for elementwise, activation, unary, softmax, layer normalization, shuffle
-// and concatenation. Each tactic's supports() says exactly what it runs; anything else goes to
-// the host fallback (cuda_backend.cc).
+// kiln — the cuda backend's device tactics (fp32): cuBLASLt matrix multiply, convolution (cuDNN
+// and a direct kernel; the builder times both), and our own kernels for elementwise, fused
+// Pointwise expressions, activation, unary, softmax, layer normalization, pooling, shuffle and
+// concatenation. Each tactic's supports() says exactly what it runs; anything else goes to the
+// host fallback (cuda_backend.cc).
 #include <algorithm>
 #include <cstring>
+#include <limits>
+
+#if KILN_HAVE_CUDNN
+#include <cudnn.h>
+#endif
 
 #include "backends/cuda/cuda_backend.h"
+#include "backends/reference/kernel_util.h"  // makeWindow3: pooling geometry, shared with the oracle
+#include "ir/pointwise_expr.h"
 
 namespace kiln::cuda {
 namespace {
@@ -147,6 +155,180 @@ Status supportsElementwise(const LayerDesc& d, const std::string& name) {
   if (!broadcastIndex(d.inputs[0].dims, d.outputs[0].dims, &ix) ||
       !broadcastIndex(d.inputs[1].dims, d.outputs[0].dims, &ix))
     return unsupported(name + ": the broadcast needs more than 8 merged dims");
+  return Status::ok();
+}
+
+// ---- Pointwise (a fused elementwise expression) ----------------------------------------------
+
+/// The device program of a Pointwise layer whose tensors are all fp32; an error says what the
+/// device cannot evaluate (an f64 node, a cast to another type, an operation, the size).
+Expected<PointwiseProgram> compilePointwise(const LayerDesc& d, const std::string& tactic) {
+  if (!allFloat32(d)) return notFloat32(d, tactic);
+  KILN_ASSIGN_OR_RETURN(pointwise::Expr e,
+                        pointwise::parse(d.layer->as<PointwiseAttrs>().expression));
+  const std::vector<DataType> inTypes(d.inputs.size(), DataType::kFloat32);
+  KILN_ASSIGN_OR_RETURN(std::vector<DataType> types, pointwise::typeCheck(e, inTypes));
+  if (e.nodes.empty() || e.nodes.size() > static_cast<size_t>(kMaxPointwiseSteps))
+    return unsupported(tactic + " evaluates 1 to " + std::to_string(kMaxPointwiseSteps) +
+                       " nodes, not " + std::to_string(e.nodes.size()));
+  if (d.inputs.size() > static_cast<size_t>(kMaxPointwiseInputs) ||
+      e.inputCount() > static_cast<int>(d.inputs.size()))
+    return unsupported(tactic + " reads up to " + std::to_string(kMaxPointwiseInputs) +
+                       " inputs, each present");
+  PointwiseProgram p;
+  p.steps = static_cast<int>(e.nodes.size());
+  p.inputs = static_cast<int>(d.inputs.size());
+  for (size_t i = 0; i < e.nodes.size(); ++i) {
+    const pointwise::Node& n = e.nodes[i];
+    if (types[i] == DataType::kFloat64)
+      return unsupported(tactic + " computes in fp32 and bool; '" +
+                         pointwise::printNode(e, static_cast<int>(i)) + "' is f64");
+    PointwiseStep& st = p.step[i];
+    for (size_t k = 0; k < n.args.size() && k < 3; ++k)
+      st.arg[k] = static_cast<int8_t>(n.args[k]);
+    using Op = pointwise::Node::Op;
+    switch (n.op) {
+      case Op::kInput:
+        if (!d.hasInput(static_cast<size_t>(n.input)))
+          return unsupported(tactic + ": input " + std::to_string(n.input) + " is absent");
+        st.op = PointwiseStep::kInput;
+        st.kind = n.input;
+        break;
+      case Op::kLiteral:
+        st.op = PointwiseStep::kLiteral;
+        st.value = n.literal;
+        break;
+      case Op::kUnary:
+        if (!pointwiseUnarySupported(n.unary))
+          return unsupported(tactic + " has no kernel for " + enumName(n.unary));
+        st.op = PointwiseStep::kUnary;
+        st.kind = static_cast<int32_t>(n.unary);
+        break;
+      case Op::kBinary:
+        if (!pointwiseBinarySupported(n.binary))
+          return unsupported(tactic + " has no kernel for " + enumName(n.binary));
+        st.op = PointwiseStep::kBinary;
+        st.kind = static_cast<int32_t>(n.binary);
+        break;
+      case Op::kActivation:
+        st.op = PointwiseStep::kActivation;
+        st.kind = static_cast<int32_t>(n.activation);
+        st.alpha = n.alpha;
+        st.beta = n.beta;
+        break;
+      case Op::kSelect:
+        st.op = PointwiseStep::kSelect;
+        break;
+      case Op::kCast:  // f32 and bool are both held as floats: only a cast to bool changes them
+        if (n.castTo == DataType::kBool) {
+          st.op = PointwiseStep::kToBool;
+        } else if (n.castTo == DataType::kFloat32) {
+          st.op = PointwiseStep::kUnary;
+          st.kind = static_cast<int32_t>(UnaryKind::kIdentity);
+        } else {
+          return unsupported(tactic + " cannot cast to " + dataTypeName(n.castTo));
+        }
+        break;
+    }
+  }
+  return p;
+}
+
+class PointwiseKernel final : public DeviceKernel<PointwiseAttrs> {
+ public:
+  PointwiseKernel(const LayerDesc& d) : DeviceKernel(d) {
+    auto p = compilePointwise(d, "cuda.pointwise.f32");  // create() has checked it compiles
+    if (p) program_ = *p;
+  }
+  Status reshaped() override {
+    if (program_.steps == 0) return error("the expression did not compile");
+    for (int k = 0; k < program_.inputs; ++k)
+      if (!broadcastIndex(in_[static_cast<size_t>(k)].dims, out_[0].dims, &program_.index[k]))
+        return error("input " + std::to_string(k) + " " +
+                     dimsToString(in_[static_cast<size_t>(k)].dims) + " does not broadcast to " +
+                     dimsToString(out_[0].dims) + " within " + std::to_string(kMaxRank) +
+                     " merged dims");
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    for (int k = 0; k < program_.inputs; ++k)
+      program_.in[k] = in(static_cast<size_t>(k));
+    return launched(launchPointwise(program_, out(0), volume(out_[0].dims), nativeStream(s)));
+  }
+
+ private:
+  PointwiseProgram program_;
+};
+
+Status supportsPointwise(const LayerDesc& d, const std::string& name) {
+  KILN_RETURN_IF_ERROR(compilePointwise(d, name).status());
+  StridedIndex ix;
+  for (const TensorDesc& t : d.inputs)
+    if (!broadcastIndex(t.dims, d.outputs[0].dims, &ix))
+      return unsupported(name + ": the broadcast needs more than 8 merged dims");
+  return Status::ok();
+}
+
+// ---- Pooling -------------------------------------------------------------------------------
+
+/// The device arguments of a pooling layer over x and y: the same geometry as the reference.
+Expected<PoolArgs> poolArgs(const LayerDesc& d, const Dims& x, const Dims& y) {
+  if (x.size() < 3 || x.size() > 5 || y.size() != x.size() || y[0] != x[0] || y[1] != x[1])
+    return unsupported("pooling of x" + dimsToString(x) + " to y" + dimsToString(y) +
+                       " (x[N, C, 1 to 3 spatial dims], y of the same N and C)");
+  const auto& a = d.layer->as<PoolingAttrs>();
+  const Dims inSpatial(x.begin() + 2, x.end());
+  const Dims outSpatial(y.begin() + 2, y.end());
+  ConcreteWindow g;
+  if (a.global) {
+    g.kernel = inSpatial;
+  } else {
+    KILN_ASSIGN_OR_RETURN(
+        g, resolveConcreteWindow(d, a.kernelShape, a.strides, a.dilations, a.padsBegin, a.padsEnd,
+                                 a.padding, a.ceilMode, x));
+  }
+  KILN_ASSIGN_OR_RETURN(ref::Window3 w, ref::makeWindow3(d, g, inSpatial, outSpatial));
+  PoolArgs p;
+  p.planes = x[0] * x[1];
+  for (int k = 0; k < 3; ++k) {
+    const size_t i = static_cast<size_t>(k);
+    p.in[k] = w.in[i];
+    p.out[k] = w.out[i];
+    p.kernel[k] = w.kernel[i];
+    p.stride[k] = w.stride[i];
+    p.dilation[k] = w.dilation[i];
+    p.padBegin[k] = w.padBegin[i];
+    p.padEnd[k] = w.padEnd[i];
+  }
+  p.isMax = a.kind == PoolingKind::kMax;
+  p.countIncludePad = a.countIncludePad;
+  return p;
+}
+
+class PoolingKernel final : public DeviceKernel<PoolingAttrs> {
+ public:
+  PoolingKernel(const LayerDesc& d) : DeviceKernel(d), layer_(*d.layer) {
+    desc_ = d;
+    desc_.layer = &layer_;
+  }
+  Status reshaped() override {
+    KILN_ASSIGN_OR_RETURN(args_, poolArgs(desc_, in_[0].dims, out_[0].dims));
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    return launched(launchPool(args_, in(0), out(0), nativeStream(s)));
+  }
+
+ private:
+  Layer layer_;  // the copy desc_ points at
+  LayerDesc desc_;
+  PoolArgs args_;
+};
+
+Status supportsPooling(const LayerDesc& d, const std::string& name) {
+  if (!allFloat32(d)) return notFloat32(d, name);
+  auto p = poolArgs(d, d.inputs[0].dims, d.outputs[0].dims);
+  if (!p) return unsupported(name + ": " + p.status().message());
   return Status::ok();
 }
 
@@ -571,6 +753,8 @@ class ConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
 
 Status supportsConvolution(const LayerDesc& d, const std::string& name) {
   if (!allFloat32(d)) return notFloat32(d, name);
+  if (d.layer->as<ConvolutionAttrs>().transposed)
+    return unsupported(name + " has no transposed convolution");
   auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
                     d.outputs[0].dims);
   if (!a) return unsupported(name + ": " + a.status().message());
@@ -579,6 +763,141 @@ Status supportsConvolution(const LayerDesc& d, const std::string& name) {
   return Status::ok();
 }
 
+#if KILN_HAVE_CUDNN
+// ---- Convolution through cuDNN --------------------------------------------------------------
+
+/// One cuDNN handle per thread that runs kernels (a handle is bound to a stream per call).
+cudnnHandle_t cudnn() {
+  thread_local cudnnHandle_t handle = [] {
+    cudnnHandle_t h = nullptr;
+    if (cudnnCreate(&h) != CUDNN_STATUS_SUCCESS) h = nullptr;
+    return h;
+  }();
+  return handle;
+}
+
+Status checkCudnn(cudnnStatus_t s, const std::string& what) {
+  if (s == CUDNN_STATUS_SUCCESS) return Status::ok();
+  return internalError(what + ": " + cudnnGetErrorString(s));
+}
+
+/// The padding cuDNN would need: symmetric (begin = end) and giving the layer's output dims.
+bool cudnnGeometryFits(const Conv2dArgs& a) {
+  auto out = [](int64_t in, int64_t k, int64_t s, int64_t d, int64_t p) {
+    return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+  };
+  return out(a.h, a.kh, a.strideH, a.dilH, a.padH) == a.oh &&
+         out(a.w, a.kw, a.strideW, a.dilW, a.padW) == a.ow;
+}
+
+/// cudnnConvolutionForward with the algorithm cuDNN's heuristics rank first among those that fit
+/// the workspace limit, in strict fp32 (FMA math: no TF32), then the epilogue kernel for bias,
+/// residual and activation when the layer has them.
+class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
+ public:
+  static constexpr size_t kMaxWorkspace = size_t{256} << 20;
+
+  explicit CudnnConvolutionKernel(const LayerDesc& d) : DeviceKernel(d) {
+    cudnnCreateTensorDescriptor(&x_);
+    cudnnCreateTensorDescriptor(&y_);
+    cudnnCreateFilterDescriptor(&w_);
+    cudnnCreateConvolutionDescriptor(&conv_);
+  }
+  ~CudnnConvolutionKernel() override {
+    if (x_) cudnnDestroyTensorDescriptor(x_);
+    if (y_) cudnnDestroyTensorDescriptor(y_);
+    if (w_) cudnnDestroyFilterDescriptor(w_);
+    if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
+  }
+
+  Status reshaped() override {
+    if (!x_ || !y_ || !w_ || !conv_) return error("cuDNN descriptors could not be created");
+    if (!cudnn()) return error("cuDNN could not be initialized (cudnnCreate)");
+    KILN_ASSIGN_OR_RETURN(args_, convArgs(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
+    const Conv2dArgs& a = args_;
+    if (!cudnnGeometryFits(a)) return error("asymmetric padding: cuDNN cannot give this output");
+    const auto i32 = [](int64_t v) { return static_cast<int>(v); };
+    const std::string where = "layer '" + name_ + "'";
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i32(a.n),
+                                              i32(a.c), i32(a.h), i32(a.w)),
+                   where + ": input descriptor"));
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i32(a.n),
+                                              i32(a.m), i32(a.oh), i32(a.ow)),
+                   where + ": output descriptor"));
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i32(a.m),
+                                              i32(a.c / a.group), i32(a.kh), i32(a.kw)),
+                   where + ": filter descriptor"));
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnSetConvolution2dDescriptor(conv_, i32(a.padH), i32(a.padW), i32(a.strideH),
+                                                   i32(a.strideW), i32(a.dilH), i32(a.dilW),
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                   where + ": convolution descriptor"));
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnSetConvolutionGroupCount(conv_, i32(a.group)), where + ": group count"));
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnSetConvolutionMathType(conv_, CUDNN_FMA_MATH), where + ": math type"));
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int found = 0;
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnGetConvolutionForwardAlgorithm_v7(
+                       cudnn(), x_, w_, conv_, y_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf),
+                   where + ": algorithm heuristics"));
+    bool chosen = false;
+    for (int k = 0; k < found && !chosen; ++k) {
+      if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > kMaxWorkspace) continue;
+      if (perf[k].mathType == CUDNN_TENSOR_OP_MATH) continue;  // strict fp32 only
+      algo_ = perf[k].algo;
+      setWorkspaceBytes(perf[k].memory);
+      chosen = true;
+    }
+    if (!chosen) return error("cuDNN offers no fp32 algorithm within the workspace limit");
+    Dims bias(out_[0].dims.size() - 1, 1);  // [M, 1, ...] broadcast over N and space
+    bias[0] = a.m;
+    if (!broadcastIndex(bias, out_[0].dims, &biasIndex_)) return error("bias broadcast");
+    return Status::ok();
+  }
+
+  Status onRun(Stream& s) override {
+    cudaStream_t stream = nativeStream(s);
+    KILN_RETURN_IF_ERROR(checkCudnn(cudnnSetStream(cudnn(), stream), "cudnnSetStream"));
+    const float one = 1.0f, zero = 0.0f;
+    KILN_RETURN_IF_ERROR(
+        checkCudnn(cudnnConvolutionForward(cudnn(), &one, x_, in(0), w_, in(1), conv_, algo_,
+                                           workspace_, workspaceBytes(), &zero, y_, out(0)),
+                   "layer '" + name_ + "': cudnnConvolutionForward"));
+    const bool bias = has(2), residual = has(3);
+    if (!bias && !residual && attrs_.activation == ActivationKind::kNone) return Status::ok();
+    EpilogueArgs e{attrs_.activation, attrs_.activationAlpha, attrs_.activationBeta,
+                   residual ? attrs_.residual : ResidualMode::kNone};
+    return launched(launchEpilogue(out(0), volume(out_[0].dims), bias ? in(2) : nullptr, biasIndex_,
+                                   1.0f, residual ? in(3) : nullptr, e, stream));
+  }
+
+ private:
+  cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr;
+  cudnnFilterDescriptor_t w_ = nullptr;
+  cudnnConvolutionDescriptor_t conv_ = nullptr;
+  cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  Conv2dArgs args_{};
+  StridedIndex biasIndex_;
+};
+
+Status supportsCudnnConvolution(const LayerDesc& d, const std::string& name) {
+  KILN_RETURN_IF_ERROR(supportsConvolution(d, name));
+  auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
+                    d.outputs[0].dims);
+  if (!a) return unsupported(name + ": " + a.status().message());
+  if (!cudnnGeometryFits(*a)) return unsupported(name + ": asymmetric padding");
+  const int64_t limit = std::numeric_limits<int>::max();
+  for (int64_t v : {a->n, a->c, a->h, a->w, a->m, a->oh, a->ow})
+    if (v > limit) return unsupported(name + ": a dim exceeds cuDNN's int range");
+  return Status::ok();
+}
+#endif  // KILN_HAVE_CUDNN
+
 }  // namespace
 
 void addDeviceTactics(std::vector<std::unique_ptr<Tactic>>& out) {
@@ -586,6 +905,14 @@ void addDeviceTactics(std::vector<std::unique_ptr<Tactic>>& out) {
       "cuda.matrix_multiply.cublaslt.f32", LayerKind::kMatrixMultiply, supportsMatmul));
   out.push_back(std::make_unique<SimpleTactic<ConvolutionKernel>>(
       "cuda.convolution.direct.f32", LayerKind::kConvolution, supportsConvolution));
+#if KILN_HAVE_CUDNN
+  out.push_back(std::make_unique<SimpleTactic<CudnnConvolutionKernel>>(
+      "cuda.convolution.cudnn.f32", LayerKind::kConvolution, supportsCudnnConvolution));
+#endif
+  out.push_back(std::make_unique<SimpleTactic<PointwiseKernel>>(
+      "cuda.pointwise.f32", LayerKind::kPointwise, supportsPointwise));
+  out.push_back(std::make_unique<SimpleTactic<PoolingKernel>>(
+      "cuda.pooling.f32", LayerKind::kPooling, supportsPooling));
   out.push_back(std::make_unique<SimpleTactic<ActivationKernel>>(
       "cuda.activation.f32", LayerKind::kActivation, supportsActivation));
   out.push_back(std::make_unique<SimpleTactic<UnaryKernel>>("cuda.unary.f32", LayerKind::kUnary,

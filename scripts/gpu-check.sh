@@ -53,6 +53,7 @@ cuda_libs=/usr/local/cuda/targets/x86_64-linux/lib
 cudnn_libs=$(ls -d /opt/torch/.venv/lib/python3.*/site-packages/nvidia/cudnn/lib 2>/dev/null | head -1)
 export LD_LIBRARY_PATH="${cudnn_libs:+$cudnn_libs:}$dir/lib:$cuda_libs:${LD_LIBRARY_PATH:-}"
 export KILN_CUDA_LIBRARY="$dir/lib/libkiln_cuda.so"
+export KILN_TEST_MODELS_DIR="$dir/models"  # the engine tests build digits_resnet
 summary=()
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 

@@ -163,6 +163,11 @@ class ExecutionContext {
     std::vector<double> ms;
   };
   const std::vector<LayerTimes>& layerTimes() const;
+  /// Whether the last enqueue replayed the layers as recorded device work (a CUDA graph: one
+  /// launch for the whole network) instead of launching them one by one. Device backends
+  /// record at the second enqueue after the shapes or buffers change, when every layer runs on
+  /// the device and profiling is off; KILN_GRAPHS=0 in the environment turns it off.
+  bool lastRunReplayed() const;
 
   const Engine& engine() const { return *engine_; }
 

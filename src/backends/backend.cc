@@ -67,6 +67,14 @@ bool Backend::hasCapability(const Capability& c) const {
   return false;
 }
 
+Status Backend::beginCapture(Stream&) const {
+  return unsupported("backend '" + name() + "' does not record work for replay");
+}
+
+Expected<std::unique_ptr<CapturedWork>> Backend::endCapture(Stream&) const {
+  return unsupported("backend '" + name() + "' does not record work for replay");
+}
+
 Status Backend::copy(void* dst, const void* src, size_t bytes, CopyKind kind,
                      Stream& stream) const {
   if (bytes > 0) std::memcpy(dst, src, bytes);

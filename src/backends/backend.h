@@ -50,6 +50,10 @@ class Kernel {
                void* workspace);
   /// Runs the layer once on `stream`.
   Status run(Stream& stream);
+  /// Whether run() only enqueues device work on the stream, without host work or waiting,
+  /// and would enqueue the same work until the next setup(): then a device backend may record
+  /// the runs once and replay them (CUDA graphs). Host kernels say false.
+  virtual bool capturable() const { return false; }
 
  protected:
   virtual Status onReshape(const std::vector<TensorDesc>& inputs,
@@ -66,6 +70,14 @@ class Kernel {
   State state_ = State::kCreated;
   size_t workspaceBytes_ = 0;
   std::vector<const Weights*> values_;
+};
+
+/// Device work recorded once (Backend::beginCapture / endCapture) and replayed.
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  /// Enqueues the recorded work on `stream`.
+  virtual Status launch(Stream& stream) = 0;
 };
 
 /// One way to run a layer. The name is a contract: it says backend, op, algorithm, dtype and
@@ -110,6 +122,12 @@ class Backend : public TargetCapabilities {
                       Stream& stream) const;
   /// Device signature for plan headers ("x86_64", "sm_90").
   virtual std::string deviceSignature() const = 0;
+  /// Recording for replay, on device backends that support it: after beginCapture, work
+  /// enqueued on `stream` by this thread is recorded instead of run; endCapture ends the
+  /// recording (the stream runs work again, whatever the result) and returns the recorded work,
+  /// or an error when something in it cannot be recorded. Default: unsupported.
+  virtual Status beginCapture(Stream& stream) const;
+  virtual Expected<std::unique_ptr<CapturedWork>> endCapture(Stream& stream) const;
   /// Default answer: a layer kind is supported when some tactic implements it; fused variants
   /// (epilogues, RMS normalization, attention variants) are not, until a backend says so.
   bool hasCapability(const Capability& c) const override;

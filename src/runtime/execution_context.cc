@@ -116,7 +116,50 @@ struct ExecutionContext::Impl {
   /// Runs the shape pass for the current input shapes (when they or shape-deciding input
   /// values changed) and prepares kernels and memory for them.
   Status prepareShapes(const EngineData& d);
+
+  /// Device backends: the kernels' runs recorded once and replayed at each enqueue (a CUDA
+  /// graph: one launch instead of one per layer). Recorded at the second enqueue after a setup
+  /// (a shape or address seen once is not worth recording), dropped at the next setup; never
+  /// while profiling, when a kernel is not capturable, or when the engine reads input values
+  /// to decide shapes (every enqueue sets up again). KILN_GRAPHS=0 turns it off. A recording
+  /// that fails turns it off for this context: the layers then run one by one, as without it.
+  bool replayable = false;
+  int runsSinceSetup = 0;
+  bool lastReplayed = false;
+  std::unique_ptr<CapturedWork> replay;
+  Status record(Stream& stream);
+  /// Runs the kernels one by one (timing each when profiling).
+  Status runLayers(const NetworkDefinition& net, Stream& stream);
 };
+
+Status ExecutionContext::Impl::runLayers(const NetworkDefinition& net, Stream& stream) {
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    auto& [lid, kernel] = kernels[i];
+    auto t0 = std::chrono::steady_clock::now();
+    Status s = kernel->run(stream);
+    if (!s.isOk()) return s.withContext("layer '" + net.layer(lid).name + "'");
+    if (profiling) {
+      KILN_RETURN_IF_ERROR(stream.synchronize());
+      times[i].ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  return Status::ok();
+}
+
+Status ExecutionContext::Impl::record(Stream& s) {
+  KILN_RETURN_IF_ERROR(backend->beginCapture(s));
+  Status run = Status::ok();
+  for (auto& [lid, kernel] : kernels) {
+    run = kernel->run(s);
+    if (!run.isOk()) break;
+  }
+  auto work = backend->endCapture(s);
+  KILN_RETURN_IF_ERROR(run);
+  if (!work) return work.status();
+  replay = std::move(work).value();
+  return Status::ok();
+}
 
 ExecutionContext::ExecutionContext(std::shared_ptr<const Engine> engine, std::unique_ptr<Impl> impl)
     : engine_(std::move(engine)), impl_(std::move(impl)) {}
@@ -150,6 +193,11 @@ Expected<std::unique_ptr<ExecutionContext>> Engine::createExecutionContext() con
     impl->kernels.emplace_back(static_cast<LayerId>(i), std::move(*kernel));
   }
   impl->kernelReshaped.assign(impl->kernels.size(), false);
+  const char* graphs = std::getenv("KILN_GRAPHS");
+  impl->replayable = impl->device && !d.program.readsInputValues &&
+                     !(graphs != nullptr && std::string(graphs) == "0") &&
+                     std::all_of(impl->kernels.begin(), impl->kernels.end(),
+                                 [](const auto& k) { return k.second->capturable(); });
   impl->bindings.assign(net.tensors().size(), Binding{});
   impl->written.assign(net.tensors().size(), nullptr);
   for (size_t i = 0; i < net.outputs().size(); ++i) {
@@ -292,7 +340,9 @@ Status ExecutionContext::setTensorAddress(const std::string& name, void* data, s
     if (data == nullptr && need > 0) return invalidArgument("tensor '" + name + "': null buffer");
   }
   Binding& b = impl_->bindings[static_cast<size_t>(t)];
-  if (b.data != data || !b.bound) impl_->needSetup = true;
+  // Host kernels read the user's buffers directly: a new buffer means a new setup. Device
+  // kernels read staging buffers that enqueue copies to and from, whatever the user's pointer.
+  if (!b.bound || (b.data != data && !impl_->device)) impl_->needSetup = true;
   b = Binding{};
   b.data = data;
   b.bytes = bytes;
@@ -512,6 +562,8 @@ Status ExecutionContext::enqueue(Stream& stream) try {
       if (!s.isOk()) return s.withContext("layer '" + l.name + "'");
     }
     impl_->needSetup = false;
+    impl_->replay.reset();
+    impl_->runsSinceSetup = 0;
   }
   const Backend& backend = *impl_->backend;
   if (impl_->device)
@@ -521,16 +573,14 @@ Status ExecutionContext::enqueue(Stream& stream) try {
         KILN_RETURN_IF_ERROR(backend.copy(impl_->address[t], impl_->bindings[t].data, bytes,
                                           CopyKind::kHostToDevice, stream));
     }
-  for (size_t i = 0; i < impl_->kernels.size(); ++i) {
-    auto& [lid, kernel] = impl_->kernels[i];
-    auto t0 = std::chrono::steady_clock::now();
-    Status s = kernel->run(stream);
-    if (!s.isOk()) return s.withContext("layer '" + net.layer(lid).name + "'");
-    if (impl_->profiling) {
-      KILN_RETURN_IF_ERROR(stream.synchronize());
-      impl_->times[i].ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
+  const bool replay = impl_->replayable && !impl_->profiling && impl_->runsSinceSetup++ >= 1;
+  if (replay && !impl_->replay && !impl_->record(stream).isOk()) impl_->replayable = false;
+  impl_->lastReplayed = false;
+  if (replay && impl_->replay) {
+    KILN_RETURN_IF_ERROR(impl_->replay->launch(stream));
+    impl_->lastReplayed = true;
+  } else {
+    KILN_RETURN_IF_ERROR(impl_->runLayers(net, stream));
   }
   if (impl_->device)
     for (TensorId t : net.outputs()) {
@@ -585,6 +635,10 @@ void ExecutionContext::setProfiling(bool on) {
 
 const std::vector<ExecutionContext::LayerTimes>& ExecutionContext::layerTimes() const {
   return impl_->times;
+}
+
+bool ExecutionContext::lastRunReplayed() const {
+  return impl_->lastReplayed;
 }
 
 Status ExecutionContext::execute() try {

@@ -287,6 +287,30 @@ TEST(CudaTactics, MatrixMultiply) {
   a.residual = ResidualMode::kAfterActivation;
   expectMatches(
       *cuda, Case{a, {{5, 64}, {64, 65}, {}, {5, 65}}, {true, true, false, true}, {5, 65}}, name);
+  // A residual that broadcasts (a row over M), before the activation.
+  a.residual = ResidualMode::kBeforeActivation;
+  expectMatches(*cuda, Case{a, {{5, 64}, {64, 65}, {}, {65}}, {true, true, false, true}, {5, 65}},
+                name);
+}
+
+TEST(CudaBackend, FusesWhatItsTacticsRun) {
+  KILN_REQUIRE_CUDA(cuda);
+  // The optimizer asks these before fusing: activations and residuals into convolutions and
+  // matrix products (their tactics apply them), RMS normalization; not Attention, which has no
+  // device kernel (it would run on the host).
+  for (LayerKind host : {LayerKind::kConvolution, LayerKind::kMatrixMultiply}) {
+    EXPECT_TRUE(cuda->hasCapability(Capability::epilogueActivation(host, ActivationKind::kClip)));
+    EXPECT_TRUE(
+        cuda->hasCapability(Capability::epilogueActivation(host, ActivationKind::kGeluErf)));
+    EXPECT_TRUE(
+        cuda->hasCapability(Capability::epilogueResidual(host, ResidualMode::kAfterActivation)));
+  }
+  EXPECT_FALSE(cuda->hasCapability(
+      Capability::epilogueActivation(LayerKind::kPooling, ActivationKind::kRelu)));
+  EXPECT_TRUE(cuda->hasCapability(Capability::rmsNormalization()));
+  EXPECT_TRUE(cuda->hasCapability(Capability::layerKind(LayerKind::kPointwise)));
+  EXPECT_FALSE(cuda->hasCapability(Capability::layerKind(LayerKind::kAttention)));
+  EXPECT_FALSE(cuda->hasCapability(Capability::attentionCausal()));
 }
 
 TEST(CudaTactics, Convolution) {
@@ -325,6 +349,45 @@ TEST(CudaTactics, Convolution) {
         *cuda,
         Case{wide, {{2, 257, 8, 8}, {64, 257, 1, 1}, {64}, {2, 64, 4, 4}}, {}, {2, 64, 4, 4}},
         name);
+  }
+  // 1x1, stride 1, unpadded: a matrix product per image through cuBLASLt, which every
+  // convolution tactic runs; a residual that broadcasts (one value per channel).
+  for (const std::string name :
+       {"cuda.convolution.gemm.f32", "cuda.convolution.direct.f32", "cuda.convolution.cudnn.f32"}) {
+    SCOPED_TRACE(name);
+    ConvolutionAttrs p;
+    expectMatches(*cuda, Case{p, {{1, 16, 7, 9}, {24, 16, 1, 1}}, {}, {1, 24, 7, 9}}, name);
+    p.activation = ActivationKind::kClip;
+    p.activationAlpha = 0.0f;
+    p.activationBeta = 6.0f;
+    expectMatches(*cuda, Case{p, {{3, 257, 5, 5}, {65, 257, 1, 1}, {65}}, {}, {3, 65, 5, 5}}, name);
+    p.residual = ResidualMode::kBeforeActivation;
+    expectMatches(
+        *cuda, Case{p, {{2, 32, 4, 4}, {8, 32, 1, 1}, {8}, {2, 8, 4, 4}}, {}, {2, 8, 4, 4}}, name);
+    p.residual = ResidualMode::kAfterActivation;
+    expectMatches(*cuda,
+                  Case{p,
+                       {{2, 32, 4, 4}, {8, 32, 1, 1}, {}, {1, 8, 1, 1}},
+                       {true, true, false, true},
+                       {2, 8, 4, 4}},
+                  name);
+    ConvolutionAttrs q;  // 1-D
+    expectMatches(*cuda, Case{q, {{2, 33, 17}, {5, 33, 1}, {5}}, {}, {2, 5, 17}}, name);
+  }
+  {
+    // What the matrix-product tactic refuses: strides, padding, groups, larger kernels.
+    Layer layer;
+    layer.name = "layer";
+    ConvolutionAttrs s2;
+    s2.strides = {2, 2};
+    layer.attrs = s2;
+    Case c{s2, {{1, 8, 8, 8}, {4, 8, 1, 1}}, {}, {1, 4, 4, 4}};
+    LayerDesc d = describe(c, layer);
+    for (const Tactic* t : cuda->tactics(d))
+      EXPECT_NE(t->name(), "cuda.convolution.gemm.f32");
+    const Tactic* gemm = cuda->findTactic("cuda.convolution.gemm.f32");
+    ASSERT_NE(gemm, nullptr);
+    EXPECT_FALSE(gemm->supports(d).isOk());
   }
   // Asymmetric padding: only the direct kernel gives this output.
   ConvolutionAttrs asym;

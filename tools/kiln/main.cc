@@ -135,7 +135,8 @@ int main(int argc, char** argv) {
   be->add_flag("--json", bench.json, "Print JSON instead of text");
   be->footer(kiln::cli::kExitCodesHelp);
   be->add_flag("--layer-times", bench.profile,
-               "Also time every layer (median per layer over the timed runs, slowest first)");
+               "Also time every layer (median per layer over separate runs that wait for each "
+               "layer, so the latencies above stay unaffected; slowest first)");
   be->add_flag("--samples", bench.samples, "With --json: include every run's latency");
 
   kiln::cli::ConformanceOptions conf;

@@ -212,6 +212,21 @@ class HostFallbackTactic final : public Tactic {
   std::string name_;
 };
 
+/// A recorded CUDA graph, instantiated once and launched per enqueue.
+class CudaGraph final : public CapturedWork {
+ public:
+  explicit CudaGraph(cudaGraphExec_t exec) : exec_(exec) {}
+  ~CudaGraph() override { (void)cudaGraphExecDestroy(exec_); }
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  Status launch(Stream& stream) override {
+    return check(cudaGraphLaunch(exec_, nativeStream(stream)), "cudaGraphLaunch");
+  }
+
+ private:
+  cudaGraphExec_t exec_;
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(int device, const cudaDeviceProp& prop) : device_(device) {
@@ -253,6 +268,49 @@ class CudaBackend final : public Backend {
     return check(cudaMemcpyAsync(dst, src, bytes, k, nativeStream(stream)), "cudaMemcpyAsync");
   }
   std::string deviceSignature() const override { return signature_; }
+
+  Status beginCapture(Stream& stream) const override {
+    return check(cudaStreamBeginCapture(nativeStream(stream), cudaStreamCaptureModeThreadLocal),
+                 "cudaStreamBeginCapture");
+  }
+  Expected<std::unique_ptr<CapturedWork>> endCapture(Stream& stream) const override {
+    cudaGraph_t graph = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(nativeStream(stream), &graph);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      if (graph) (void)cudaGraphDestroy(graph);
+      return check(e, "cudaStreamEndCapture");
+    }
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t ie = cudaGraphInstantiate(&exec, graph, 0);
+    (void)cudaGraphDestroy(graph);
+    if (ie != cudaSuccess) {
+      (void)cudaGetLastError();
+      return check(ie, "cudaGraphInstantiate");
+    }
+    return std::unique_ptr<CapturedWork>(new CudaGraph(exec));
+  }
+
+  /// Fused layers the device tactics run: every activation and residual as the epilogue of a
+  /// Convolution or MatrixMultiply (the direct convolution applies it in place, the library
+  /// tactics through the epilogue kernel), and RMS normalization. Attention has no device
+  /// kernel yet, so its fusion stays off and its parts run as separate device layers.
+  bool hasCapability(const Capability& c) const override {
+    const bool host = c.layer == LayerKind::kConvolution || c.layer == LayerKind::kMatrixMultiply;
+    switch (c.what) {
+      case Capability::What::kEpilogueActivation:
+      case Capability::What::kEpilogueResidual:
+        return host;
+      case Capability::What::kRmsNormalization:
+        return true;
+      case Capability::What::kAttentionLayout:
+      case Capability::What::kAttentionCausal:
+        return false;
+      case Capability::What::kLayerKind:
+        return c.layer != LayerKind::kAttention && Backend::hasCapability(c);
+    }
+    return false;
+  }
 
  protected:
   const std::vector<std::unique_ptr<Tactic>>& allTactics() const override { return tactics_; }

@@ -25,10 +25,13 @@ struct StridedIndex {
 };
 
 /// The epilogue of a convolution or matrix product: y = act(y + r) or act(y) + r per `residual`.
+/// r is read at element i of y, or at residualIndex(i) when it broadcasts.
 struct EpilogueArgs {
   ActivationKind activation = ActivationKind::kNone;
   float alpha = 0.0f, beta = 0.0f;
   ResidualMode residual = ResidualMode::kNone;
+  bool residualBroadcasts = false;
+  StridedIndex residualIndex;
 };
 
 /// y = f(x), n elements.

@@ -377,9 +377,10 @@ __global__ void layerNormKernel(const float* x, const float* scale, const float*
 }
 
 __device__ float applyEpilogue(float v, const float* r, int64_t i, const EpilogueArgs& e) {
-  if (r && e.residual == ResidualMode::kBeforeActivation) v += r[i];
+  const float rv = r ? r[e.residualBroadcasts ? offsetOf(e.residualIndex, i) : i] : 0.0f;
+  if (r && e.residual == ResidualMode::kBeforeActivation) v += rv;
   v = activate(e.activation, v, e.alpha, e.beta);
-  if (r && e.residual == ResidualMode::kAfterActivation) v += r[i];
+  if (r && e.residual == ResidualMode::kAfterActivation) v += rv;
   return v;
 }
 

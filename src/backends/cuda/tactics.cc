@@ -1,8 +1,8 @@
-// kiln — the cuda backend's device tactics (fp32): cuBLASLt matrix multiply, convolution (cuDNN
-// and a direct kernel; the builder times both), and our own kernels for elementwise, fused
-// Pointwise expressions, activation, unary, softmax, layer normalization, pooling, shuffle and
-// concatenation. Each tactic's supports() says exactly what it runs; anything else goes to the
-// host fallback (cuda_backend.cc).
+// kiln — the cuda backend's device tactics (fp32): cuBLASLt matrix multiply, convolution (cuDNN,
+// cuBLASLt for 1x1 and a direct kernel; the builder times those that apply), and our own kernels
+// for elementwise, fused Pointwise expressions, activation, unary, softmax, layer normalization,
+// pooling, shuffle and concatenation. Each tactic's supports() says exactly what it runs; anything
+// else goes to the host fallback (cuda_backend.cc).
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -38,6 +38,8 @@ class DeviceKernel : public Kernel {
   explicit DeviceKernel(const LayerDesc& d) : attrs_(d.layer->as<Attrs>()), name_(d.name()) {
     present_ = d.inputPresent;
   }
+  /// Every device kernel only enqueues on the stream what setup() fixed: graphs can replay it.
+  bool capturable() const override { return true; }
 
  protected:
   Status onReshape(const std::vector<TensorDesc>& inputs,
@@ -94,6 +96,35 @@ class SimpleTactic final : public Tactic {
   LayerKind kind_;
   SupportsFn supports_;
 };
+
+/// The epilogue of a Convolution or MatrixMultiply layer: its activation, and its residual
+/// (input 3, when present) read element by element or, when it broadcasts to the output,
+/// through an index.
+template <class Attrs>
+Status makeEpilogue(const Attrs& a, bool hasResidual, const Dims& r, const Dims& y,
+                    EpilogueArgs* e) {
+  *e = EpilogueArgs{};
+  e->activation = a.activation;
+  e->alpha = a.activationAlpha;
+  e->beta = a.activationBeta;
+  e->residual = hasResidual ? a.residual : ResidualMode::kNone;
+  if (hasResidual && r != y) {
+    if (!broadcastIndex(r, y, &e->residualIndex))
+      return unsupported("the residual " + dimsToString(r) + " does not broadcast to the output " +
+                         dimsToString(y) + " within " + std::to_string(kMaxRank) + " merged dims");
+    e->residualBroadcasts = true;
+  }
+  return Status::ok();
+}
+
+/// Whether the layer's residual (if any) is one the epilogue reads.
+template <class Attrs>
+Status supportsResidual(const LayerDesc& d, const std::string& name) {
+  if (!d.hasInput(3)) return Status::ok();
+  EpilogueArgs e;
+  Status s = makeEpilogue(d.layer->as<Attrs>(), true, d.inputs[3].dims, d.outputs[0].dims, &e);
+  return s.isOk() ? s : unsupported(name + ": " + s.message());
+}
 
 // ---- Activation, Unary ---------------------------------------------------------------------
 
@@ -377,7 +408,8 @@ class NormalizationKernel final : public DeviceKernel<NormalizationAttrs> {
     rows_ = cols_ = 1;
     for (int64_t k = 0; k < rank; ++k)
       (k < axis ? rows_ : cols_) *= in_[0].dims[static_cast<size_t>(k)];
-    if (volume(in_[1].dims) != cols_ || (has(2) && volume(in_[2].dims) != cols_))
+    const bool bias = present_.size() > 2 && present_[2];
+    if (volume(in_[1].dims) != cols_ || (bias && volume(in_[2].dims) != cols_))
       return error("scale and bias must have one value per normalized element");
     return Status::ok();
   }
@@ -535,6 +567,38 @@ Expected<MatmulShape> matmulShape(const MatrixMultiplyAttrs& at, const Dims& a, 
   return s;
 }
 
+/// A column-major fp32 matrix layout of rows x cols (leading dimension ld), strided-batched
+/// over `batch` matrices `stride` elements apart (0: one matrix shared by every batch entry).
+Status fp32Layout(cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+                  int64_t stride) {
+  KILN_RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(l, CUDA_R_32F, static_cast<uint64_t>(rows),
+                                                        static_cast<uint64_t>(cols), ld),
+                             "matrix layout"));
+  if (batch <= 1) return Status::ok();
+  const int32_t count = static_cast<int32_t>(batch);
+  KILN_RETURN_IF_ERROR(check(cublasLtMatrixLayoutSetAttribute(
+                                 *l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)),
+                             "batch count"));
+  return check(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                &stride, sizeof(stride)),
+               "batch stride");
+}
+
+/// cuBLASLt's first-ranked algorithm for D = A B (C = D) within a 32 MiB workspace, or false.
+bool bestAlgorithm(cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                   cublasLtMatrixLayout_t d, cublasLtMatmulHeuristicResult_t* result) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return false;
+  const uint64_t maxWs = 32u << 20;
+  (void)cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &maxWs,
+                                             sizeof(maxWs));
+  int found = 0;
+  const cublasStatus_t hs =
+      cublasLtMatmulAlgoGetHeuristic(cublasLt(), desc, a, b, d, d, pref, 1, result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  return hs == CUBLAS_STATUS_SUCCESS && found > 0;
+}
+
 class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
  public:
   using DeviceKernel::DeviceKernel;
@@ -571,46 +635,21 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
           check(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof(e)),
                 "epilogue"));
     }
-    postEpilogue_ = !biasEpilogue_ && (hasC || attrs_.activation != ActivationKind::kNone ||
-                                       attrs_.residual != ResidualMode::kNone);
+    const bool hasR = present_.size() > 3 && present_[3];
+    KILN_RETURN_IF_ERROR(makeEpilogue(attrs_, hasR, hasR ? in_[3].dims : Dims{}, y, &epilogue_));
+    postEpilogue_ = !biasEpilogue_ && (hasC || attrs_.activation != ActivationKind::kNone || hasR);
     if (postEpilogue_ && hasC && !broadcastIndex(in_[2].dims, y, &cIndex_))
       return error("C does not broadcast to the output within 8 merged dims");
     auto layout = [&](cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t ld,
-                      int64_t stride) -> Status {
-      KILN_RETURN_IF_ERROR(
-          check(cublasLtMatrixLayoutCreate(l, CUDA_R_32F, static_cast<uint64_t>(rows),
-                                           static_cast<uint64_t>(cols), ld),
-                "matrix layout"));
-      if (s.batch > 1) {
-        const int32_t count = static_cast<int32_t>(s.batch);
-        KILN_RETURN_IF_ERROR(
-            check(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
-                                                   sizeof(count)),
-                  "batch count"));
-        KILN_RETURN_IF_ERROR(
-            check(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
-                                                   &stride, sizeof(stride)),
-                  "batch stride"));
-      }
-      return Status::ok();
-    };
+                      int64_t stride) { return fp32Layout(l, rows, cols, ld, s.batch, stride); };
     // The first operand is B as stored: [K, N] row-major is N x K column-major (ld N).
     KILN_RETURN_IF_ERROR(attrs_.transB ? layout(&la_, s.k, s.n, s.k, s.strideB)
                                        : layout(&la_, s.n, s.k, s.n, s.strideB));
     KILN_RETURN_IF_ERROR(attrs_.transA ? layout(&lb_, s.m, s.k, s.m, s.strideA)
                                        : layout(&lb_, s.k, s.m, s.k, s.strideA));
     KILN_RETURN_IF_ERROR(layout(&ld_, s.n, s.m, s.n, s.m * s.n));
-    cublasLtMatmulPreference_t pref = nullptr;
-    KILN_RETURN_IF_ERROR(check(cublasLtMatmulPreferenceCreate(&pref), "preference"));
-    const uint64_t maxWs = 32u << 20;
-    (void)cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                               &maxWs, sizeof(maxWs));
-    int found = 0;
     cublasLtMatmulHeuristicResult_t result{};
-    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(cublasLt(), desc_, la_, lb_, ld_, ld_, pref,
-                                                       1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (hs != CUBLAS_STATUS_SUCCESS || found == 0)
+    if (!bestAlgorithm(desc_, la_, lb_, ld_, &result))
       return error("cuBLASLt found no algorithm for M=" + std::to_string(s.m) +
                    " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k));
     algo_ = result.algo;
@@ -637,10 +676,8 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
                                ld_, out(0), ld_, &algo_, workspace_, workspaceSize_, s),
                 "layer '" + name_ + "': cublasLtMatmul"));
     if (!postEpilogue_) return Status::ok();
-    EpilogueArgs e{attrs_.activation, attrs_.activationAlpha, attrs_.activationBeta,
-                   attrs_.residual};
     return launched(launchEpilogue(out(0), volume(out_[0].dims), has(2) ? in(2) : nullptr, cIndex_,
-                                   attrs_.beta, has(3) ? in(3) : nullptr, e, s));
+                                   attrs_.beta, has(3) ? in(3) : nullptr, epilogue_, s));
   }
 
  private:
@@ -660,6 +697,7 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
   size_t workspaceSize_ = 0;
   bool biasEpilogue_ = false, postEpilogue_ = false;
   StridedIndex cIndex_;
+  EpilogueArgs epilogue_;
 };
 
 Status supportsMatmul(const LayerDesc& d, const std::string& name) {
@@ -667,8 +705,7 @@ Status supportsMatmul(const LayerDesc& d, const std::string& name) {
   const auto& a = d.layer->as<MatrixMultiplyAttrs>();
   auto s = matmulShape(a, d.inputs[0].dims, d.inputs[1].dims, d.outputs[0].dims);
   if (!s) return unsupported(name + ": " + s.status().message());
-  if (d.hasInput(3) && d.inputs[3].dims != d.outputs[0].dims)
-    return unsupported(name + ": the residual must have the output's shape");
+  KILN_RETURN_IF_ERROR(supportsResidual<MatrixMultiplyAttrs>(d, name));
   StridedIndex ix;
   if (d.hasInput(2) && !broadcastIndex(d.inputs[2].dims, d.outputs[0].dims, &ix))
     return unsupported(name + ": C does not broadcast within 8 merged dims");
@@ -738,17 +775,17 @@ class ConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
   using DeviceKernel::DeviceKernel;
   Status reshaped() override {
     KILN_ASSIGN_OR_RETURN(args_, convArgs(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
-    return Status::ok();
+    const bool hasR = present_.size() > 3 && present_[3];
+    return makeEpilogue(attrs_, hasR, hasR ? in_[3].dims : Dims{}, out_[0].dims, &epilogue_);
   }
   Status onRun(Stream& s) override {
-    EpilogueArgs e{attrs_.activation, attrs_.activationAlpha, attrs_.activationBeta,
-                   attrs_.residual};
     return launched(launchConv2d(args_, in(0), in(1), has(2) ? in(2) : nullptr,
-                                 has(3) ? in(3) : nullptr, out(0), e, nativeStream(s)));
+                                 has(3) ? in(3) : nullptr, out(0), epilogue_, nativeStream(s)));
   }
 
  private:
   Conv2dArgs args_{};
+  EpilogueArgs epilogue_;
 };
 
 Status supportsConvolution(const LayerDesc& d, const std::string& name) {
@@ -758,22 +795,147 @@ Status supportsConvolution(const LayerDesc& d, const std::string& name) {
   auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
                     d.outputs[0].dims);
   if (!a) return unsupported(name + ": " + a.status().message());
-  if (d.hasInput(3) && d.inputs[3].dims != d.outputs[0].dims)
-    return unsupported(name + ": the residual must have the output's shape");
+  return supportsResidual<ConvolutionAttrs>(d, name);
+}
+
+/// What a library convolution (cuBLASLt, cuDNN) leaves to the epilogue kernel: the bias per
+/// output channel, the activation and the residual, in the reference's order.
+class ConvPost {
+ public:
+  Status init(const ConvolutionAttrs& at, const std::vector<bool>& present,
+              const std::vector<TensorDesc>& in, const Dims& y) {
+    hasBias_ = present.size() > 2 && present[2];
+    const bool hasR = present.size() > 3 && present[3];
+    KILN_RETURN_IF_ERROR(makeEpilogue(at, hasR, hasR ? in[3].dims : Dims{}, y, &e_));
+    Dims bias(y.size() - 1, 1);  // [M, 1, ...] broadcast over N and space
+    bias[0] = y[1];
+    if (!broadcastIndex(bias, y, &biasIndex_)) return internalError("bias broadcast");
+    any_ = hasBias_ || hasR || at.activation != ActivationKind::kNone;
+    count_ = volume(y);
+    return Status::ok();
+  }
+  cudaError_t run(float* y, const float* bias, const float* residual, cudaStream_t s) const {
+    if (!any_) return cudaSuccess;
+    return launchEpilogue(y, count_, hasBias_ ? bias : nullptr, biasIndex_, 1.0f, residual, e_, s);
+  }
+
+ private:
+  bool hasBias_ = false, any_ = false;
+  int64_t count_ = 0;
+  StridedIndex biasIndex_;
+  EpilogueArgs e_;
+};
+
+// ---- Convolution as a matrix product (1x1, stride 1, no padding) ---------------------------
+
+/// The convolutions that are a matrix product per image in NCHW: Y_n [M, HW] = W [M, C] X_n [C,
+/// HW].
+bool isPointwiseConv(const Conv2dArgs& a) {
+  return a.group == 1 && a.kh == 1 && a.kw == 1 && a.strideH == 1 && a.strideW == 1 &&
+         a.padH == 0 && a.padW == 0 && a.oh == a.h && a.ow == a.w;
+}
+
+/// cuBLASLt in strict fp32 (CUBLAS_COMPUTE_32F: no TF32), one strided-batched product over the
+/// images, then the epilogue kernel. Column-major, Y_n^T [HW, M] = X_n^T [HW, C] W^T [C, M]:
+/// each operand as stored, W shared by every image (batch stride 0).
+class GemmConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  ~GemmConvolutionKernel() override { release(); }
+
+  Status reshaped() override {
+    release();
+    KILN_ASSIGN_OR_RETURN(args_, convArgs(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
+    if (!isPointwiseConv(args_)) return error("not a 1x1 stride-1 unpadded convolution");
+    KILN_RETURN_IF_ERROR(post_.init(attrs_, present_, in_, out_[0].dims));
+    const int64_t p = args_.h * args_.w, c = args_.c, m = args_.m, n = args_.n;
+    if (n * m * p == 0 || c == 0) return Status::ok();
+    KILN_RETURN_IF_ERROR(
+        check(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul desc"));
+    auto layout = [&](cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t stride) {
+      return fp32Layout(l, rows, cols, rows, n, stride);
+    };
+    KILN_RETURN_IF_ERROR(layout(&lx_, p, c, c * p));
+    KILN_RETURN_IF_ERROR(layout(&lw_, c, m, 0));
+    KILN_RETURN_IF_ERROR(layout(&ly_, p, m, m * p));
+    cublasLtMatmulHeuristicResult_t result{};
+    if (!bestAlgorithm(desc_, lx_, lw_, ly_, &result))
+      return error("cuBLASLt found no algorithm for the 1x1 convolution (HW=" + std::to_string(p) +
+                   " C=" + std::to_string(c) + " M=" + std::to_string(m) + ")");
+    algo_ = result.algo;
+    setWorkspaceBytes(result.workspaceSize);
+    return Status::ok();
+  }
+
+  Status onRun(Stream& st) override {
+    cudaStream_t s = nativeStream(st);
+    if (volume(out_[0].dims) == 0) return Status::ok();
+    if (!desc_) {  // C = 0: the sum of nothing
+      KILN_RETURN_IF_ERROR(launched(cudaMemsetAsync(out(0), 0, out_[0].bytes(), s)));
+    } else {
+      const float one = 1.0f, zero = 0.0f;
+      KILN_RETURN_IF_ERROR(
+          check(cublasLtMatmul(cublasLt(), desc_, &one, in(0), lx_, in(1), lw_, &zero, out(0), ly_,
+                               out(0), ly_, &algo_, workspace_, workspaceBytes(), s),
+                "layer '" + name_ + "': cublasLtMatmul"));
+    }
+    return launched(post_.run(out(0), in(2), has(3) ? in(3) : nullptr, s));
+  }
+
+ private:
+  void release() {
+    if (lx_) cublasLtMatrixLayoutDestroy(lx_);
+    if (lw_) cublasLtMatrixLayoutDestroy(lw_);
+    if (ly_) cublasLtMatrixLayoutDestroy(ly_);
+    if (desc_) cublasLtMatmulDescDestroy(desc_);
+    lx_ = lw_ = ly_ = nullptr;
+    desc_ = nullptr;
+  }
+
+  Conv2dArgs args_{};
+  ConvPost post_;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cublasLtMatrixLayout_t lx_ = nullptr, lw_ = nullptr, ly_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+};
+
+Status supportsGemmConvolution(const LayerDesc& d, const std::string& name) {
+  KILN_RETURN_IF_ERROR(supportsConvolution(d, name));
+  auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
+                    d.outputs[0].dims);
+  if (!a) return unsupported(name + ": " + a.status().message());
+  if (!isPointwiseConv(*a))
+    return unsupported(name + " runs 1x1 convolutions with stride 1, no padding and one group");
+  if (a->n > std::numeric_limits<int32_t>::max())
+    return unsupported(name + ": the batch exceeds cuBLASLt's batch count");
   return Status::ok();
 }
 
 #if KILN_HAVE_CUDNN
 // ---- Convolution through cuDNN --------------------------------------------------------------
 
-/// One cuDNN handle per thread that runs kernels (a handle is bound to a stream per call).
+/// One cuDNN handle per thread that runs kernels (a handle is bound to a stream per call),
+/// destroyed when the thread ends: a server's worker threads come and go, and each handle holds
+/// device and pinned host memory.
+class ThreadCudnn {
+ public:
+  ThreadCudnn() {
+    if (cudnnCreate(&h_) != CUDNN_STATUS_SUCCESS) h_ = nullptr;
+  }
+  ~ThreadCudnn() {
+    if (h_) (void)cudnnDestroy(h_);
+  }
+  ThreadCudnn(const ThreadCudnn&) = delete;
+  ThreadCudnn& operator=(const ThreadCudnn&) = delete;
+  cudnnHandle_t get() const { return h_; }
+
+ private:
+  cudnnHandle_t h_ = nullptr;
+};
+
 cudnnHandle_t cudnn() {
-  thread_local cudnnHandle_t handle = [] {
-    cudnnHandle_t h = nullptr;
-    if (cudnnCreate(&h) != CUDNN_STATUS_SUCCESS) h = nullptr;
-    return h;
-  }();
-  return handle;
+  thread_local ThreadCudnn handle;
+  return handle.get();
 }
 
 Status checkCudnn(cudnnStatus_t s, const std::string& what) {
@@ -854,10 +1016,7 @@ class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
       chosen = true;
     }
     if (!chosen) return error("cuDNN offers no fp32 algorithm within the workspace limit");
-    Dims bias(out_[0].dims.size() - 1, 1);  // [M, 1, ...] broadcast over N and space
-    bias[0] = a.m;
-    if (!broadcastIndex(bias, out_[0].dims, &biasIndex_)) return error("bias broadcast");
-    return Status::ok();
+    return post_.init(attrs_, present_, in_, out_[0].dims);
   }
 
   Status onRun(Stream& s) override {
@@ -868,12 +1027,7 @@ class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
         checkCudnn(cudnnConvolutionForward(cudnn(), &one, x_, in(0), w_, in(1), conv_, algo_,
                                            workspace_, workspaceBytes(), &zero, y_, out(0)),
                    "layer '" + name_ + "': cudnnConvolutionForward"));
-    const bool bias = has(2), residual = has(3);
-    if (!bias && !residual && attrs_.activation == ActivationKind::kNone) return Status::ok();
-    EpilogueArgs e{attrs_.activation, attrs_.activationAlpha, attrs_.activationBeta,
-                   residual ? attrs_.residual : ResidualMode::kNone};
-    return launched(launchEpilogue(out(0), volume(out_[0].dims), bias ? in(2) : nullptr, biasIndex_,
-                                   1.0f, residual ? in(3) : nullptr, e, stream));
+    return launched(post_.run(out(0), in(2), has(3) ? in(3) : nullptr, stream));
   }
 
  private:
@@ -882,7 +1036,7 @@ class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
   cudnnConvolutionDescriptor_t conv_ = nullptr;
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   Conv2dArgs args_{};
-  StridedIndex biasIndex_;
+  ConvPost post_;
 };
 
 Status supportsCudnnConvolution(const LayerDesc& d, const std::string& name) {
@@ -905,6 +1059,8 @@ void addDeviceTactics(std::vector<std::unique_ptr<Tactic>>& out) {
       "cuda.matrix_multiply.cublaslt.f32", LayerKind::kMatrixMultiply, supportsMatmul));
   out.push_back(std::make_unique<SimpleTactic<ConvolutionKernel>>(
       "cuda.convolution.direct.f32", LayerKind::kConvolution, supportsConvolution));
+  out.push_back(std::make_unique<SimpleTactic<GemmConvolutionKernel>>(
+      "cuda.convolution.gemm.f32", LayerKind::kConvolution, supportsGemmConvolution));
 #if KILN_HAVE_CUDNN
   out.push_back(std::make_unique<SimpleTactic<CudnnConvolutionKernel>>(
       "cuda.convolution.cudnn.f32", LayerKind::kConvolution, supportsCudnnConvolution));

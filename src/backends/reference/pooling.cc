@@ -7,6 +7,7 @@
 // ignores padding; a window with no tap inside the input gives -inf.
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include "backends/reference/kernel_util.h"
 #include "backends/reference/reference.h"
@@ -44,13 +45,20 @@ class PoolingKernel final : public ref::ReferenceKernel {
   }
 
   /// Number of taps of the window starting at `start` (step `dil`, `k` taps) inside [lo, hi).
+  /// The taps t in [0, k) with lo <= start + t * dil < hi: [first, last), found arithmetically,
+  /// so a window far larger than its input (a hostile plan's) costs no more than the input.
+  static std::pair<int64_t, int64_t> tapRange(int64_t start, int64_t k, int64_t dil, int64_t lo,
+                                              int64_t hi) {
+    auto firstAtLeast = [&](int64_t bound) -> int64_t {  // smallest t with start + t*dil >= bound
+      return start >= bound ? 0 : (bound - start + dil - 1) / dil;
+    };
+    const int64_t first = std::min(firstAtLeast(lo), k);
+    const int64_t last = std::min(firstAtLeast(hi), k);
+    return {first, std::max(first, last)};
+  }
   static int64_t tapsInside(int64_t start, int64_t k, int64_t dil, int64_t lo, int64_t hi) {
-    int64_t count = 0;
-    for (int64_t t = 0; t < k; ++t) {
-      const int64_t p = start + t * dil;
-      count += (p >= lo && p < hi) ? 1 : 0;
-    }
-    return count;
+    const auto [first, last] = tapRange(start, k, dil, lo, hi);
+    return last - first;
   }
 
   template <class T>
@@ -74,16 +82,16 @@ class PoolingKernel final : public ref::ReferenceKernel {
             const int64_t sw = ow * v.stride[2] - v.padBegin[2];
             double acc = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
             bool sawNaN = false;
-            for (int64_t kd = 0; kd < v.kernel[0]; ++kd) {
+            const auto rd = tapRange(sd, v.kernel[0], v.dilation[0], 0, v.in[0]);
+            const auto rh = tapRange(sh, v.kernel[1], v.dilation[1], 0, v.in[1]);
+            const auto rw = tapRange(sw, v.kernel[2], v.dilation[2], 0, v.in[2]);
+            for (int64_t kd = rd.first; kd < rd.second; ++kd) {
               const int64_t id = sd + kd * v.dilation[0];
-              if (id < 0 || id >= v.in[0]) continue;
-              for (int64_t kh = 0; kh < v.kernel[1]; ++kh) {
+              for (int64_t kh = rh.first; kh < rh.second; ++kh) {
                 const int64_t ih = sh + kh * v.dilation[1];
-                if (ih < 0 || ih >= v.in[1]) continue;
                 const T* xr = xp + (id * v.in[1] + ih) * v.in[2];
-                for (int64_t kw = 0; kw < v.kernel[2]; ++kw) {
+                for (int64_t kw = rw.first; kw < rw.second; ++kw) {
                   const int64_t iw = sw + kw * v.dilation[2];
-                  if (iw < 0 || iw >= v.in[2]) continue;
                   const double val = static_cast<double>(xr[iw]);
                   if (isMax) {
                     sawNaN |= val != val;

@@ -124,7 +124,7 @@ struct ExecutionContext::Impl {
   /// to decide shapes (every enqueue sets up again). KILN_GRAPHS=0 turns it off. A recording
   /// that fails turns it off for this context: the layers then run one by one, as without it.
   bool replayable = false;
-  int runsSinceSetup = 0;
+  int runsSinceSetup = 0;  ///< 0, 1, or 2 for "two or more"
   bool lastReplayed = false;
   std::unique_ptr<CapturedWork> replay;
   Status record(Stream& stream);
@@ -573,7 +573,8 @@ Status ExecutionContext::enqueue(Stream& stream) try {
         KILN_RETURN_IF_ERROR(backend.copy(impl_->address[t], impl_->bindings[t].data, bytes,
                                           CopyKind::kHostToDevice, stream));
     }
-  const bool replay = impl_->replayable && !impl_->profiling && impl_->runsSinceSetup++ >= 1;
+  impl_->runsSinceSetup = std::min(impl_->runsSinceSetup + 1, 2);  // saturates: no overflow
+  const bool replay = impl_->replayable && !impl_->profiling && impl_->runsSinceSetup >= 2;
   if (replay && !impl_->replay && !impl_->record(stream).isOk()) impl_->replayable = false;
   impl_->lastReplayed = false;
   if (replay && impl_->replay) {

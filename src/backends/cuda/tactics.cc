@@ -101,14 +101,16 @@ class SimpleTactic final : public Tactic {
 /// (input 3, when present) read element by element or, when it broadcasts to the output,
 /// through an index.
 template <class Attrs>
-Status makeEpilogue(const Attrs& a, bool hasResidual, const Dims& r, const Dims& y,
-                    EpilogueArgs* e) {
+Status makeEpilogue(const Attrs& a, const std::vector<bool>& present,
+                    const std::vector<TensorDesc>& in, const Dims& y, EpilogueArgs* e) {
   *e = EpilogueArgs{};
   e->activation = a.activation;
   e->alpha = a.activationAlpha;
   e->beta = a.activationBeta;
+  const bool hasResidual = present.size() > 3 && present[3] && in.size() > 3;
   e->residual = hasResidual ? a.residual : ResidualMode::kNone;
-  if (hasResidual && r != y) {
+  if (hasResidual && in[3].dims != y) {
+    const Dims& r = in[3].dims;
     if (!broadcastIndex(r, y, &e->residualIndex))
       return unsupported("the residual " + dimsToString(r) + " does not broadcast to the output " +
                          dimsToString(y) + " within " + std::to_string(kMaxRank) + " merged dims");
@@ -120,9 +122,8 @@ Status makeEpilogue(const Attrs& a, bool hasResidual, const Dims& r, const Dims&
 /// Whether the layer's residual (if any) is one the epilogue reads.
 template <class Attrs>
 Status supportsResidual(const LayerDesc& d, const std::string& name) {
-  if (!d.hasInput(3)) return Status::ok();
   EpilogueArgs e;
-  Status s = makeEpilogue(d.layer->as<Attrs>(), true, d.inputs[3].dims, d.outputs[0].dims, &e);
+  Status s = makeEpilogue(d.layer->as<Attrs>(), d.inputPresent, d.inputs, d.outputs[0].dims, &e);
   return s.isOk() ? s : unsupported(name + ": " + s.message());
 }
 
@@ -635,9 +636,9 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
           check(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof(e)),
                 "epilogue"));
     }
-    const bool hasR = present_.size() > 3 && present_[3];
-    KILN_RETURN_IF_ERROR(makeEpilogue(attrs_, hasR, hasR ? in_[3].dims : Dims{}, y, &epilogue_));
-    postEpilogue_ = !biasEpilogue_ && (hasC || attrs_.activation != ActivationKind::kNone || hasR);
+    KILN_RETURN_IF_ERROR(makeEpilogue(attrs_, present_, in_, y, &epilogue_));
+    postEpilogue_ = !biasEpilogue_ && (hasC || epilogue_.activation != ActivationKind::kNone ||
+                                       epilogue_.residual != ResidualMode::kNone);
     if (postEpilogue_ && hasC && !broadcastIndex(in_[2].dims, y, &cIndex_))
       return error("C does not broadcast to the output within 8 merged dims");
     auto layout = [&](cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t ld,
@@ -775,8 +776,7 @@ class ConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
   using DeviceKernel::DeviceKernel;
   Status reshaped() override {
     KILN_ASSIGN_OR_RETURN(args_, convArgs(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
-    const bool hasR = present_.size() > 3 && present_[3];
-    return makeEpilogue(attrs_, hasR, hasR ? in_[3].dims : Dims{}, out_[0].dims, &epilogue_);
+    return makeEpilogue(attrs_, present_, in_, out_[0].dims, &epilogue_);
   }
   Status onRun(Stream& s) override {
     return launched(launchConv2d(args_, in(0), in(1), has(2) ? in(2) : nullptr,
@@ -805,12 +805,11 @@ class ConvPost {
   Status init(const ConvolutionAttrs& at, const std::vector<bool>& present,
               const std::vector<TensorDesc>& in, const Dims& y) {
     hasBias_ = present.size() > 2 && present[2];
-    const bool hasR = present.size() > 3 && present[3];
-    KILN_RETURN_IF_ERROR(makeEpilogue(at, hasR, hasR ? in[3].dims : Dims{}, y, &e_));
+    KILN_RETURN_IF_ERROR(makeEpilogue(at, present, in, y, &e_));
     Dims bias(y.size() - 1, 1);  // [M, 1, ...] broadcast over N and space
     bias[0] = y[1];
     if (!broadcastIndex(bias, y, &biasIndex_)) return internalError("bias broadcast");
-    any_ = hasBias_ || hasR || at.activation != ActivationKind::kNone;
+    any_ = hasBias_ || e_.residual != ResidualMode::kNone || e_.activation != ActivationKind::kNone;
     count_ = volume(y);
     return Status::ok();
   }

@@ -15,8 +15,11 @@
 namespace kiln {
 
 /// Numeric precision the builder may use for layers.
-enum class Precision { kFP32, kFP16, kBF16, kINT8 };
-/// "fp32", "fp16", "bf16", "int8"
+/// kTF32: float32 tensors, products may round their operands to TF32 (10-bit mantissa) on
+/// tensor cores. kFP16 / kBF16: layers that are accurate in the narrow type store it (and
+/// products may use TF32 where a layer stays float32).
+enum class Precision { kFP32, kTF32, kFP16, kBF16, kINT8 };
+/// "fp32", "tf32", "fp16", "bf16", "int8"
 const char* precisionName(Precision p);
 std::optional<Precision> parsePrecision(std::string_view name);
 
@@ -28,7 +31,8 @@ class BuilderConfig {
   /// Threads each inference may use (host backends: the size of the one thread pool that runs
   /// both kiln's own kernels and oneDNN). 0: the machine's cores. Stored in the plan.
   int threads = 0;
-  /// Fastest precision allowed; only kFP32 is implemented yet.
+  /// Fastest precision allowed (kINT8 is not implemented yet). The network's inputs and
+  /// outputs keep their declared types whatever the precision.
   Precision precision = Precision::kFP32;
   /// Fixed shape of inputs, by name: a profile with min = opt = max, so the engine is specialized
   /// for it (symbols it fixes become constants). Not used together with `profiles`.

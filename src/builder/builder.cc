@@ -11,6 +11,7 @@
 #include "backends/backend.h"
 #include "backends/evaluate.h"
 #include "backends/reference/reference.h"
+#include "builder/precision.h"
 #include "ir/shape_inference.h"
 #include "passes/pass_manager.h"
 #include "runtime/engine_data.h"
@@ -26,6 +27,8 @@ const char* precisionName(Precision p) {
   switch (p) {
     case Precision::kFP32:
       return "fp32";
+    case Precision::kTF32:
+      return "tf32";
     case Precision::kFP16:
       return "fp16";
     case Precision::kBF16:
@@ -37,7 +40,8 @@ const char* precisionName(Precision p) {
 }
 
 std::optional<Precision> parsePrecision(std::string_view name) {
-  for (Precision p : {Precision::kFP32, Precision::kFP16, Precision::kBF16, Precision::kINT8})
+  for (Precision p :
+       {Precision::kFP32, Precision::kTF32, Precision::kFP16, Precision::kBF16, Precision::kINT8})
     if (name == precisionName(p)) return p;
   return std::nullopt;
 }
@@ -105,9 +109,8 @@ Expected<double> timeTactic(const Backend& backend, const Tactic& tactic, const 
 
 Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& network,
                                                  const BuilderConfig& config) try {
-  if (config.precision != Precision::kFP32)
-    return unsupported(std::string("precision ") + precisionName(config.precision) +
-                       " is not implemented yet; use fp32");
+  if (config.precision == Precision::kINT8)
+    return unsupported("precision int8 is not implemented yet; use fp32, tf32, fp16 or bf16");
   KILN_ASSIGN_OR_RETURN(const Backend* backend, findBackend(config.backend));
   KILN_RETURN_IF_ERROR(network.verify());
 
@@ -149,6 +152,22 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
   net.compact();
   KILN_RETURN_IF_ERROR(net.verify());
 
+  if (config.precision == Precision::kFP16 || config.precision == Precision::kBF16) {
+    const DataType narrow =
+        config.precision == Precision::kFP16 ? DataType::kFloat16 : DataType::kBFloat16;
+    ConcreteShapes at;
+    at.tensors = evaluateShapes(net, bound.opt);
+    at.values.assign(net.tensors().size(), Weights());
+    KILN_ASSIGN_OR_RETURN(PrecisionReport r, lowerPrecision(net, *backend, narrow, at));
+    log.add("precision " + std::string(precisionName(config.precision)) + ": " +
+            std::to_string(r.lowered) + " layers lowered, " + std::to_string(r.reformats) +
+            " reformat layers, " + std::to_string(r.converted) + " constants stored narrow, " +
+            std::to_string(r.keptFloat32.size()) + " float layers kept float32");
+    for (const std::string& line : r.keptFloat32)
+      log.add("precision: kept float32: " + line);
+  }
+  const bool allowTf32 = config.precision != Precision::kFP32;
+
   // Tactic selection at the representative shape: every executed layer gets the fastest
   // supported tactic. Layers whose representative dims are not exact (they depend on data) get
   // the first supported tactic, untimed.
@@ -170,6 +189,7 @@ Expected<std::shared_ptr<Engine>> Builder::build(const NetworkDefinition& networ
     if (!program.executed[i]) continue;
     LayerDesc desc = concreteLayerDesc(net, static_cast<LayerId>(i), opt);
     desc.threads = data->threads;
+    desc.allowTf32 = allowTf32;
     auto candidates = backend->tactics(desc);
     if (candidates.empty()) return backend->supports(desc);
     const Tactic* best = candidates[0];

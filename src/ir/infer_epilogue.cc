@@ -15,7 +15,8 @@ Status checkEpilogue(const InferDesc& desc, const TensorType& out, ActivationKin
                                         : std::string("residual=") + enumName(residual) +
                                               " needs input 3 (the residual)");
   if (activation != ActivationKind::kNone && out.dtype != DataType::kFloat32 &&
-      out.dtype != DataType::kFloat64)
+      out.dtype != DataType::kFloat64 && out.dtype != DataType::kFloat16 &&
+      out.dtype != DataType::kBFloat16)
     return layerError(desc, std::string("a fused activation needs a float output, found ") +
                                 dataTypeName(out.dtype));
   if (hasResidual) {

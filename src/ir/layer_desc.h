@@ -33,6 +33,9 @@ struct LayerDesc {
   /// Threads the kernel may use when it runs (the engine's thread count; >= 1). Host backends
   /// read it at create time; it never changes for a kernel.
   int threads = 1;
+  /// Build time only: float32 products may use TF32 tensor-core math (precision tf32 or
+  /// lower). A tactic that does says so in its name, so a plan reproduces without it.
+  bool allowTf32 = false;
 
   const std::string& name() const { return layer->name; }
   LayerKind kind() const { return layer->kind(); }

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <optional>
 #include <random>
 
 #include "backends/backend.h"
 #include "backends/reference/reference.h"
+#include "util/float16.h"
 
 namespace kiln {
 namespace {
@@ -35,7 +38,44 @@ struct Case {
   std::vector<bool> present;
   Dims output;
   bool positive = false;  ///< inputs in (0.1, 2) instead of (-2, 2)
+  /// Storage of every tensor (f16 / bf16: the reference widens them, so it stays the oracle).
+  DataType dtype = DataType::kFloat32;
+  /// The output's storage when it differs (casts).
+  std::optional<DataType> outputDtype;
+  /// TF32 products allowed (the .tf32 tactics).
+  bool allowTf32 = false;
+  DataType out() const { return outputDtype.value_or(dtype); }
 };
+
+/// Host floats stored as `t` (f32, f16 or bf16), and back.
+std::vector<uint8_t> store(const std::vector<float>& v, DataType t) {
+  std::vector<uint8_t> out(v.size() * dataTypeSize(t));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (t == DataType::kFloat32) {
+      std::memcpy(out.data() + 4 * i, &v[i], 4);
+    } else {
+      const uint16_t bits =
+          t == DataType::kFloat16 ? floatToHalf(v[i]).bits : floatToBFloat16(v[i]).bits;
+      std::memcpy(out.data() + 2 * i, &bits, 2);
+    }
+  }
+  return out;
+}
+
+std::vector<float> load(const std::vector<uint8_t>& b, DataType t) {
+  const size_t n = b.size() / dataTypeSize(t);
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (t == DataType::kFloat32) {
+      std::memcpy(&out[i], b.data() + 4 * i, 4);
+    } else {
+      uint16_t bits;
+      std::memcpy(&bits, b.data() + 2 * i, 2);
+      out[i] = t == DataType::kFloat16 ? halfToFloat(Half{bits}) : bfloat16ToFloat(BFloat16{bits});
+    }
+  }
+  return out;
+}
 
 struct Result {
   std::vector<float> y;
@@ -59,11 +99,12 @@ LayerDesc describe(const Case& c, const Layer& layer) {
   LayerDesc d;
   d.layer = &layer;
   for (size_t k = 0; k < c.inputs.size(); ++k) {
-    d.inputs.push_back(TensorDesc{DataType::kFloat32, c.inputs[k]});
+    d.inputs.push_back(TensorDesc{c.dtype, c.inputs[k]});
     d.inputPresent.push_back(c.present.empty() || c.present[k]);
     d.constantInputs.push_back(nullptr);
   }
-  d.outputs.push_back(TensorDesc{DataType::kFloat32, c.output});
+  d.outputs.push_back(TensorDesc{c.out(), c.output});
+  d.allowTf32 = c.allowTf32;
   return d;
 }
 
@@ -107,28 +148,31 @@ Expected<Result> runOn(const Backend& b, const Case& c,
       ins.push_back(nullptr);
       continue;
     }
-    const size_t bytes = inputs[k].size() * sizeof(float);
+    const std::vector<uint8_t> stored = store(inputs[k], c.dtype);
+    const size_t bytes = stored.size();
     KILN_ASSIGN_OR_RETURN(void* p, buffer(bytes));
-    KILN_RETURN_IF_ERROR(b.copy(p, inputs[k].data(), bytes,
+    KILN_RETURN_IF_ERROR(b.copy(p, stored.data(), bytes,
                                 device ? CopyKind::kHostToDevice : CopyKind::kDeviceToDevice,
                                 *stream));
     ins.push_back(p);
   }
-  const size_t outBytes = static_cast<size_t>(volume(c.output)) * sizeof(float);
+  const size_t outBytes = static_cast<size_t>(volume(c.output)) * dataTypeSize(c.out());
   KILN_ASSIGN_OR_RETURN(void* out, buffer(outBytes));
   // Poison: every element must be written.
-  std::vector<float> poison(static_cast<size_t>(volume(c.output)), std::nanf(""));
+  const std::vector<uint8_t> poison =
+      store(std::vector<float>(static_cast<size_t>(volume(c.output)), std::nanf("")), c.out());
   KILN_RETURN_IF_ERROR(b.copy(out, poison.data(), outBytes,
                               device ? CopyKind::kHostToDevice : CopyKind::kDeviceToDevice,
                               *stream));
   KILN_ASSIGN_OR_RETURN(void* ws, buffer(kernel->workspaceBytes()));
   KILN_RETURN_IF_ERROR(kernel->setup(ins, {out}, ws));
   KILN_RETURN_IF_ERROR(kernel->run(*stream));
-  r.y.resize(static_cast<size_t>(volume(c.output)));
-  KILN_RETURN_IF_ERROR(b.copy(r.y.data(), out, outBytes,
+  std::vector<uint8_t> y(outBytes);
+  KILN_RETURN_IF_ERROR(b.copy(y.data(), out, outBytes,
                               device ? CopyKind::kDeviceToHost : CopyKind::kDeviceToDevice,
                               *stream));
   KILN_RETURN_IF_ERROR(stream->synchronize());
+  r.y = load(y, c.out());
   return r;
 }
 
@@ -498,6 +542,168 @@ TEST(CudaTactics, HostFallback) {
   Case c{ElementwiseAttrs{ElementwiseKind::kMod}, {{3, 5}, {5}}, {}, {3, 5}};
   c.positive = true;
   expectMatches(*cuda, c, "cuda.host.reference.elementwise", 0.0f);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// ---- Narrow storage (f16, bf16) and TF32 products, against the reference on the same bytes ----
+
+/// The case in storage `t`, run by the tactic "<base>.<suffix of t>".
+void expectNarrow(const Backend& cuda, Case c, DataType t, const std::string& base,
+                  float tol = 1e-2f) {
+  c.dtype = t;
+  expectMatches(cuda, c, base + (t == DataType::kFloat16 ? ".f16" : ".bf16"), tol);
+}
+
+TEST(CudaNarrow, ElementwiseFamilies) {
+  KILN_REQUIRE_CUDA(cuda);
+  for (DataType t : {DataType::kFloat16, DataType::kBFloat16}) {
+    SCOPED_TRACE(dataTypeName(t));
+    for (int64_t n : {1, 255, 257, 4099}) {
+      ActivationAttrs a;
+      a.kind = ActivationKind::kGeluErf;
+      expectNarrow(*cuda, Case{a, {{n}}, {}, {n}}, t, "cuda.activation");
+      Case u{UnaryAttrs{UnaryKind::kSqrt}, {{n}}, {}, {n}};
+      u.positive = true;
+      expectNarrow(*cuda, u, t, "cuda.unary");
+    }
+    expectNarrow(*cuda,
+                 Case{ElementwiseAttrs{ElementwiseKind::kMul}, {{3, 1, 5}, {4, 1}}, {}, {3, 4, 5}},
+                 t, "cuda.elementwise.broadcast");
+    expectNarrow(*cuda,
+                 Case{PointwiseAttrs{"relu(add(add(x0, x1), x2), 0, 0)"},
+                      {{2, 3, 255}, {255}, {2, 3, 255}},
+                      {},
+                      {2, 3, 255}},
+                 t, "cuda.pointwise");
+  }
+}
+
+TEST(CudaNarrow, RowsAndWindows) {
+  KILN_REQUIRE_CUDA(cuda);
+  for (DataType t : {DataType::kFloat16, DataType::kBFloat16}) {
+    SCOPED_TRACE(dataTypeName(t));
+    SoftmaxAttrs sm;
+    expectNarrow(*cuda, Case{sm, {{3, 257}}, {}, {3, 257}}, t, "cuda.softmax");
+    NormalizationAttrs ln;
+    expectNarrow(*cuda, Case{ln, {{4, 768}, {768}, {768}}, {}, {4, 768}}, t,
+                 "cuda.normalization.layer");
+    PoolingAttrs p;
+    p.kind = PoolingKind::kAverage;
+    p.kernelShape = {3, 3};
+    p.strides = {2, 2};
+    p.padsBegin = {1, 1};
+    p.padsEnd = {1, 1};
+    expectNarrow(*cuda, Case{p, {{2, 3, 9, 9}}, {}, {2, 3, 5, 5}}, t, "cuda.pooling");
+    PoolingAttrs g;
+    g.kind = PoolingKind::kMax;
+    g.global = true;
+    expectNarrow(*cuda, Case{g, {{2, 5, 7, 7}}, {}, {2, 5, 1, 1}}, t, "cuda.pooling");
+    // Data movement copies the narrow bytes as they are: exact.
+    ShuffleAttrs tr;
+    tr.mode = ShuffleMode::kTranspose;
+    tr.perm = {0, 2, 3, 1};
+    Case sc{tr, {{2, 3, 4, 5}}, {}, {2, 4, 5, 3}};
+    sc.dtype = t;
+    expectMatches(*cuda, sc, "cuda.shuffle", 0.0f);
+  }
+}
+
+TEST(CudaNarrow, Products) {
+  KILN_REQUIRE_CUDA(cuda);
+  struct Mnk {
+    int64_t m, n, k;
+  };
+  for (DataType t : {DataType::kFloat16, DataType::kBFloat16}) {
+    SCOPED_TRACE(dataTypeName(t));
+    // bf16 keeps 8 mantissa bits: its inputs already differ from f32 by 2^-9 relative.
+    const float tol = t == DataType::kFloat16 ? 5e-3f : 2e-2f;
+    for (const Mnk& s : {Mnk{1, 1, 1}, Mnk{15, 17, 33}, Mnk{65, 63, 129}, Mnk{128, 256, 255}}) {
+      MatrixMultiplyAttrs a;
+      a.transB = true;
+      a.activation = ActivationKind::kRelu;
+      expectNarrow(*cuda, Case{a, {{s.m, s.k}, {s.n, s.k}, {s.n}}, {}, {s.m, s.n}}, t,
+                   "cuda.matrix_multiply.cublaslt", tol);
+      MatrixMultiplyAttrs b;
+      b.residual = ResidualMode::kAfterActivation;
+      b.activation = ActivationKind::kGeluTanh;
+      expectNarrow(*cuda,
+                   Case{b,
+                        {{2, s.m, s.k}, {s.k, s.n}, {}, {2, s.m, s.n}},
+                        {true, true, false, true},
+                        {2, s.m, s.n}},
+                   t, "cuda.matrix_multiply.cublaslt", tol);
+    }
+    for (const std::string base : {"cuda.convolution.cudnn", "cuda.convolution.gemm"}) {
+      SCOPED_TRACE(base);
+      ConvolutionAttrs p;  // 1x1: both tactics
+      p.activation = ActivationKind::kClip;
+      p.activationAlpha = 0.0f;
+      p.activationBeta = 6.0f;
+      expectNarrow(*cuda, Case{p, {{3, 64, 5, 5}, {32, 64, 1, 1}, {32}}, {}, {3, 32, 5, 5}}, t,
+                   base, tol);
+    }
+    ConvolutionAttrs c;
+    c.padsBegin = {1, 1};
+    c.padsEnd = {1, 1};
+    c.strides = {2, 2};
+    c.residual = ResidualMode::kBeforeActivation;
+    c.activation = ActivationKind::kRelu;
+    expectNarrow(*cuda,
+                 Case{c, {{2, 16, 17, 17}, {32, 16, 3, 3}, {32}, {2, 32, 9, 9}}, {}, {2, 32, 9, 9}},
+                 t, "cuda.convolution.cudnn", tol);
+    ConvolutionAttrs dw;  // depthwise
+    dw.group = 32;
+    dw.padsBegin = {1, 1};
+    dw.padsEnd = {1, 1};
+    expectNarrow(*cuda, Case{dw, {{2, 32, 14, 14}, {32, 1, 3, 3}, {32}}, {}, {2, 32, 14, 14}}, t,
+                 "cuda.convolution.cudnn", tol);
+  }
+}
+
+TEST(CudaNarrow, Tf32ProductsOnlyWhereAllowed) {
+  KILN_REQUIRE_CUDA(cuda);
+  MatrixMultiplyAttrs a;
+  Case m{a, {{65, 257}, {257, 63}}, {}, {65, 63}};
+  ConvolutionAttrs c;
+  c.padsBegin = {1, 1};
+  c.padsEnd = {1, 1};
+  Case conv{c, {{2, 32, 9, 9}, {16, 32, 3, 3}}, {}, {2, 16, 9, 9}};
+  ConvolutionAttrs p;
+  Case pointwise{p, {{2, 64, 6, 6}, {32, 64, 1, 1}}, {}, {2, 32, 6, 6}};
+  for (auto [cs, name] : {std::pair{m, "cuda.matrix_multiply.cublaslt.tf32"},
+                          std::pair{conv, "cuda.convolution.cudnn.tf32"},
+                          std::pair{pointwise, "cuda.convolution.gemm.tf32"}}) {
+    SCOPED_TRACE(name);
+    // Not offered at precision fp32 ...
+    Layer layer;
+    layer.name = "layer";
+    layer.attrs = cs.attrs;
+    const Tactic* t = cuda->findTactic(name);
+    ASSERT_NE(t, nullptr);
+    EXPECT_FALSE(t->supports(describe(cs, layer)).isOk());
+    // ... and within TF32's rounding (10-bit mantissa operands, fp32 sums) where allowed.
+    cs.allowTf32 = true;
+    EXPECT_TRUE(t->supports(describe(cs, layer)).isOk());
+    expectMatches(*cuda, cs, name, 5e-3f);
+  }
+}
+
+TEST(CudaNarrow, Casts) {
+  KILN_REQUIRE_CUDA(cuda);
+  const DataType types[] = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16};
+  for (DataType from : types)
+    for (DataType to : types) {
+      SCOPED_TRACE(std::string(dataTypeName(from)) + " -> " + dataTypeName(to));
+      Case c{CastAttrs{to}, {{1031}}, {}, {1031}};
+      c.dtype = from;
+      c.outputDtype = to;
+      expectMatches(*cuda, c, "cuda.cast", 0.0f);  // both round to nearest even: exact
+    }
 }
 
 }  // namespace

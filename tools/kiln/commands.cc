@@ -119,7 +119,7 @@ Expected<ModelSpec> checkModelOptions(const ModelOptions& m) {
   auto p = parsePrecision(m.precision);
   if (!p)
     return invalidArgument("--precision '" + m.precision +
-                           "' is not a precision (fp32, fp16, bf16, int8)");
+                           "' is not a precision (fp32, tf32, fp16, bf16, int8)");
   spec.precision = *p;
   KILN_ASSIGN_OR_RETURN(spec.shapes, parseShapes("--shapes", m.shapes));
   KILN_ASSIGN_OR_RETURN(auto mins, parseShapes("--min-shapes", m.minShapes));

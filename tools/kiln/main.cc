@@ -23,7 +23,9 @@ void addModelOptions(CLI::App* cmd, kiln::cli::ModelOptions& m, bool allowOnnx) 
                   "a plan keeps the count it was built with")
       ->capture_default_str();
   cmd->add_option("--precision", m.precision,
-                  "Fastest precision the builder may use (fp32; fp16/bf16/int8 not yet)")
+                  "Fastest precision the builder may use: fp32, tf32 (float32 products on tensor "
+                  "cores), fp16 or bf16 (layers accurate in the narrow type store it; inputs and "
+                  "outputs keep their types); int8 not yet")
       ->capture_default_str();
   cmd->add_option("--shapes", m.shapes,
                   "Fixed input shapes, as name=AxBxC (repeat or comma-separate): the engine is "

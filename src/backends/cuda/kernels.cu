@@ -1,9 +1,14 @@
-// kiln — the cuda backend's own fp32 kernels: elementwise (activation, unary, binary with
-// broadcasting), fused Pointwise expressions, strided copies, softmax, layer normalization,
-// pooling, epilogues, direct convolution.
+// kiln — the cuda backend's own kernels: elementwise (activation, unary, binary with
+// broadcasting), fused Pointwise expressions, strided copies, casts, softmax, layer
+// normalization, pooling, epilogues, direct convolution.
 //
 // Correct before fast: grid-stride loops over the output, one block per row for the row
-// reductions. The math matches the reference backend's definitions (layers.h).
+// reductions. The math matches the reference backend's definitions (layers.h). Tensors are
+// stored as fp32, fp16 or bf16 (Storage); every kernel computes in fp32 and rounds once per
+// stored result, as the reference does on narrow tensors.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <cfloat>
 #include <cmath>
 
@@ -13,6 +18,43 @@ namespace kiln::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+
+// Loads and stores in the storage type, arithmetic in fp32.
+__device__ __forceinline__ float ld(const float* p, int64_t i) {
+  return p[i];
+}
+__device__ __forceinline__ float ld(const __half* p, int64_t i) {
+  return __half2float(p[i]);
+}
+__device__ __forceinline__ float ld(const __nv_bfloat16* p, int64_t i) {
+  return __bfloat162float(p[i]);
+}
+__device__ __forceinline__ void st(float* p, int64_t i, float v) {
+  p[i] = v;
+}
+__device__ __forceinline__ void st(__half* p, int64_t i, float v) {
+  p[i] = __float2half_rn(v);
+}
+__device__ __forceinline__ void st(__nv_bfloat16* p, int64_t i, float v) {
+  p[i] = __float2bfloat16_rn(v);
+}
+
+/// Runs `body` with T the element type of `storage`.
+#define KILN_STORAGE_SWITCH(storage, body) \
+  switch (storage) {                       \
+    case Storage::kF32: {                  \
+      using T = float;                     \
+      body;                                \
+    } break;                               \
+    case Storage::kF16: {                  \
+      using T = __half;                    \
+      body;                                \
+    } break;                               \
+    case Storage::kBF16: {                 \
+      using T = __nv_bfloat16;             \
+      body;                                \
+    } break;                               \
+  }
 
 unsigned blocksFor(int64_t n) {
   int64_t b = (n + kThreads - 1) / kThreads;
@@ -188,35 +230,46 @@ __device__ int64_t offsetOf(const StridedIndex& ix, int64_t i) {
   return off;
 }
 
-__global__ void activationKernel(ActivationKind k, float a, float b, const float* x, float* y,
-                                 int64_t n) {
+template <class T>
+__global__ void activationKernel(ActivationKind k, float a, float b, const T* x, T* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = activate(k, x[i], a, b);
+    st(y, i, activate(k, ld(x, i), a, b));
 }
 
-__global__ void unaryKernel(UnaryKind k, const float* x, float* y, int64_t n) {
+template <class T>
+__global__ void unaryKernel(UnaryKind k, const T* x, T* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = unary(k, x[i]);
+    st(y, i, unary(k, ld(x, i)));
 }
 
-__global__ void binaryKernel(ElementwiseKind k, const float* a, StridedIndex ai, const float* b,
-                             StridedIndex bi, float* y, int64_t n) {
+template <class From, class To>
+__global__ void castKernel(const From* x, To* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = binary(k, a[offsetOf(ai, i)], b[offsetOf(bi, i)]);
+    st(y, i, ld(x, i));
 }
 
-__global__ void gatherKernel(const float* x, StridedIndex xi, int64_t xOffset, float* y,
-                             int64_t n) {
+template <class T>
+__global__ void binaryKernel(ElementwiseKind k, const T* a, StridedIndex ai, const T* b,
+                             StridedIndex bi, T* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    st(y, i, binary(k, ld(a, offsetOf(ai, i)), ld(b, offsetOf(bi, i))));
+}
+
+/// A copy by element size (E bytes): no arithmetic, so any 2- or 4-byte type.
+template <class E>
+__global__ void gatherKernel(const E* x, StridedIndex xi, int64_t xOffset, E* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     y[i] = x[xOffset + offsetOf(xi, i)];
 }
 
 /// One thread per output element; each step's value lives in v[] (local memory).
-__global__ void pointwiseKernel(PointwiseProgram p, float* y, int64_t n) {
+template <class T>
+__global__ void pointwiseKernel(PointwiseProgram p, T* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     float v[kMaxPointwiseSteps];
@@ -225,7 +278,7 @@ __global__ void pointwiseKernel(PointwiseProgram p, float* y, int64_t n) {
 #define KILN_ARG(k) v[st.arg[k]]
       switch (st.op) {
         case PointwiseStep::kInput:
-          v[s] = p.in[st.kind][offsetOf(p.index[st.kind], i)];
+          v[s] = ld(static_cast<const T*>(p.in[st.kind]), offsetOf(p.index[st.kind], i));
           break;
         case PointwiseStep::kLiteral:
           v[s] = st.value;
@@ -248,12 +301,13 @@ __global__ void pointwiseKernel(PointwiseProgram p, float* y, int64_t n) {
       }
 #undef KILN_ARG
     }
-    y[i] = v[p.steps - 1];
+    st(y, i, v[p.steps - 1]);
   }
 }
 
 /// One thread per output element of every plane.
-__global__ void poolKernel(PoolArgs a, const float* __restrict__ x, float* __restrict__ y) {
+template <class T>
+__global__ void poolKernel(PoolArgs a, const T* __restrict__ x, T* __restrict__ y) {
   const int64_t outPlane = a.out[0] * a.out[1] * a.out[2];
   const int64_t inPlane = a.in[0] * a.in[1] * a.in[2];
   const int64_t total = a.planes * outPlane;
@@ -265,7 +319,7 @@ __global__ void poolKernel(PoolArgs a, const float* __restrict__ x, float* __res
     const int64_t plane = i / outPlane;
     const int64_t start[3] = {od * a.stride[0] - a.padBegin[0], oh * a.stride[1] - a.padBegin[1],
                               ow * a.stride[2] - a.padBegin[2]};
-    const float* xp = x + plane * inPlane;
+    const T* xp = x + plane * inPlane;
     float acc = a.isMax ? -INFINITY : 0.0f;
     bool nan = false;
     for (int64_t kd = 0; kd < a.kernel[0]; ++kd) {
@@ -274,11 +328,11 @@ __global__ void poolKernel(PoolArgs a, const float* __restrict__ x, float* __res
       for (int64_t kh = 0; kh < a.kernel[1]; ++kh) {
         const int64_t ih = start[1] + kh * a.dilation[1];
         if (ih < 0 || ih >= a.in[1]) continue;
-        const float* xr = xp + (id * a.in[1] + ih) * a.in[2];
+        const T* xr = xp + (id * a.in[1] + ih) * a.in[2];
         for (int64_t kw = 0; kw < a.kernel[2]; ++kw) {
           const int64_t iw = start[2] + kw * a.dilation[2];
           if (iw < 0 || iw >= a.in[2]) continue;
-          const float val = xr[iw];
+          const float val = ld(xr, iw);
           if (a.isMax) {
             nan |= val != val;
             acc = fmaxf(acc, val);
@@ -304,7 +358,7 @@ __global__ void poolKernel(PoolArgs a, const float* __restrict__ x, float* __res
       }
       acc = count > 0 ? acc / static_cast<float>(count) : 0.0f;
     }
-    y[i] = acc;
+    st(y, i, acc);
   }
 }
 
@@ -329,68 +383,72 @@ __device__ float blockReduce(float v, float* shared) {
 }
 
 /// One block per (outer, inner) row of the softmax axis.
-__global__ void softmaxKernel(const float* x, float* y, int64_t outer, int64_t axis, int64_t inner,
+template <class T>
+__global__ void softmaxKernel(const T* x, T* y, int64_t outer, int64_t axis, int64_t inner,
                               bool log) {
   __shared__ float shared[32];
   const int64_t row = blockIdx.x;
   const int64_t o = row / inner, in = row % inner;
-  const float* xr = x + o * axis * inner + in;
-  float* yr = y + o * axis * inner + in;
+  const T* xr = x + o * axis * inner + in;
+  T* yr = y + o * axis * inner + in;
   float m = -INFINITY;
   for (int64_t j = threadIdx.x; j < axis; j += blockDim.x)
-    m = fmaxf(m, xr[j * inner]);
+    m = fmaxf(m, ld(xr, j * inner));
   m = blockReduce<true>(m, shared);
   float s = 0.0f;
   for (int64_t j = threadIdx.x; j < axis; j += blockDim.x)
-    s += expf(xr[j * inner] - m);
+    s += expf(ld(xr, j * inner) - m);
   s = blockReduce<false>(s, shared);
   const float logS = logf(s);
   for (int64_t j = threadIdx.x; j < axis; j += blockDim.x) {
-    const float v = xr[j * inner] - m;
-    yr[j * inner] = log ? v - logS : expf(v) / s;
+    const float v = ld(xr, j * inner) - m;
+    st(yr, j * inner, log ? v - logS : expf(v) / s);
   }
 }
 
 /// One block per row: two passes (mean, then variance of the centred values) for accuracy.
-__global__ void layerNormKernel(const float* x, const float* scale, const float* bias, float* y,
-                                int64_t cols, float epsilon, bool rms) {
+template <class T>
+__global__ void layerNormKernel(const T* x, const T* scale, const T* bias, T* y, int64_t cols,
+                                float epsilon, bool rms) {
   __shared__ float shared[32];
-  const float* xr = x + blockIdx.x * cols;
-  float* yr = y + blockIdx.x * cols;
+  const T* xr = x + blockIdx.x * cols;
+  T* yr = y + blockIdx.x * cols;
   float mean = 0.0f;
   if (!rms) {
     float s = 0.0f;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-      s += xr[j];
+      s += ld(xr, j);
     mean = blockReduce<false>(s, shared) / static_cast<float>(cols);
   }
   float q = 0.0f;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-    const float d = xr[j] - mean;
+    const float d = ld(xr, j) - mean;
     q += d * d;
   }
   const float inv = rsqrtf(blockReduce<false>(q, shared) / static_cast<float>(cols) + epsilon);
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-    float v = (xr[j] - mean) * inv * scale[j];
-    yr[j] = bias ? v + bias[j] : v;
+    float v = (ld(xr, j) - mean) * inv * ld(scale, j);
+    st(yr, j, bias ? v + ld(bias, j) : v);
   }
 }
 
-__device__ float applyEpilogue(float v, const float* r, int64_t i, const EpilogueArgs& e) {
-  const float rv = r ? r[e.residualBroadcasts ? offsetOf(e.residualIndex, i) : i] : 0.0f;
+template <class T>
+__device__ float applyEpilogue(float v, const T* r, int64_t i, const EpilogueArgs& e) {
+  const float rv = r ? ld(r, e.residualBroadcasts ? offsetOf(e.residualIndex, i) : i) : 0.0f;
   if (r && e.residual == ResidualMode::kBeforeActivation) v += rv;
   v = activate(e.activation, v, e.alpha, e.beta);
   if (r && e.residual == ResidualMode::kAfterActivation) v += rv;
   return v;
 }
 
-__global__ void epilogueKernel(float* y, int64_t n, const float* c, StridedIndex ci, float beta,
-                               const float* r, EpilogueArgs e) {
+template <class T>
+__global__ void epilogueKernel(T* y, int64_t n, const T* c, StridedIndex ci, float beta, const T* r,
+                               EpilogueArgs e) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
-    float v = y[i];
-    if (c) v += beta * c[offsetOf(ci, i)];
-    y[i] = applyEpilogue(v, r, i, e);
+    float v = ld(y, i);
+    if (c) v += beta * ld(c, offsetOf(ci, i));
+    st(y, i, applyEpilogue(v, r, i, e));
   }
 }
 
@@ -428,10 +486,20 @@ __global__ void conv2dKernel(Conv2dArgs a, const float* __restrict__ x, const fl
 
 }  // namespace
 
-cudaError_t launchActivation(ActivationKind kind, float alpha, float beta, const float* x, float* y,
-                             int64_t n, cudaStream_t stream) {
+cudaError_t launchActivation(ActivationKind kind, float alpha, float beta, const void* x, void* y,
+                             int64_t n, Storage t, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  activationKernel<<<blocksFor(n), kThreads, 0, stream>>>(kind, alpha, beta, x, y, n);
+  KILN_STORAGE_SWITCH(t, (activationKernel<T><<<blocksFor(n), kThreads, 0, stream>>>(
+                             kind, alpha, beta, static_cast<const T*>(x), static_cast<T*>(y), n)));
+  return cudaGetLastError();
+}
+
+cudaError_t launchCast(const void* x, Storage from, void* y, Storage to, int64_t n,
+                       cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  KILN_STORAGE_SWITCH(from, using F = T; KILN_STORAGE_SWITCH(
+                          to, (castKernel<F, T><<<blocksFor(n), kThreads, 0, stream>>>(
+                                  static_cast<const F*>(x), static_cast<T*>(y), n))));
   return cudaGetLastError();
 }
 
@@ -466,9 +534,11 @@ bool unarySupported(UnaryKind k) {
   }
 }
 
-cudaError_t launchUnary(UnaryKind kind, const float* x, float* y, int64_t n, cudaStream_t stream) {
+cudaError_t launchUnary(UnaryKind kind, const void* x, void* y, int64_t n, Storage t,
+                        cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  unaryKernel<<<blocksFor(n), kThreads, 0, stream>>>(kind, x, y, n);
+  KILN_STORAGE_SWITCH(t, (unaryKernel<T><<<blocksFor(n), kThreads, 0, stream>>>(
+                             kind, static_cast<const T*>(x), static_cast<T*>(y), n)));
   return cudaGetLastError();
 }
 
@@ -488,43 +558,68 @@ bool binarySupported(ElementwiseKind k) {
   }
 }
 
-cudaError_t launchBinary(ElementwiseKind kind, const float* a, const StridedIndex& ai,
-                         const float* b, const StridedIndex& bi, float* y, int64_t n,
+cudaError_t launchBinary(ElementwiseKind kind, const void* a, const StridedIndex& ai, const void* b,
+                         const StridedIndex& bi, void* y, int64_t n, Storage t,
                          cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  binaryKernel<<<blocksFor(n), kThreads, 0, stream>>>(kind, a, ai, b, bi, y, n);
+  KILN_STORAGE_SWITCH(t, (binaryKernel<T><<<blocksFor(n), kThreads, 0, stream>>>(
+                             kind, static_cast<const T*>(a), ai, static_cast<const T*>(b), bi,
+                             static_cast<T*>(y), n)));
   return cudaGetLastError();
 }
 
-cudaError_t launchGather(const float* x, const StridedIndex& xi, int64_t xOffset, float* y,
-                         int64_t n, cudaStream_t stream) {
+cudaError_t launchGather(const void* x, const StridedIndex& xi, int64_t xOffset, void* y, int64_t n,
+                         size_t elementBytes, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  gatherKernel<<<blocksFor(n), kThreads, 0, stream>>>(x, xi, xOffset, y, n);
+  switch (elementBytes) {
+    case 1:
+      gatherKernel<uint8_t><<<blocksFor(n), kThreads, 0, stream>>>(
+          static_cast<const uint8_t*>(x), xi, xOffset, static_cast<uint8_t*>(y), n);
+      break;
+    case 2:
+      gatherKernel<uint16_t><<<blocksFor(n), kThreads, 0, stream>>>(
+          static_cast<const uint16_t*>(x), xi, xOffset, static_cast<uint16_t*>(y), n);
+      break;
+    case 4:
+      gatherKernel<uint32_t><<<blocksFor(n), kThreads, 0, stream>>>(
+          static_cast<const uint32_t*>(x), xi, xOffset, static_cast<uint32_t*>(y), n);
+      break;
+    case 8:
+      gatherKernel<uint64_t><<<blocksFor(n), kThreads, 0, stream>>>(
+          static_cast<const uint64_t*>(x), xi, xOffset, static_cast<uint64_t*>(y), n);
+      break;
+    default:
+      return cudaErrorInvalidValue;
+  }
   return cudaGetLastError();
 }
 
-cudaError_t launchSoftmax(const float* x, float* y, int64_t outer, int64_t axis, int64_t inner,
-                          bool log, cudaStream_t stream) {
+cudaError_t launchSoftmax(const void* x, void* y, int64_t outer, int64_t axis, int64_t inner,
+                          bool log, Storage t, cudaStream_t stream) {
   const int64_t rows = outer * inner;
   if (rows == 0 || axis == 0) return cudaSuccess;
-  softmaxKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, y, outer, axis, inner,
-                                                                      log);
+  KILN_STORAGE_SWITCH(t,
+                      (softmaxKernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+                          static_cast<const T*>(x), static_cast<T*>(y), outer, axis, inner, log)));
   return cudaGetLastError();
 }
 
-cudaError_t launchLayerNorm(const float* x, const float* scale, const float* bias, float* y,
-                            int64_t rows, int64_t cols, float epsilon, bool rms,
+cudaError_t launchLayerNorm(const void* x, const void* scale, const void* bias, void* y,
+                            int64_t rows, int64_t cols, float epsilon, bool rms, Storage t,
                             cudaStream_t stream) {
   if (rows == 0 || cols == 0) return cudaSuccess;
-  layerNormKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, scale, bias, y, cols,
-                                                                        epsilon, rms);
+  KILN_STORAGE_SWITCH(t, (layerNormKernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+                             static_cast<const T*>(x), static_cast<const T*>(scale),
+                             static_cast<const T*>(bias), static_cast<T*>(y), cols, epsilon, rms)));
   return cudaGetLastError();
 }
 
-cudaError_t launchEpilogue(float* y, int64_t n, const float* c, const StridedIndex& ci, float beta,
-                           const float* r, const EpilogueArgs& e, cudaStream_t stream) {
+cudaError_t launchEpilogue(void* y, int64_t n, const void* c, const StridedIndex& ci, float beta,
+                           const void* r, const EpilogueArgs& e, Storage t, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  epilogueKernel<<<blocksFor(n), kThreads, 0, stream>>>(y, n, c, ci, beta, r, e);
+  KILN_STORAGE_SWITCH(t, (epilogueKernel<T><<<blocksFor(n), kThreads, 0, stream>>>(
+                             static_cast<T*>(y), n, static_cast<const T*>(c), ci, beta,
+                             static_cast<const T*>(r), e)));
   return cudaGetLastError();
 }
 
@@ -567,16 +662,19 @@ bool pointwiseBinarySupported(ElementwiseKind k) {
   }
 }
 
-cudaError_t launchPointwise(const PointwiseProgram& p, float* y, int64_t n, cudaStream_t stream) {
+cudaError_t launchPointwise(const PointwiseProgram& p, void* y, int64_t n, Storage t,
+                            cudaStream_t stream) {
   if (n == 0 || p.steps == 0) return cudaSuccess;
-  pointwiseKernel<<<blocksFor(n), kThreads, 0, stream>>>(p, y, n);
+  KILN_STORAGE_SWITCH(
+      t, (pointwiseKernel<T><<<blocksFor(n), kThreads, 0, stream>>>(p, static_cast<T*>(y), n)));
   return cudaGetLastError();
 }
 
-cudaError_t launchPool(const PoolArgs& a, const float* x, float* y, cudaStream_t stream) {
+cudaError_t launchPool(const PoolArgs& a, const void* x, void* y, Storage t, cudaStream_t stream) {
   const int64_t total = a.planes * a.out[0] * a.out[1] * a.out[2];
   if (total == 0) return cudaSuccess;
-  poolKernel<<<blocksFor(total), kThreads, 0, stream>>>(a, x, y);
+  KILN_STORAGE_SWITCH(t, (poolKernel<T><<<blocksFor(total), kThreads, 0, stream>>>(
+                             a, static_cast<const T*>(x), static_cast<T*>(y))));
   return cudaGetLastError();
 }
 

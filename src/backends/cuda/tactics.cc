@@ -1,8 +1,13 @@
-// kiln — the cuda backend's device tactics (fp32): cuBLASLt matrix multiply, convolution (cuDNN,
+// kiln — the cuda backend's device tactics: cuBLASLt matrix multiply, convolution (cuDNN,
 // cuBLASLt for 1x1 and a direct kernel; the builder times those that apply), and our own kernels
-// for elementwise, fused Pointwise expressions, activation, unary, softmax, layer normalization,
-// pooling, shuffle and concatenation. Each tactic's supports() says exactly what it runs; anything
-// else goes to the host fallback (cuda_backend.cc).
+// for elementwise, fused Pointwise expressions, activation, unary, casts, softmax, layer
+// normalization, pooling, shuffle and concatenation. Each tactic's supports() says exactly what it
+// runs; anything else goes to the host fallback (cuda_backend.cc).
+//
+// Variants: most tactics exist once per storage type (".f32", ".f16", ".bf16": the layer's float
+// tensors all of that type, arithmetic in fp32), and the library products also as ".tf32"
+// (fp32 tensors, tensor-core products on TF32-rounded operands), which the builder offers only
+// when the precision allows it (LayerDesc::allowTf32).
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -18,16 +23,47 @@
 namespace kiln::cuda {
 namespace {
 
-bool allFloat32(const LayerDesc& d) {
-  for (size_t k = 0; k < d.inputs.size(); ++k)
-    if (d.hasInput(k) && d.inputs[k].dtype != DataType::kFloat32) return false;
-  for (const TensorDesc& o : d.outputs)
-    if (o.dtype != DataType::kFloat32) return false;
-  return true;
+/// Which variant of a tactic: the storage of its float tensors, and TF32 products.
+struct Variant {
+  Storage storage = Storage::kF32;
+  bool tf32 = false;
+};
+constexpr Variant kF32{Storage::kF32, false};
+constexpr Variant kTF32{Storage::kF32, true};
+constexpr Variant kF16{Storage::kF16, false};
+constexpr Variant kBF16{Storage::kBF16, false};
+
+DataType dtypeOf(Storage s) {
+  return s == Storage::kF16    ? DataType::kFloat16
+         : s == Storage::kBF16 ? DataType::kBFloat16
+                               : DataType::kFloat32;
 }
 
-Status notFloat32(const LayerDesc& d, const std::string& tactic) {
-  return unsupported(tactic + " runs fp32 tensors only (layer '" + d.name() + "')");
+/// "f32", "tf32", "f16", "bf16": the last part of a variant's tactic name.
+std::string suffix(Variant v) {
+  if (v.tf32) return "tf32";
+  return v.storage == Storage::kF16 ? "f16" : v.storage == Storage::kBF16 ? "bf16" : "f32";
+}
+
+/// Ok when every present input and every output is stored as the variant says (and TF32 is
+/// allowed where the variant uses it).
+Status storedAs(const LayerDesc& d, Variant v, const std::string& tactic) {
+  const DataType t = dtypeOf(v.storage);
+  bool ok = true;
+  for (size_t k = 0; k < d.inputs.size(); ++k)
+    ok = ok && !(d.hasInput(k) && d.inputs[k].dtype != t);
+  for (const TensorDesc& o : d.outputs)
+    ok = ok && o.dtype == t;
+  if (!ok)
+    return unsupported(tactic + " runs " + dataTypeName(t) + " tensors only (layer '" + d.name() +
+                       "')");
+  if (v.tf32 && !d.allowTf32)
+    return unsupported(tactic + ": TF32 products are not allowed at this precision (fp32)");
+  return Status::ok();
+}
+
+cudaDataType_t cudaType(Storage s) {
+  return s == Storage::kF16 ? CUDA_R_16F : s == Storage::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
 /// Base of the device kernels: a copy of the layer's attributes, the shapes of the last
@@ -35,7 +71,8 @@ Status notFloat32(const LayerDesc& d, const std::string& tactic) {
 template <class Attrs>
 class DeviceKernel : public Kernel {
  public:
-  explicit DeviceKernel(const LayerDesc& d) : attrs_(d.layer->as<Attrs>()), name_(d.name()) {
+  DeviceKernel(const LayerDesc& d, Variant v)
+      : attrs_(d.layer->as<Attrs>()), name_(d.name()), v_(v) {
     present_ = d.inputPresent;
   }
   /// Every device kernel only enqueues on the stream what setup() fixed: graphs can replay it.
@@ -56,16 +93,15 @@ class DeviceKernel : public Kernel {
     return Status::ok();
   }
   virtual Status reshaped() { return Status::ok(); }
-  const float* in(size_t k) const {
-    return k < inPtr_.size() ? static_cast<const float*>(inPtr_[k]) : nullptr;
-  }
-  float* out(size_t k) const { return static_cast<float*>(outPtr_[k]); }
+  const void* in(size_t k) const { return k < inPtr_.size() ? inPtr_[k] : nullptr; }
+  void* out(size_t k) const { return outPtr_[k]; }
   bool has(size_t k) const { return k < present_.size() && present_[k] && in(k) != nullptr; }
   Status error(const std::string& m) const { return internalError("layer '" + name_ + "': " + m); }
   Status launched(cudaError_t e) const { return check(e, "layer '" + name_ + "'"); }
 
   Attrs attrs_;
   std::string name_;
+  Variant v_;
   std::vector<bool> present_;
   std::vector<TensorDesc> in_, out_;
   std::vector<const void*> inPtr_;
@@ -77,24 +113,25 @@ class DeviceKernel : public Kernel {
 template <class K>
 class SimpleTactic final : public Tactic {
  public:
-  using SupportsFn = Status (*)(const LayerDesc&, const std::string&);
-  SimpleTactic(std::string name, LayerKind kind, SupportsFn supports)
-      : name_(std::move(name)), kind_(kind), supports_(supports) {}
+  using SupportsFn = Status (*)(const LayerDesc&, const std::string&, Variant);
+  SimpleTactic(std::string name, LayerKind kind, SupportsFn supports, Variant v = kF32)
+      : name_(std::move(name)), kind_(kind), supports_(supports), v_(v) {}
   const std::string& name() const override { return name_; }
   LayerKind kind() const override { return kind_; }
   Status supports(const LayerDesc& d) const override {
     if (d.kind() != kind_) return unsupported(name_ + ": wrong layer kind");
-    return supports_(d, name_);
+    return supports_(d, name_, v_);
   }
   Expected<std::unique_ptr<Kernel>> create(const LayerDesc& d) const override {
     KILN_RETURN_IF_ERROR(supports(d));
-    return std::unique_ptr<Kernel>(new K(d));
+    return std::unique_ptr<Kernel>(new K(d, v_));
   }
 
  private:
   std::string name_;
   LayerKind kind_;
   SupportsFn supports_;
+  Variant v_;
 };
 
 /// The epilogue of a Convolution or MatrixMultiply layer: its activation, and its residual
@@ -134,26 +171,69 @@ class ActivationKernel final : public DeviceKernel<ActivationAttrs> {
   using DeviceKernel::DeviceKernel;
   Status onRun(Stream& s) override {
     return launched(launchActivation(attrs_.kind, attrs_.alpha, attrs_.beta, in(0), out(0),
-                                     volume(out_[0].dims), nativeStream(s)));
+                                     volume(out_[0].dims), v_.storage, nativeStream(s)));
   }
 };
 
-Status supportsActivation(const LayerDesc& d, const std::string& name) {
-  return allFloat32(d) ? Status::ok() : notFloat32(d, name);
+Status supportsActivation(const LayerDesc& d, const std::string& name, Variant v) {
+  return storedAs(d, v, name);
 }
 
 class UnaryKernel final : public DeviceKernel<UnaryAttrs> {
  public:
   using DeviceKernel::DeviceKernel;
   Status onRun(Stream& s) override {
-    return launched(launchUnary(attrs_.kind, in(0), out(0), volume(out_[0].dims), nativeStream(s)));
+    return launched(
+        launchUnary(attrs_.kind, in(0), out(0), volume(out_[0].dims), v_.storage, nativeStream(s)));
   }
 };
 
-Status supportsUnary(const LayerDesc& d, const std::string& name) {
-  if (!allFloat32(d)) return notFloat32(d, name);
+Status supportsUnary(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, name));
   const UnaryKind k = d.layer->as<UnaryAttrs>().kind;
   if (!unarySupported(k)) return unsupported(name + " has no kernel for " + enumName(k));
+  return Status::ok();
+}
+
+// ---- Cast between the float storage types --------------------------------------------------
+
+bool floatStorage(DataType t, Storage* s) {
+  switch (t) {
+    case DataType::kFloat32:
+      *s = Storage::kF32;
+      return true;
+    case DataType::kFloat16:
+      *s = Storage::kF16;
+      return true;
+    case DataType::kBFloat16:
+      *s = Storage::kBF16;
+      return true;
+    default:
+      return false;
+  }
+}
+
+class CastKernel final : public DeviceKernel<CastAttrs> {
+ public:
+  using DeviceKernel::DeviceKernel;
+  Status reshaped() override {
+    if (!floatStorage(in_[0].dtype, &from_) || !floatStorage(out_[0].dtype, &to_))
+      return error("cast between types other than f32, f16 and bf16");
+    return Status::ok();
+  }
+  Status onRun(Stream& s) override {
+    return launched(launchCast(in(0), from_, out(0), to_, volume(out_[0].dims), nativeStream(s)));
+  }
+
+ private:
+  Storage from_ = Storage::kF32, to_ = Storage::kF32;
+};
+
+Status supportsCast(const LayerDesc& d, const std::string& name, Variant) {
+  Storage a, b;
+  if (d.inputs.size() != 1 || !floatStorage(d.inputs[0].dtype, &a) ||
+      !floatStorage(d.outputs[0].dtype, &b))
+    return unsupported(name + " converts between f32, f16 and bf16 only");
   return Status::ok();
 }
 
@@ -171,15 +251,15 @@ class ElementwiseKernel final : public DeviceKernel<ElementwiseAttrs> {
   }
   Status onRun(Stream& s) override {
     return launched(launchBinary(attrs_.kind, in(0), ai_, in(1), bi_, out(0), volume(out_[0].dims),
-                                 nativeStream(s)));
+                                 v_.storage, nativeStream(s)));
   }
 
  private:
   StridedIndex ai_, bi_;
 };
 
-Status supportsElementwise(const LayerDesc& d, const std::string& name) {
-  if (!allFloat32(d)) return notFloat32(d, name);
+Status supportsElementwise(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, name));
   const ElementwiseKind k = d.layer->as<ElementwiseAttrs>().kind;
   if (!binarySupported(k)) return unsupported(name + " has no kernel for " + enumName(k));
   if (d.inputs.size() != 2) return unsupported(name + " takes two inputs");
@@ -192,10 +272,12 @@ Status supportsElementwise(const LayerDesc& d, const std::string& name) {
 
 // ---- Pointwise (a fused elementwise expression) ----------------------------------------------
 
-/// The device program of a Pointwise layer whose tensors are all fp32; an error says what the
-/// device cannot evaluate (an f64 node, a cast to another type, an operation, the size).
-Expected<PointwiseProgram> compilePointwise(const LayerDesc& d, const std::string& tactic) {
-  if (!allFloat32(d)) return notFloat32(d, tactic);
+/// The device program of a Pointwise layer whose tensors are all stored as the variant says
+/// (evaluated in fp32); an error says what the device cannot evaluate (an f64 node, a cast to
+/// another type, an operation, the size).
+Expected<PointwiseProgram> compilePointwise(const LayerDesc& d, const std::string& tactic,
+                                            Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, tactic));
   KILN_ASSIGN_OR_RETURN(pointwise::Expr e,
                         pointwise::parse(d.layer->as<PointwiseAttrs>().expression));
   const std::vector<DataType> inTypes(d.inputs.size(), DataType::kFloat32);
@@ -268,8 +350,8 @@ Expected<PointwiseProgram> compilePointwise(const LayerDesc& d, const std::strin
 
 class PointwiseKernel final : public DeviceKernel<PointwiseAttrs> {
  public:
-  PointwiseKernel(const LayerDesc& d) : DeviceKernel(d) {
-    auto p = compilePointwise(d, "cuda.pointwise.f32");  // create() has checked it compiles
+  PointwiseKernel(const LayerDesc& d, Variant v) : DeviceKernel(d, v) {
+    auto p = compilePointwise(d, "cuda.pointwise", v);  // create() has checked it compiles
     if (p) program_ = *p;
   }
   Status reshaped() override {
@@ -285,15 +367,16 @@ class PointwiseKernel final : public DeviceKernel<PointwiseAttrs> {
   Status onRun(Stream& s) override {
     for (int k = 0; k < program_.inputs; ++k)
       program_.in[k] = in(static_cast<size_t>(k));
-    return launched(launchPointwise(program_, out(0), volume(out_[0].dims), nativeStream(s)));
+    return launched(
+        launchPointwise(program_, out(0), volume(out_[0].dims), v_.storage, nativeStream(s)));
   }
 
  private:
   PointwiseProgram program_;
 };
 
-Status supportsPointwise(const LayerDesc& d, const std::string& name) {
-  KILN_RETURN_IF_ERROR(compilePointwise(d, name).status());
+Status supportsPointwise(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(compilePointwise(d, name, v).status());
   StridedIndex ix;
   for (const TensorDesc& t : d.inputs)
     if (!broadcastIndex(t.dims, d.outputs[0].dims, &ix))
@@ -339,7 +422,7 @@ Expected<PoolArgs> poolArgs(const LayerDesc& d, const Dims& x, const Dims& y) {
 
 class PoolingKernel final : public DeviceKernel<PoolingAttrs> {
  public:
-  PoolingKernel(const LayerDesc& d) : DeviceKernel(d), layer_(*d.layer) {
+  PoolingKernel(const LayerDesc& d, Variant v) : DeviceKernel(d, v), layer_(*d.layer) {
     desc_ = d;
     desc_.layer = &layer_;
   }
@@ -348,7 +431,7 @@ class PoolingKernel final : public DeviceKernel<PoolingAttrs> {
     return Status::ok();
   }
   Status onRun(Stream& s) override {
-    return launched(launchPool(args_, in(0), out(0), nativeStream(s)));
+    return launched(launchPool(args_, in(0), out(0), v_.storage, nativeStream(s)));
   }
 
  private:
@@ -357,8 +440,8 @@ class PoolingKernel final : public DeviceKernel<PoolingAttrs> {
   PoolArgs args_;
 };
 
-Status supportsPooling(const LayerDesc& d, const std::string& name) {
-  if (!allFloat32(d)) return notFloat32(d, name);
+Status supportsPooling(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, name));
   auto p = poolArgs(d, d.inputs[0].dims, d.outputs[0].dims);
   if (!p) return unsupported(name + ": " + p.status().message());
   return Status::ok();
@@ -385,16 +468,16 @@ class SoftmaxKernel final : public DeviceKernel<SoftmaxAttrs> {
     return Status::ok();
   }
   Status onRun(Stream& s) override {
-    return launched(
-        launchSoftmax(in(0), out(0), outer_, axis_, inner_, attrs_.log, nativeStream(s)));
+    return launched(launchSoftmax(in(0), out(0), outer_, axis_, inner_, attrs_.log, v_.storage,
+                                  nativeStream(s)));
   }
 
  private:
   int64_t outer_ = 1, axis_ = 1, inner_ = 1;
 };
 
-Status supportsSoftmax(const LayerDesc& d, const std::string& name) {
-  if (!allFloat32(d)) return notFloat32(d, name);
+Status supportsSoftmax(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, name));
   if (d.layer->as<SoftmaxAttrs>().hard) return unsupported(name + " has no hardmax kernel");
   return Status::ok();
 }
@@ -416,15 +499,15 @@ class NormalizationKernel final : public DeviceKernel<NormalizationAttrs> {
   }
   Status onRun(Stream& s) override {
     return launched(launchLayerNorm(in(0), in(1), has(2) ? in(2) : nullptr, out(0), rows_, cols_,
-                                    attrs_.epsilon, attrs_.rms, nativeStream(s)));
+                                    attrs_.epsilon, attrs_.rms, v_.storage, nativeStream(s)));
   }
 
  private:
   int64_t rows_ = 1, cols_ = 1;
 };
 
-Status supportsNormalization(const LayerDesc& d, const std::string& name) {
-  if (!allFloat32(d)) return notFloat32(d, name);
+Status supportsNormalization(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, name));
   if (d.inputs.size() < 2 || !d.hasInput(1)) return unsupported(name + " needs a scale input");
   const auto& a = d.layer->as<NormalizationAttrs>();
   const int64_t rank = static_cast<int64_t>(d.inputs[0].dims.size());
@@ -465,7 +548,8 @@ class ShuffleKernel final : public DeviceKernel<ShuffleAttrs> {
   }
   Status onRun(Stream& s) override {
     if (transpose_)
-      return launched(launchGather(in(0), ix_, 0, out(0), volume(out_[0].dims), nativeStream(s)));
+      return launched(launchGather(in(0), ix_, 0, out(0), volume(out_[0].dims),
+                                   dataTypeSize(out_[0].dtype), nativeStream(s)));
     // Reshape, squeeze, unsqueeze and flatten keep the bytes.
     if (outPtr_[0] == inPtr_[0] || out_[0].bytes() == 0) return Status::ok();
     return launched(cudaMemcpyAsync(outPtr_[0], inPtr_[0], out_[0].bytes(),
@@ -477,10 +561,12 @@ class ShuffleKernel final : public DeviceKernel<ShuffleAttrs> {
   StridedIndex ix_;
 };
 
-Status supportsShuffle(const LayerDesc& d, const std::string& name) {
+Status supportsShuffle(const LayerDesc& d, const std::string& name, Variant) {
   const auto& a = d.layer->as<ShuffleAttrs>();
   if (a.mode == ShuffleMode::kTranspose) {
-    if (!allFloat32(d)) return notFloat32(d, name);
+    const size_t e = dataTypeSize(d.inputs[0].dtype);
+    if (e != 1 && e != 2 && e != 4 && e != 8)  // sub-byte types are held one per byte
+      return unsupported(name + ": transposes of 1, 2, 4 or 8-byte elements");
     if (d.inputs[0].dims.size() > static_cast<size_t>(kMaxRank))
       return unsupported(name + ": transposes of rank > 8");
   }
@@ -526,7 +612,7 @@ class ConcatenationKernel final : public DeviceKernel<ConcatenationAttrs> {
   int64_t axis_ = 0;
 };
 
-Status supportsConcatenation(const LayerDesc& d, const std::string& name) {
+Status supportsConcatenation(const LayerDesc& d, const std::string& name, Variant) {
   for (size_t k = 0; k < d.inputs.size(); ++k)
     if (d.hasInput(k) && (d.inputs[k].dtype != d.outputs[0].dtype ||
                           d.inputs[k].dims.size() != d.outputs[0].dims.size()))
@@ -568,11 +654,12 @@ Expected<MatmulShape> matmulShape(const MatrixMultiplyAttrs& at, const Dims& a, 
   return s;
 }
 
-/// A column-major fp32 matrix layout of rows x cols (leading dimension ld), strided-batched
-/// over `batch` matrices `stride` elements apart (0: one matrix shared by every batch entry).
-Status fp32Layout(cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
-                  int64_t stride) {
-  KILN_RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(l, CUDA_R_32F, static_cast<uint64_t>(rows),
+/// A column-major matrix layout of rows x cols (leading dimension ld) of storage `t`,
+/// strided-batched over `batch` matrices `stride` elements apart (0: one matrix shared by every
+/// batch entry).
+Status matrixLayout(cublasLtMatrixLayout_t* l, Storage t, int64_t rows, int64_t cols, int64_t ld,
+                    int64_t batch, int64_t stride) {
+  KILN_RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(l, cudaType(t), static_cast<uint64_t>(rows),
                                                         static_cast<uint64_t>(cols), ld),
                              "matrix layout"));
   if (batch <= 1) return Status::ok();
@@ -583,6 +670,13 @@ Status fp32Layout(cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t
   return check(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
                                                 &stride, sizeof(stride)),
                "batch stride");
+}
+
+/// The product descriptor of a variant: fp32 accumulation and scale; TF32 operands for .tf32.
+Status productDesc(cublasLtMatmulDesc_t* desc, Variant v) {
+  return check(cublasLtMatmulDescCreate(
+                   desc, v.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F),
+               "matmul desc");
 }
 
 /// cuBLASLt's first-ranked algorithm for D = A B (C = D) within a 32 MiB workspace, or false.
@@ -611,8 +705,7 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
     const MatmulShape& s = shape_;
     const Dims& y = out_[0].dims;
     // cuBLASLt is column-major: y^T[N, M] = op(B)^T [N, K] * op(A)^T [K, M].
-    KILN_RETURN_IF_ERROR(
-        check(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul desc"));
+    KILN_RETURN_IF_ERROR(productDesc(&desc_, v_));
     const cublasOperation_t opB = attrs_.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t opA = attrs_.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
     KILN_RETURN_IF_ERROR(
@@ -642,7 +735,9 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
     if (postEpilogue_ && hasC && !broadcastIndex(in_[2].dims, y, &cIndex_))
       return error("C does not broadcast to the output within 8 merged dims");
     auto layout = [&](cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t ld,
-                      int64_t stride) { return fp32Layout(l, rows, cols, ld, s.batch, stride); };
+                      int64_t stride) {
+      return matrixLayout(l, v_.storage, rows, cols, ld, s.batch, stride);
+    };
     // The first operand is B as stored: [K, N] row-major is N x K column-major (ld N).
     KILN_RETURN_IF_ERROR(attrs_.transB ? layout(&la_, s.k, s.n, s.k, s.strideB)
                                        : layout(&la_, s.n, s.k, s.n, s.strideB));
@@ -678,7 +773,8 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
                 "layer '" + name_ + "': cublasLtMatmul"));
     if (!postEpilogue_) return Status::ok();
     return launched(launchEpilogue(out(0), volume(out_[0].dims), has(2) ? in(2) : nullptr, cIndex_,
-                                   attrs_.beta, has(3) ? in(3) : nullptr, epilogue_, s));
+                                   attrs_.beta, has(3) ? in(3) : nullptr, epilogue_, v_.storage,
+                                   s));
   }
 
  private:
@@ -701,8 +797,8 @@ class MatmulKernel final : public DeviceKernel<MatrixMultiplyAttrs> {
   EpilogueArgs epilogue_;
 };
 
-Status supportsMatmul(const LayerDesc& d, const std::string& name) {
-  if (!allFloat32(d)) return notFloat32(d, name);
+Status supportsMatmul(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, name));
   const auto& a = d.layer->as<MatrixMultiplyAttrs>();
   auto s = matmulShape(a, d.inputs[0].dims, d.inputs[1].dims, d.outputs[0].dims);
   if (!s) return unsupported(name + ": " + s.status().message());
@@ -774,13 +870,16 @@ Expected<Conv2dArgs> convArgs(const ConvolutionAttrs& at, const Dims& x, const D
 class ConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
  public:
   using DeviceKernel::DeviceKernel;
+  // fp32 only (supportsConvolution).
   Status reshaped() override {
     KILN_ASSIGN_OR_RETURN(args_, convArgs(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
     return makeEpilogue(attrs_, present_, in_, out_[0].dims, &epilogue_);
   }
   Status onRun(Stream& s) override {
-    return launched(launchConv2d(args_, in(0), in(1), has(2) ? in(2) : nullptr,
-                                 has(3) ? in(3) : nullptr, out(0), epilogue_, nativeStream(s)));
+    auto f = [](const void* p) { return static_cast<const float*>(p); };
+    return launched(launchConv2d(args_, f(in(0)), f(in(1)), has(2) ? f(in(2)) : nullptr,
+                                 has(3) ? f(in(3)) : nullptr, static_cast<float*>(out(0)),
+                                 epilogue_, nativeStream(s)));
   }
 
  private:
@@ -788,8 +887,8 @@ class ConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
   EpilogueArgs epilogue_;
 };
 
-Status supportsConvolution(const LayerDesc& d, const std::string& name) {
-  if (!allFloat32(d)) return notFloat32(d, name);
+Status supportsConvolution(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(storedAs(d, v, name));
   if (d.layer->as<ConvolutionAttrs>().transposed)
     return unsupported(name + " has no transposed convolution");
   auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
@@ -803,7 +902,8 @@ Status supportsConvolution(const LayerDesc& d, const std::string& name) {
 class ConvPost {
  public:
   Status init(const ConvolutionAttrs& at, const std::vector<bool>& present,
-              const std::vector<TensorDesc>& in, const Dims& y) {
+              const std::vector<TensorDesc>& in, const Dims& y, Storage t) {
+    storage_ = t;
     hasBias_ = present.size() > 2 && present[2];
     KILN_RETURN_IF_ERROR(makeEpilogue(at, present, in, y, &e_));
     Dims bias(y.size() - 1, 1);  // [M, 1, ...] broadcast over N and space
@@ -813,12 +913,14 @@ class ConvPost {
     count_ = volume(y);
     return Status::ok();
   }
-  cudaError_t run(float* y, const float* bias, const float* residual, cudaStream_t s) const {
+  cudaError_t run(void* y, const void* bias, const void* residual, cudaStream_t s) const {
     if (!any_) return cudaSuccess;
-    return launchEpilogue(y, count_, hasBias_ ? bias : nullptr, biasIndex_, 1.0f, residual, e_, s);
+    return launchEpilogue(y, count_, hasBias_ ? bias : nullptr, biasIndex_, 1.0f, residual, e_,
+                          storage_, s);
   }
 
  private:
+  Storage storage_ = Storage::kF32;
   bool hasBias_ = false, any_ = false;
   int64_t count_ = 0;
   StridedIndex biasIndex_;
@@ -834,8 +936,9 @@ bool isPointwiseConv(const Conv2dArgs& a) {
          a.padH == 0 && a.padW == 0 && a.oh == a.h && a.ow == a.w;
 }
 
-/// cuBLASLt in strict fp32 (CUBLAS_COMPUTE_32F: no TF32), one strided-batched product over the
-/// images, then the epilogue kernel. Column-major, Y_n^T [HW, M] = X_n^T [HW, C] W^T [C, M]:
+/// cuBLASLt with fp32 accumulation (strict fp32 for .f32, TF32 operands for .tf32, fp16 / bf16
+/// operands for those variants), one strided-batched product over the images, then the epilogue
+/// kernel. Column-major, Y_n^T [HW, M] = X_n^T [HW, C] W^T [C, M]:
 /// each operand as stored, W shared by every image (batch stride 0).
 class GemmConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
  public:
@@ -846,13 +949,12 @@ class GemmConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
     release();
     KILN_ASSIGN_OR_RETURN(args_, convArgs(attrs_, in_[0].dims, in_[1].dims, out_[0].dims));
     if (!isPointwiseConv(args_)) return error("not a 1x1 stride-1 unpadded convolution");
-    KILN_RETURN_IF_ERROR(post_.init(attrs_, present_, in_, out_[0].dims));
+    KILN_RETURN_IF_ERROR(post_.init(attrs_, present_, in_, out_[0].dims, v_.storage));
     const int64_t p = args_.h * args_.w, c = args_.c, m = args_.m, n = args_.n;
     if (n * m * p == 0 || c == 0) return Status::ok();
-    KILN_RETURN_IF_ERROR(
-        check(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul desc"));
+    KILN_RETURN_IF_ERROR(productDesc(&desc_, v_));
     auto layout = [&](cublasLtMatrixLayout_t* l, int64_t rows, int64_t cols, int64_t stride) {
-      return fp32Layout(l, rows, cols, rows, n, stride);
+      return matrixLayout(l, v_.storage, rows, cols, rows, n, stride);
     };
     KILN_RETURN_IF_ERROR(layout(&lx_, p, c, c * p));
     KILN_RETURN_IF_ERROR(layout(&lw_, c, m, 0));
@@ -898,8 +1000,8 @@ class GemmConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
   cublasLtMatmulAlgo_t algo_{};
 };
 
-Status supportsGemmConvolution(const LayerDesc& d, const std::string& name) {
-  KILN_RETURN_IF_ERROR(supportsConvolution(d, name));
+Status supportsGemmConvolution(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(supportsConvolution(d, name, v));
   auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
                     d.outputs[0].dims);
   if (!a) return unsupported(name + ": " + a.status().message());
@@ -952,13 +1054,14 @@ bool cudnnGeometryFits(const Conv2dArgs& a) {
 }
 
 /// cudnnConvolutionForward with the algorithm cuDNN's heuristics rank first among those that fit
-/// the workspace limit, in strict fp32 (FMA math: no TF32), then the epilogue kernel for bias,
-/// residual and activation when the layer has them.
+/// the workspace limit, then the epilogue kernel for bias, residual and activation when the
+/// layer has them. fp32 accumulation always; .f32 is strict fp32 (FMA math: no TF32), .tf32
+/// and the fp16 / bf16 variants use tensor-core math.
 class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
  public:
   static constexpr size_t kMaxWorkspace = size_t{256} << 20;
 
-  explicit CudnnConvolutionKernel(const LayerDesc& d) : DeviceKernel(d) {
+  CudnnConvolutionKernel(const LayerDesc& d, Variant v) : DeviceKernel(d, v) {
     cudnnCreateTensorDescriptor(&x_);
     cudnnCreateTensorDescriptor(&y_);
     cudnnCreateFilterDescriptor(&w_);
@@ -979,16 +1082,20 @@ class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
     if (!cudnnGeometryFits(a)) return error("asymmetric padding: cuDNN cannot give this output");
     const auto i32 = [](int64_t v) { return static_cast<int>(v); };
     const std::string where = "layer '" + name_ + "'";
+    const cudnnDataType_t type = v_.storage == Storage::kF16    ? CUDNN_DATA_HALF
+                                 : v_.storage == Storage::kBF16 ? CUDNN_DATA_BFLOAT16
+                                                                : CUDNN_DATA_FLOAT;
+    const bool strict = v_.storage == Storage::kF32 && !v_.tf32;
     KILN_RETURN_IF_ERROR(
-        checkCudnn(cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i32(a.n),
-                                              i32(a.c), i32(a.h), i32(a.w)),
+        checkCudnn(cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NCHW, type, i32(a.n), i32(a.c),
+                                              i32(a.h), i32(a.w)),
                    where + ": input descriptor"));
     KILN_RETURN_IF_ERROR(
-        checkCudnn(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, i32(a.n),
-                                              i32(a.m), i32(a.oh), i32(a.ow)),
+        checkCudnn(cudnnSetTensor4dDescriptor(y_, CUDNN_TENSOR_NCHW, type, i32(a.n), i32(a.m),
+                                              i32(a.oh), i32(a.ow)),
                    where + ": output descriptor"));
     KILN_RETURN_IF_ERROR(
-        checkCudnn(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, i32(a.m),
+        checkCudnn(cudnnSetFilter4dDescriptor(w_, type, CUDNN_TENSOR_NCHW, i32(a.m),
                                               i32(a.c / a.group), i32(a.kh), i32(a.kw)),
                    where + ": filter descriptor"));
     KILN_RETURN_IF_ERROR(
@@ -998,8 +1105,9 @@ class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
                    where + ": convolution descriptor"));
     KILN_RETURN_IF_ERROR(
         checkCudnn(cudnnSetConvolutionGroupCount(conv_, i32(a.group)), where + ": group count"));
-    KILN_RETURN_IF_ERROR(
-        checkCudnn(cudnnSetConvolutionMathType(conv_, CUDNN_FMA_MATH), where + ": math type"));
+    KILN_RETURN_IF_ERROR(checkCudnn(
+        cudnnSetConvolutionMathType(conv_, strict ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH),
+        where + ": math type"));
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int found = 0;
     KILN_RETURN_IF_ERROR(
@@ -1009,13 +1117,15 @@ class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
     bool chosen = false;
     for (int k = 0; k < found && !chosen; ++k) {
       if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > kMaxWorkspace) continue;
-      if (perf[k].mathType == CUDNN_TENSOR_OP_MATH) continue;  // strict fp32 only
+      if (strict && perf[k].mathType != CUDNN_FMA_MATH && perf[k].mathType != CUDNN_DEFAULT_MATH)
+        continue;  // strict fp32: no tensor-op (TF32) algorithm
       algo_ = perf[k].algo;
       setWorkspaceBytes(perf[k].memory);
       chosen = true;
     }
-    if (!chosen) return error("cuDNN offers no fp32 algorithm within the workspace limit");
-    return post_.init(attrs_, present_, in_, out_[0].dims);
+    if (!chosen)
+      return error("cuDNN offers no " + suffix(v_) + " algorithm within the workspace limit");
+    return post_.init(attrs_, present_, in_, out_[0].dims, v_.storage);
   }
 
   Status onRun(Stream& s) override {
@@ -1038,8 +1148,8 @@ class CudnnConvolutionKernel final : public DeviceKernel<ConvolutionAttrs> {
   ConvPost post_;
 };
 
-Status supportsCudnnConvolution(const LayerDesc& d, const std::string& name) {
-  KILN_RETURN_IF_ERROR(supportsConvolution(d, name));
+Status supportsCudnnConvolution(const LayerDesc& d, const std::string& name, Variant v) {
+  KILN_RETURN_IF_ERROR(supportsConvolution(d, name, v));
   auto a = convArgs(d.layer->as<ConvolutionAttrs>(), d.inputs[0].dims, d.inputs[1].dims,
                     d.outputs[0].dims);
   if (!a) return unsupported(name + ": " + a.status().message());
@@ -1051,37 +1161,50 @@ Status supportsCudnnConvolution(const LayerDesc& d, const std::string& name) {
 }
 #endif  // KILN_HAVE_CUDNN
 
+template <class K>
+struct Tag {
+  using type = K;
+};
+
 }  // namespace
 
 void addDeviceTactics(std::vector<std::unique_ptr<Tactic>>& out) {
-  out.push_back(std::make_unique<SimpleTactic<MatmulKernel>>(
-      "cuda.matrix_multiply.cublaslt.f32", LayerKind::kMatrixMultiply, supportsMatmul));
-  out.push_back(std::make_unique<SimpleTactic<ConvolutionKernel>>(
-      "cuda.convolution.direct.f32", LayerKind::kConvolution, supportsConvolution));
-  out.push_back(std::make_unique<SimpleTactic<GemmConvolutionKernel>>(
-      "cuda.convolution.gemm.f32", LayerKind::kConvolution, supportsGemmConvolution));
+  // One tactic per variant: "<base>.<f32|tf32|f16|bf16>".
+  auto add = [&](auto tag, const std::string& base, LayerKind kind, auto supports,
+                 std::initializer_list<Variant> variants) {
+    using K = typename decltype(tag)::type;
+    for (Variant v : variants)
+      out.push_back(std::make_unique<SimpleTactic<K>>(base + "." + suffix(v), kind, supports, v));
+  };
+  auto products = {kF32, kTF32, kF16, kBF16};
+  auto stored = {kF32, kF16, kBF16};
+  add(Tag<MatmulKernel>{}, "cuda.matrix_multiply.cublaslt", LayerKind::kMatrixMultiply,
+      supportsMatmul, products);
+  add(Tag<ConvolutionKernel>{}, "cuda.convolution.direct", LayerKind::kConvolution,
+      supportsConvolution, {kF32});
+  add(Tag<GemmConvolutionKernel>{}, "cuda.convolution.gemm", LayerKind::kConvolution,
+      supportsGemmConvolution, products);
 #if KILN_HAVE_CUDNN
-  out.push_back(std::make_unique<SimpleTactic<CudnnConvolutionKernel>>(
-      "cuda.convolution.cudnn.f32", LayerKind::kConvolution, supportsCudnnConvolution));
+  add(Tag<CudnnConvolutionKernel>{}, "cuda.convolution.cudnn", LayerKind::kConvolution,
+      supportsCudnnConvolution, products);
 #endif
-  out.push_back(std::make_unique<SimpleTactic<PointwiseKernel>>(
-      "cuda.pointwise.f32", LayerKind::kPointwise, supportsPointwise));
-  out.push_back(std::make_unique<SimpleTactic<PoolingKernel>>(
-      "cuda.pooling.f32", LayerKind::kPooling, supportsPooling));
-  out.push_back(std::make_unique<SimpleTactic<ActivationKernel>>(
-      "cuda.activation.f32", LayerKind::kActivation, supportsActivation));
-  out.push_back(std::make_unique<SimpleTactic<UnaryKernel>>("cuda.unary.f32", LayerKind::kUnary,
-                                                            supportsUnary));
-  out.push_back(std::make_unique<SimpleTactic<ElementwiseKernel>>(
-      "cuda.elementwise.broadcast.f32", LayerKind::kElementwise, supportsElementwise));
-  out.push_back(std::make_unique<SimpleTactic<SoftmaxKernel>>(
-      "cuda.softmax.f32", LayerKind::kSoftmax, supportsSoftmax));
-  out.push_back(std::make_unique<SimpleTactic<NormalizationKernel>>(
-      "cuda.normalization.layer.f32", LayerKind::kNormalization, supportsNormalization));
+  add(Tag<PointwiseKernel>{}, "cuda.pointwise", LayerKind::kPointwise, supportsPointwise, stored);
+  add(Tag<PoolingKernel>{}, "cuda.pooling", LayerKind::kPooling, supportsPooling, stored);
+  add(Tag<ActivationKernel>{}, "cuda.activation", LayerKind::kActivation, supportsActivation,
+      stored);
+  add(Tag<UnaryKernel>{}, "cuda.unary", LayerKind::kUnary, supportsUnary, stored);
+  add(Tag<ElementwiseKernel>{}, "cuda.elementwise.broadcast", LayerKind::kElementwise,
+      supportsElementwise, stored);
+  add(Tag<SoftmaxKernel>{}, "cuda.softmax", LayerKind::kSoftmax, supportsSoftmax, stored);
+  add(Tag<NormalizationKernel>{}, "cuda.normalization.layer", LayerKind::kNormalization,
+      supportsNormalization, stored);
+  // Data movement copies bytes: one tactic for every element type.
   out.push_back(std::make_unique<SimpleTactic<ShuffleKernel>>("cuda.shuffle", LayerKind::kShuffle,
                                                               supportsShuffle));
   out.push_back(std::make_unique<SimpleTactic<ConcatenationKernel>>(
       "cuda.concatenation", LayerKind::kConcatenation, supportsConcatenation));
+  out.push_back(
+      std::make_unique<SimpleTactic<CastKernel>>("cuda.cast", LayerKind::kCast, supportsCast));
 }
 
 }  // namespace kiln::cuda

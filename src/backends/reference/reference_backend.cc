@@ -3,9 +3,11 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <string>
 
 #include "backends/reference/reference.h"
+#include "util/float16.h"
 
 namespace kiln {
 namespace {
@@ -28,6 +30,143 @@ std::string snakeCase(const char* camel) {
 using SupportsFn = Status (*)(const LayerDesc&);
 using CreateFn = Expected<std::unique_ptr<Kernel>> (*)(const LayerDesc&);
 
+// ---- float16 / bfloat16 through float32 ----
+// The oracle at every precision: a layer whose kernel takes only float32 runs on float16 and
+// bfloat16 tensors by widening them to float32, computing, and rounding the results back (once
+// per output, to nearest even). Layers that take the narrow types themselves (Cast, the data
+// movement kinds) run them as they are.
+
+bool isNarrowFloat(DataType t) {
+  return t == DataType::kFloat16 || t == DataType::kBFloat16;
+}
+
+void widenValues(const void* src, DataType t, float* dst, int64_t n) {
+  const auto* bits = static_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] =
+        t == DataType::kFloat16 ? halfToFloat(Half{bits[i]}) : bfloat16ToFloat(BFloat16{bits[i]});
+}
+
+void narrowValues(const float* src, DataType t, void* dst, int64_t n) {
+  auto* bits = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i)
+    bits[i] = t == DataType::kFloat16 ? floatToHalf(src[i]).bits : floatToBFloat16(src[i]).bits;
+}
+
+Expected<Weights> widenWeights(const Weights& w) {
+  KILN_ASSIGN_OR_RETURN(Weights out,
+                        Weights::zeros(DataType::kFloat32, w.dims(), "widened constant"));
+  widenValues(w.data(), w.dtype(), static_cast<float*>(out.mutableData()), w.count());
+  return out;
+}
+
+bool hasNarrowFloat(const LayerDesc& d) {
+  for (const TensorDesc& t : d.inputs)
+    if (isNarrowFloat(t.dtype)) return true;
+  for (const TensorDesc& t : d.outputs)
+    if (isNarrowFloat(t.dtype)) return true;
+  return false;
+}
+
+/// `desc` with every narrow float tensor float32, and the float32 copies of its narrow
+/// constants (owned here, so the pointers stay valid as long as this object).
+struct WidenedDesc {
+  LayerDesc desc;
+  std::deque<Weights> owned;
+};
+
+Expected<std::unique_ptr<WidenedDesc>> widen(const LayerDesc& d) {
+  auto w = std::make_unique<WidenedDesc>();
+  w->desc = d;
+  for (size_t k = 0; k < d.inputs.size(); ++k) {
+    if (!isNarrowFloat(d.inputs[k].dtype)) continue;
+    w->desc.inputs[k].dtype = DataType::kFloat32;
+    if (d.constantInputs[k] && isNarrowFloat(d.constantInputs[k]->dtype())) {
+      KILN_ASSIGN_OR_RETURN(Weights c, widenWeights(*d.constantInputs[k]));
+      w->owned.push_back(std::move(c));
+      w->desc.constantInputs[k] = &w->owned.back();
+    }
+  }
+  for (TensorDesc& t : w->desc.outputs)
+    if (isNarrowFloat(t.dtype)) t.dtype = DataType::kFloat32;
+  return w;
+}
+
+/// A float32 kernel run on narrow tensors: inputs widened into staging buffers before each
+/// run, outputs computed in staging buffers and rounded into the real ones after.
+class WideningKernel final : public Kernel {
+ public:
+  WideningKernel(std::unique_ptr<WidenedDesc> desc, std::unique_ptr<Kernel> inner)
+      : desc_(std::move(desc)), inner_(std::move(inner)) {}
+
+ private:
+  Status onReshape(const std::vector<TensorDesc>& inputs,
+                   const std::vector<TensorDesc>& outputs) override {
+    in_ = inputs;
+    out_ = outputs;
+    std::vector<TensorDesc> wideIn = inputs, wideOut = outputs;
+    std::vector<const Weights*> values;
+    values_.clear();
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const Weights* v = reshapeValue(k);
+      if (v && isNarrowFloat(v->dtype())) {
+        KILN_ASSIGN_OR_RETURN(Weights w, widenWeights(*v));
+        values_.push_back(std::move(w));
+        v = &values_.back();
+      }
+      values.push_back(v);
+      if (isNarrowFloat(inputs[k].dtype)) wideIn[k].dtype = DataType::kFloat32;
+    }
+    for (TensorDesc& t : wideOut)
+      if (isNarrowFloat(t.dtype)) t.dtype = DataType::kFloat32;
+    KILN_RETURN_IF_ERROR(inner_->reshape(wideIn, wideOut, values));
+    inStage_.assign(inputs.size(), {});
+    outStage_.assign(outputs.size(), {});
+    for (size_t k = 0; k < inputs.size(); ++k)
+      if (isNarrowFloat(inputs[k].dtype))
+        inStage_[k].resize(static_cast<size_t>(volume(inputs[k].dims)));
+    for (size_t k = 0; k < outputs.size(); ++k)
+      if (isNarrowFloat(outputs[k].dtype))
+        outStage_[k].resize(static_cast<size_t>(volume(outputs[k].dims)));
+    setWorkspaceBytes(inner_->workspaceBytes());
+    return Status::ok();
+  }
+
+  Status onSetup(const std::vector<const void*>& inputs, const std::vector<void*>& outputs,
+                 void* workspace) override {
+    inPtr_ = inputs;
+    outPtr_ = outputs;
+    std::vector<const void*> ins = inputs;
+    std::vector<void*> outs = outputs;
+    for (size_t k = 0; k < ins.size(); ++k)
+      if (ins[k] && isNarrowFloat(in_[k].dtype)) ins[k] = inStage_[k].data();
+    for (size_t k = 0; k < outs.size(); ++k)
+      if (isNarrowFloat(out_[k].dtype)) outs[k] = outStage_[k].data();
+    return inner_->setup(ins, outs, workspace);
+  }
+
+  Status onRun(Stream& stream) override {
+    for (size_t k = 0; k < inPtr_.size(); ++k)
+      if (inPtr_[k] && isNarrowFloat(in_[k].dtype))
+        widenValues(inPtr_[k], in_[k].dtype, inStage_[k].data(),
+                    static_cast<int64_t>(inStage_[k].size()));
+    KILN_RETURN_IF_ERROR(inner_->run(stream));
+    for (size_t k = 0; k < outPtr_.size(); ++k)
+      if (isNarrowFloat(out_[k].dtype))
+        narrowValues(outStage_[k].data(), out_[k].dtype, outPtr_[k],
+                     static_cast<int64_t>(outStage_[k].size()));
+    return Status::ok();
+  }
+
+  std::unique_ptr<WidenedDesc> desc_;
+  std::unique_ptr<Kernel> inner_;
+  std::vector<TensorDesc> in_, out_;
+  std::deque<Weights> values_;
+  std::vector<std::vector<float>> inStage_, outStage_;
+  std::vector<const void*> inPtr_;
+  std::vector<void*> outPtr_;
+};
+
 /// The one tactic of a layer kind: forwards to supportsReference<Kind> / createReference<Kind>.
 class ReferenceTactic final : public Tactic {
  public:
@@ -45,12 +184,18 @@ class ReferenceTactic final : public Tactic {
     if (desc.kind() != kind_)
       return unsupported(name_ + " implements " + layerKindName(kind_) + " layers, not layer '" +
                          desc.name() + "' (" + layerKindName(desc.kind()) + ")");
-    return supports_(desc);
+    Status s = supports_(desc);
+    if (s.isOk() || !hasNarrowFloat(desc)) return s;
+    KILN_ASSIGN_OR_RETURN(auto wide, widen(desc));
+    return supports_(wide->desc).isOk() ? Status::ok() : s;
   }
 
   Expected<std::unique_ptr<Kernel>> create(const LayerDesc& desc) const override {
     KILN_RETURN_IF_ERROR(supports(desc));
-    return create_(desc);
+    if (!hasNarrowFloat(desc) || supports_(desc).isOk()) return create_(desc);
+    KILN_ASSIGN_OR_RETURN(auto wide, widen(desc));
+    KILN_ASSIGN_OR_RETURN(auto inner, create_(wide->desc));
+    return std::unique_ptr<Kernel>(new WideningKernel(std::move(wide), std::move(inner)));
   }
 
  private:

@@ -18,29 +18,14 @@ Prints one table row per case with the ratio kiln / torch.compile (latency; belo
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 
+from torch_gpu_peer import timed  # CUDA-event median, shared with the mobilenet peer
+
 DEFAULT_BATCHES = {"resnet50": [1, 128], "bert_base": [1, 32]}
 SEQ = 128
-
-
-def timed(fn, args, warmup, iters, torch):
-    for _ in range(warmup):
-        fn(*args)
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(iters):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn(*args)
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end))
-    return statistics.median(samples)
 
 
 def make_model(name, torch):
@@ -150,12 +135,13 @@ def main():
                 if half and name == "resnet50":
                     x = (x[0].to(half),)
                 with torch.inference_mode():
-                    case["eager_ms"] = timed(peer, x, args.warmup, args.iterations, torch)
+                    case["eager_ms"] = timed(peer, x, args.warmup, args.iterations, torch)["median_ms"]
                     if compiled is not None:
                         t0 = time.time()
                         compiled(*x)
                         case["compile_s"] = round(time.time() - t0, 1)
-                        case["compiled_ms"] = timed(compiled, x, args.warmup, args.iterations, torch)
+                        case["compiled_ms"] = timed(compiled, x, args.warmup, args.iterations, torch)[
+                            "median_ms"]
                 plan = os.path.join(args.work, f"{name}_{precision}_b{batch}.plan")
                 t0 = time.time()
                 rc, log = run([args.kiln, "build", onnx_path, "-o", plan, "--backend", "cuda",

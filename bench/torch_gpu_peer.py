@@ -18,16 +18,17 @@ import sys
 import time
 
 
-def timed(fn, x, warmup, iters, torch):
+def timed(fn, args, warmup, iters, torch):
+    """Median and p90 (ms) of fn(*args) over `iters` runs after `warmup`, by CUDA events."""
     for _ in range(warmup):
-        fn(x)
+        fn(*args)
     torch.cuda.synchronize()
     samples = []
     for _ in range(iters):
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
         start.record()
-        fn(x)
+        fn(*args)
         end.record()
         end.synchronize()
         samples.append(start.elapsed_time(end))
@@ -61,14 +62,14 @@ def main():
         for batch in args.batch or [1]:
             x = torch.randn(batch, 3, 224, 224, device="cuda")
             case = {"model": "mobilenet_v2", "batch": batch, "precision": "fp32"}
-            case["eager"] = timed(model, x, args.warmup, args.iterations, torch)
+            case["eager"] = timed(model, (x,), args.warmup, args.iterations, torch)
             if not args.no_compile:
                 if compiled is None:
                     compiled = torch.compile(model, mode="reduce-overhead")
                 t0 = time.time()
                 compiled(x)  # compiles (again for a new batch size)
                 case["compile_seconds"] = round(time.time() - t0, 1)
-                case["compiled"] = timed(compiled, x, args.warmup, args.iterations, torch)
+                case["compiled"] = timed(compiled, (x,), args.warmup, args.iterations, torch)
             results["cases"].append(case)
             line = f"mobilenet_v2 fp32 batch {batch}: eager median {case['eager']['median_ms']:.3f} ms"
             if "compiled" in case:

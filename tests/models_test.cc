@@ -230,13 +230,8 @@ TEST(DigitsAccuracy, HeldOutImages) {
   ASSERT_TRUE(engine.hasValue()) << engine.status().toString();
   auto outs = test::runEngine(**engine, {*x});
   ASSERT_TRUE(outs.hasValue()) << outs.status().toString();
-  const Weights& logits = (*outs)[0];
-  int64_t n = x->value.dims()[0], classes = logits.dims()[1], correct = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = logits.as<float>() + i * classes;
-    int64_t best = std::max_element(row, row + classes) - row;
-    correct += best == y->value.as<int64_t>()[i];
-  }
+  const int64_t n = x->value.dims()[0];
+  const int64_t correct = test::correctPredictions((*outs)[0], y->value);
   double accuracy = static_cast<double>(correct) / n;
   std::printf("[ accuracy ] digits_resnet: %lld / %lld = %.4f\n", static_cast<long long>(correct),
               static_cast<long long>(n), accuracy);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -71,6 +72,17 @@ struct CommandResult {
 CommandResult runCommand(const std::string& command);
 
 /// Path of the kiln CLI under test.
+/// Rows of `logits` [N, classes] whose largest value is at the int64 label of `labels` [N].
+inline int64_t correctPredictions(const Weights& logits, const Weights& labels) {
+  const int64_t n = logits.dims()[0], classes = logits.dims()[1];
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = logits.as<float>() + i * classes;
+    correct += (std::max_element(row, row + classes) - row) == labels.as<int64_t>()[i];
+  }
+  return correct;
+}
+
 inline std::string cliPath() {
   return KILN_CLI_PATH;
 }

@@ -65,10 +65,8 @@ std::string kindRefusal(const Layer& l, DataType narrow) {
 
 Expected<Weights> narrowed(const Weights& w, DataType narrow) {
   KILN_ASSIGN_OR_RETURN(Weights out, Weights::zeros(narrow, w.dims(), "narrowed constant"));
-  const float* src = w.as<float>();
-  auto* dst = static_cast<uint16_t*>(out.mutableData());
-  for (int64_t i = 0; i < w.count(); ++i)
-    dst[i] = narrow == DataType::kFloat16 ? floatToHalf(src[i]).bits : floatToBFloat16(src[i]).bits;
+  storeNarrow(w.as<float>(), narrow == DataType::kFloat16,
+              static_cast<uint16_t*>(out.mutableData()), w.count());
   return out;
 }
 

@@ -76,4 +76,15 @@ inline float bfloat16ToFloat(BFloat16 v) {
   return bitsFloat(static_cast<uint32_t>(v.bits) << 16);
 }
 
+/// n floats stored as f16 or bf16 (`t`), rounded to nearest even, into `dst` (n uint16 words).
+inline void storeNarrow(const float* src, bool half, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = half ? floatToHalf(src[i]).bits : floatToBFloat16(src[i]).bits;
+}
+/// n f16 or bf16 words widened to float (exact).
+inline void loadNarrow(const uint16_t* src, bool half, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = half ? halfToFloat(Half{src[i]}) : bfloat16ToFloat(BFloat16{src[i]});
+}
+
 }  // namespace kiln

@@ -571,22 +571,23 @@ cudaError_t launchBinary(ElementwiseKind kind, const void* a, const StridedIndex
 cudaError_t launchGather(const void* x, const StridedIndex& xi, int64_t xOffset, void* y, int64_t n,
                          size_t elementBytes, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
+  auto launch = [&](auto word) {
+    using E = decltype(word);
+    gatherKernel<E><<<blocksFor(n), kThreads, 0, stream>>>(static_cast<const E*>(x), xi, xOffset,
+                                                           static_cast<E*>(y), n);
+  };
   switch (elementBytes) {
     case 1:
-      gatherKernel<uint8_t><<<blocksFor(n), kThreads, 0, stream>>>(
-          static_cast<const uint8_t*>(x), xi, xOffset, static_cast<uint8_t*>(y), n);
+      launch(uint8_t{});
       break;
     case 2:
-      gatherKernel<uint16_t><<<blocksFor(n), kThreads, 0, stream>>>(
-          static_cast<const uint16_t*>(x), xi, xOffset, static_cast<uint16_t*>(y), n);
+      launch(uint16_t{});
       break;
     case 4:
-      gatherKernel<uint32_t><<<blocksFor(n), kThreads, 0, stream>>>(
-          static_cast<const uint32_t*>(x), xi, xOffset, static_cast<uint32_t*>(y), n);
+      launch(uint32_t{});
       break;
     case 8:
-      gatherKernel<uint64_t><<<blocksFor(n), kThreads, 0, stream>>>(
-          static_cast<const uint64_t*>(x), xi, xOffset, static_cast<uint64_t*>(y), n);
+      launch(uint64_t{});
       break;
     default:
       return cudaErrorInvalidValue;

@@ -41,16 +41,11 @@ bool isNarrowFloat(DataType t) {
 }
 
 void widenValues(const void* src, DataType t, float* dst, int64_t n) {
-  const auto* bits = static_cast<const uint16_t*>(src);
-  for (int64_t i = 0; i < n; ++i)
-    dst[i] =
-        t == DataType::kFloat16 ? halfToFloat(Half{bits[i]}) : bfloat16ToFloat(BFloat16{bits[i]});
+  loadNarrow(static_cast<const uint16_t*>(src), t == DataType::kFloat16, dst, n);
 }
 
 void narrowValues(const float* src, DataType t, void* dst, int64_t n) {
-  auto* bits = static_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i)
-    bits[i] = t == DataType::kFloat16 ? floatToHalf(src[i]).bits : floatToBFloat16(src[i]).bits;
+  storeNarrow(src, t == DataType::kFloat16, static_cast<uint16_t*>(dst), n);
 }
 
 Expected<Weights> widenWeights(const Weights& w) {
@@ -75,13 +70,15 @@ struct WidenedDesc {
   std::deque<Weights> owned;
 };
 
-Expected<std::unique_ptr<WidenedDesc>> widen(const LayerDesc& d) {
+/// With `values` false only the types change (enough for supports(), which reads types and
+/// the integer params, never narrow weights); true also makes the float32 constants.
+Expected<std::unique_ptr<WidenedDesc>> widen(const LayerDesc& d, bool values) {
   auto w = std::make_unique<WidenedDesc>();
   w->desc = d;
   for (size_t k = 0; k < d.inputs.size(); ++k) {
     if (!isNarrowFloat(d.inputs[k].dtype)) continue;
     w->desc.inputs[k].dtype = DataType::kFloat32;
-    if (d.constantInputs[k] && isNarrowFloat(d.constantInputs[k]->dtype())) {
+    if (values && d.constantInputs[k] && isNarrowFloat(d.constantInputs[k]->dtype())) {
       KILN_ASSIGN_OR_RETURN(Weights c, widenWeights(*d.constantInputs[k]));
       w->owned.push_back(std::move(c));
       w->desc.constantInputs[k] = &w->owned.back();
@@ -186,14 +183,14 @@ class ReferenceTactic final : public Tactic {
                          desc.name() + "' (" + layerKindName(desc.kind()) + ")");
     Status s = supports_(desc);
     if (s.isOk() || !hasNarrowFloat(desc)) return s;
-    KILN_ASSIGN_OR_RETURN(auto wide, widen(desc));
+    KILN_ASSIGN_OR_RETURN(auto wide, widen(desc, /*values=*/false));
     return supports_(wide->desc).isOk() ? Status::ok() : s;
   }
 
   Expected<std::unique_ptr<Kernel>> create(const LayerDesc& desc) const override {
     KILN_RETURN_IF_ERROR(supports(desc));
-    if (!hasNarrowFloat(desc) || supports_(desc).isOk()) return create_(desc);
-    KILN_ASSIGN_OR_RETURN(auto wide, widen(desc));
+    if (supports_(desc).isOk()) return create_(desc);
+    KILN_ASSIGN_OR_RETURN(auto wide, widen(desc, /*values=*/true));
     KILN_ASSIGN_OR_RETURN(auto inner, create_(wide->desc));
     return std::unique_ptr<Kernel>(new WideningKernel(std::move(wide), std::move(inner)));
   }

@@ -686,6 +686,8 @@ TEST(CudaNarrow, Tf32ProductsOnlyWhereAllowed) {
     const Tactic* t = cuda->findTactic(name);
     ASSERT_NE(t, nullptr);
     EXPECT_FALSE(t->supports(describe(cs, layer)).isOk());
+    // ... yet a plan that names it (loaded without the build's permission) creates its kernel ...
+    EXPECT_TRUE(t->create(describe(cs, layer)).hasValue());
     // ... and within TF32's rounding (10-bit mantissa operands, fp32 sums) where allowed.
     cs.allowTf32 = true;
     EXPECT_TRUE(t->supports(describe(cs, layer)).isOk());

@@ -122,8 +122,13 @@ class SimpleTactic final : public Tactic {
     if (d.kind() != kind_) return unsupported(name_ + ": wrong layer kind");
     return supports_(d, name_, v_);
   }
+  /// A plan that names a .tf32 tactic chose it when TF32 was allowed: creating its kernel (at
+  /// load time, where LayerDesc::allowTf32 is not stored) checks what the kernel runs, not the
+  /// build's permission.
   Expected<std::unique_ptr<Kernel>> create(const LayerDesc& d) const override {
-    KILN_RETURN_IF_ERROR(supports(d));
+    LayerDesc runnable = d;
+    runnable.allowTf32 = true;
+    KILN_RETURN_IF_ERROR(supports(runnable));
     return std::unique_ptr<Kernel>(new K(d, v_));
   }
 
